@@ -1,0 +1,6 @@
+//! The subcommands, one per file.
+
+pub mod config;
+pub mod export_schema;
+pub mod migrate;
+pub mod run;

@@ -1,0 +1,20 @@
+//! Migrations of the `users` database. Migrations are frozen once released: a schema change is
+//! a new migration file, never an edit of an old one.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+/// The `users` migrator.
+#[derive(Debug)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("pv_users_migrations").into_iden()
+    }
+}

@@ -1,0 +1,98 @@
+//! Errors: the crate-wide [`ErrorKind`] classification and pv-core's own [`Error`].
+//!
+//! Every PentaVision crate has one error type with a `kind()` returning [`ErrorKind`]; pv-web maps
+//! the kind to an HTTP status in one place and shows internal messages to nobody.
+
+use std::path::PathBuf;
+
+/// What kind of failure happened, independent of which crate produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The caller sent something malformed or out of range.
+    InvalidInput,
+    /// The caller is known but may not do this.
+    PermissionDenied,
+    /// The caller is not authenticated.
+    Unauthenticated,
+    /// The request conflicts with current state (duplicate name, stale version, …).
+    Conflict,
+    /// A dependency (database, storage, camera) is not reachable right now.
+    Unavailable,
+    /// A bug or an unexpected failure; details go to the log, not to the caller.
+    Internal,
+}
+
+/// pv-core's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid. The message names the file, key and line where known.
+    #[error("{0}")]
+    Config(String),
+    /// A database could not be reached or refused a statement.
+    #[error("{db} database: {source}")]
+    Database {
+        /// Which logical database (`users`, `faces`, `records`).
+        db: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sea_orm::DbErr,
+    },
+    /// The database schema is newer than this binary understands.
+    #[error(
+        "{db} database has schema migration '{migration}' that this PentaVision {version} does not know; the database was upgraded by a newer release. Run that release or restore a backup taken before the upgrade."
+    )]
+    SchemaTooNew {
+        /// Which logical database.
+        db: &'static str,
+        /// The unknown migration's name.
+        migration: String,
+        /// This binary's version.
+        version: &'static str,
+    },
+    /// A file-system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something was looked up and is not there.
+    #[error("{0}")]
+    NotFound(String),
+    /// A caller supplied bad input.
+    #[error("{0}")]
+    InvalidInput(String),
+}
+
+impl Error {
+    /// Classify this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) | Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Database { source, .. } => match source {
+                sea_orm::DbErr::RecordNotFound(_) => ErrorKind::NotFound,
+                sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => {
+                    ErrorKind::Unavailable
+                }
+                _ => ErrorKind::Internal,
+            },
+            Error::SchemaTooNew { .. } => ErrorKind::Unavailable,
+            Error::Io { .. } => ErrorKind::Internal,
+            Error::NotFound(_) => ErrorKind::NotFound,
+        }
+    }
+
+    /// Wrap an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+/// pv-core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,36 @@
+//! PentaVision core: the types and services every other crate builds on.
+//!
+//! Module map:
+//! - [`config`]: the typed TOML configuration, environment overrides and defaults.
+//! - [`ids`]: newtype identifiers (`CameraId`, `UserId`, …).
+//! - [`error`]: [`ErrorKind`], the one classification the web layer maps to HTTP status, and this
+//!   crate's [`Error`].
+//! - [`clock`]: the [`Clock`] trait so time-dependent logic is tested with a simulated clock.
+//! - [`telemetry`]: tracing set-up (human or JSON, rotating log files in the data dir).
+//! - [`db`]: the three logical databases (`users`, `faces`, `records`): entities, migrations,
+//!   connection and readiness.
+//!
+//! ```no_run
+//! # async fn demo() -> pv_core::Result<()> {
+//! let config = pv_core::config::Config::load(None, None)?; // embedded defaults
+//! let dbs = pv_core::db::Databases::connect(&config).await?;
+//! dbs.migrate().await?;
+//! dbs.ping().await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use clock::{Clock, SimulatedClock, SystemClock};
+pub use error::{Error, ErrorKind, Result};
+
+/// The version of this build of PentaVision (the workspace version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,1 @@
+//! pv-face (being written).

@@ -1,0 +1,1 @@
+//! pv-media (being written).

@@ -1,0 +1,45 @@
+//! PentaVision security primitives.
+//!
+//! Module map:
+//! - [`password`]: Argon2id hashing and verification with parameters from configuration.
+//! - [`blocklist`]: building the firewall blocklist (the CSV that `pentavision-blocklist`
+//!   serves) from IP rules, with the never-block exclusions applied at generation time.
+//!
+//! Dependencies: `argon2` (RustCrypto, pure Rust, the PHC winner recommended by OWASP) and
+//! `ipnet` (the de-facto CIDR type, with aggregation).
+//!
+//! ```
+//! let params = pv_core::config::SecurityConfig::default();
+//! let hash = pv_security::password::hash("correct horse", &params).unwrap();
+//! assert!(pv_security::password::verify("correct horse", &hash).unwrap());
+//! ```
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod blocklist;
+pub mod password;
+
+/// pv-security's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Input that cannot be used (a malformed hash, address or parameter).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A database failure.
+    #[error("users database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+impl Error {
+    /// Classify this error.
+    pub fn kind(&self) -> pv_core::ErrorKind {
+        match self {
+            Error::InvalidInput(_) => pv_core::ErrorKind::InvalidInput,
+            Error::Database(_) => pv_core::ErrorKind::Unavailable,
+        }
+    }
+}
+
+/// pv-security's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

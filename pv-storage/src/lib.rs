@@ -1,0 +1,1 @@
+//! pv-storage (being written).

@@ -1,0 +1,129 @@
+//! [`build`]: every route and middleware of the server in one endpoint.
+//!
+//! | path | what |
+//! |---|---|
+//! | `/` | admin UI overview |
+//! | `/static/:file` | embedded assets |
+//! | `/api/v1/…` | REST (poem-openapi) |
+//! | `/api/v1/openapi.json` | the OpenAPI 3 document |
+//! | `/api/docs` | Swagger UI |
+//! | `/graphql` | GraphQL (POST), GraphiQL (GET) |
+//! | `/healthz`, `/readyz`, `/metrics` | operations |
+//!
+//! Until authentication exists, everything but `/healthz`, `/readyz` and `/metrics` is served
+//! only to loopback clients, whatever address the server listens on.
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::middleware::{Compression, Tracing};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get};
+
+use crate::problem::Problem;
+use crate::state::AppState;
+use crate::{graphql, ops, problem, rest, ui};
+
+/// Paths served to any client (they reveal nothing and orchestration needs them).
+const PUBLIC_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Compose the whole application for `state`.
+pub fn build(state: AppState) -> impl Endpoint {
+    let api = rest::service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let body_limit = usize::try_from(state.config().server.body_limit_bytes).unwrap_or(usize::MAX);
+
+    Route::new()
+        .at("/", get(ui::overview))
+        .at("/static/:file", get(ui::static_file))
+        .at("/healthz", get(ops::healthz))
+        .at("/readyz", get(ops::readyz))
+        .at("/metrics", get(ops::metrics_endpoint))
+        .at("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
+        .at("/api/v1/openapi.json", spec)
+        .nest("/api/v1", api)
+        .nest("/api/docs", docs)
+        .catch_all_error(problem::from_poem_error)
+        .around(loopback_only)
+        .around(move |next, req| body_limit_check(next, req, body_limit))
+        .around(security_headers)
+        .around(ops::record_request)
+        .with(Compression::new())
+        .with(Tracing)
+        .data(state)
+}
+
+/// Refuse non-loopback clients on everything but [`PUBLIC_PATHS`].
+async fn loopback_only<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let remote_is_local = match req.remote_addr().as_socket_addr() {
+        Some(addr) => addr.ip().is_loopback()
+            || addr.ip().to_canonical().is_loopback(),
+        // Unix sockets and in-process test clients are local by construction.
+        None => true,
+    };
+    if remote_is_local || PUBLIC_PATHS.contains(&req.uri().path()) {
+        return Ok(next.get_response(req).await);
+    }
+    tracing::warn!(remote = %req.remote_addr(), path = req.uri().path(), "refused non-loopback client");
+    Ok(Problem::new(
+        StatusCode::FORBIDDEN,
+        "this PentaVision server has no sign-in configured yet, so it serves its API and UI only \
+         to clients on the same machine (use an SSH tunnel to reach it)",
+    )
+    .into_response())
+}
+
+/// Refuse bodies larger than `server.body_limit_bytes` (413), and bodies of unknown length
+/// (411), before a handler reads them.
+async fn body_limit_check<E: Endpoint>(next: E, req: Request, limit: usize) -> poem::Result<Response> {
+    let length = req.header(header::CONTENT_LENGTH).map(|v| v.trim().parse::<usize>());
+    match length {
+        Some(Ok(n)) if n > limit => {
+            return Ok(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body of {n} bytes is larger than the limit of {limit} bytes"),
+            )
+            .into_response());
+        }
+        Some(Err(_)) => {
+            return Ok(Problem::new(StatusCode::BAD_REQUEST, "malformed Content-Length header")
+                .into_response());
+        }
+        None if req.header(header::TRANSFER_ENCODING).is_some() => {
+            return Ok(Problem::new(
+                StatusCode::LENGTH_REQUIRED,
+                "send request bodies with a Content-Length header",
+            )
+            .into_response());
+        }
+        _ => {}
+    }
+    Ok(next.get_response(req).await)
+}
+
+/// Add the security headers every response carries; a strict CSP on UI pages.
+async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_string();
+    let mut resp = next.get_response(req).await;
+    let headers = resp.headers_mut();
+    let set = |h: &mut poem::http::HeaderMap, name, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set(
+        headers,
+        header::HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=()",
+    );
+    // Swagger UI and GraphiQL are third-party pages with inline scripts; everything else is ours.
+    if !path.starts_with("/api/docs") && path != "/graphql" {
+        set(
+            headers,
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        );
+    }
+    Ok(resp)
+}

@@ -1,0 +1,77 @@
+//! PentaVision's web layer: the poem server, the REST API (poem-openapi), the GraphQL API
+//! (seaography over the entities of all three databases), the admin UI (askama) and the
+//! operational endpoints.
+//!
+//! Module map:
+//! - [`state`]: [`AppState`], what every handler can reach.
+//! - [`app`]: [`app::build`] composes every route and middleware into one endpoint.
+//! - [`server`]: binding, serving and graceful shutdown.
+//! - [`problem`]: RFC 9457 problem JSON, the one place an error kind becomes an HTTP status.
+//! - [`rest`]: the `/api/v1` operations and the OpenAPI document.
+//! - [`graphql`]: the `/graphql` schema and its one-database-per-operation routing.
+//! - [`ui`]: the admin UI pages, the embedded static assets and the toast component.
+//! - [`snapshots`]: the OpenAPI and GraphQL SDL texts that `pv-web/schema/` snapshots.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//!
+//! Dependencies: poem + poem-openapi because they generate the OpenAPI document from the
+//! handler signatures (no hand-kept spec); seaography because it derives a complete, filterable
+//! GraphQL schema from the sea-orm entities; askama because templates are checked at compile
+//! time and embedded in the binary; metrics-exporter-prometheus for the standard text format.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = pv_core::config::Config::default();
+//! let state = pv_web::AppState::start(config).await?;
+//! let server = pv_web::server::Server::bind(&state).await?;
+//! println!("listening on {}", server.local_addr());
+//! server.run(state, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod graphql;
+pub mod ops;
+pub mod problem;
+pub mod rest;
+pub mod server;
+pub mod snapshots;
+pub mod state;
+pub mod ui;
+
+pub use state::AppState;
+
+/// pv-web's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A pv-core failure (configuration, database).
+    #[error(transparent)]
+    Core(#[from] pv_core::Error),
+    /// The listen address could not be bound or the server failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The GraphQL schema could not be built (a bug).
+    #[error("GraphQL schema: {0}")]
+    Schema(String),
+}
+
+impl Error {
+    /// Classify this error.
+    pub fn kind(&self) -> pv_core::ErrorKind {
+        match self {
+            Error::Core(e) => e.kind(),
+            Error::Io { .. } => pv_core::ErrorKind::Unavailable,
+            Error::Schema(_) => pv_core::ErrorKind::Internal,
+        }
+    }
+}
+
+/// pv-web's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,31 @@
+//! The REST API under `/api/v1`, described by poem-openapi; the OpenAPI 3 document is generated
+//! from these signatures and served at `/api/v1/openapi.json`, Swagger UI at `/api/docs`.
+
+use poem_openapi::{OpenApiService, Tags};
+
+pub mod system;
+
+/// Tags that group operations in the OpenAPI document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// The server itself: version, databases, uptime.
+    System,
+}
+
+/// The OpenAPI service with every operation of `/api/v1`.
+pub type ApiService = OpenApiService<system::SystemApi, ()>;
+
+/// Build the `/api/v1` service.
+pub fn service() -> ApiService {
+    OpenApiService::new(system::SystemApi, "PentaVision API", pv_core::VERSION)
+        .description(
+            "REST API of PentaVision, the self-hosted security-camera platform. Errors are \
+             `application/problem+json` documents with a human `detail`.",
+        )
+        .server("/api/v1")
+}
+
+/// The OpenAPI document as pretty JSON (what `/api/v1/openapi.json` serves).
+pub fn openapi_json() -> String {
+    service().spec()
+}

@@ -1,0 +1,95 @@
+//! `/api/v1/system`: what the server is and the state of its databases.
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// The system API.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemApi;
+
+/// One of the three databases.
+#[derive(Debug, Clone, Object)]
+pub struct DatabaseInfo {
+    /// `users`, `faces` or `records`.
+    pub name: String,
+    /// `sqlite`, `postgres` or `mysql`.
+    pub backend: String,
+    /// Whether it answered just now.
+    pub reachable: bool,
+    /// The newest applied migration.
+    pub schema_version: Option<String>,
+    /// Why it is unreachable.
+    pub error: Option<String>,
+}
+
+/// The server's state.
+#[derive(Debug, Clone, Object)]
+pub struct SystemInfo {
+    /// PentaVision version.
+    pub version: String,
+    /// Seconds since the server started.
+    pub uptime_seconds: u64,
+    /// The data directory (absolute when it can be resolved).
+    pub data_dir: String,
+    /// The address the server was configured to listen on.
+    pub listen: String,
+    /// Resident memory of the server process in bytes, when known.
+    pub resident_memory_bytes: Option<u64>,
+    /// The three databases.
+    pub databases: Vec<DatabaseInfo>,
+}
+
+/// Responses of `GET /system`.
+#[derive(ApiResponse)]
+pub enum SystemResponse {
+    /// The server's state.
+    #[oai(status = 200)]
+    Ok(Json<SystemInfo>),
+    /// Something failed while gathering it.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Error(Json<Problem>),
+}
+
+#[OpenApi(tag = "ApiTags::System")]
+impl SystemApi {
+    /// Version, uptime, data directory and the state of the three databases.
+    #[oai(path = "/system", method = "get", operation_id = "getSystem")]
+    async fn system(&self, state: Data<&AppState>) -> SystemResponse {
+        SystemResponse::Ok(Json(system_info(&state).await))
+    }
+}
+
+/// Gather [`SystemInfo`] (also used by the overview page).
+pub async fn system_info(state: &AppState) -> SystemInfo {
+    let config = state.config();
+    let data_dir = std::fs::canonicalize(&config.data_dir)
+        .unwrap_or_else(|_| config.data_dir.clone())
+        .display()
+        .to_string();
+    let databases = state
+        .dbs()
+        .status()
+        .await
+        .into_iter()
+        .map(|s| DatabaseInfo {
+            name: s.kind.name().to_string(),
+            backend: s.backend.to_string(),
+            reachable: s.reachable,
+            schema_version: s.schema_version,
+            error: s.error,
+        })
+        .collect();
+    SystemInfo {
+        version: pv_core::VERSION.to_string(),
+        uptime_seconds: state.clock().elapsed().as_secs(),
+        data_dir,
+        listen: config.server.listen.to_string(),
+        resident_memory_bytes: crate::ops::resident_memory_bytes(),
+        databases,
+    }
+}

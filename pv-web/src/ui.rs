@@ -1,0 +1,142 @@
+//! The admin UI: server-rendered askama pages in the dark PentaVision theme, static assets
+//! embedded in the binary, and the toast component (every message to the user, errors
+//! included, appears bottom-right, green with black text, and fades after 10 seconds).
+
+use askama::Template;
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Html, Path};
+use poem::{IntoResponse, Response, handler};
+
+use crate::problem::Problem;
+use crate::rest::system::{SystemInfo, system_info};
+use crate::state::AppState;
+
+/// A message for the toast component.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Toast {
+    /// The text shown.
+    pub message: String,
+    /// `info` or `error` (errors are announced assertively to screen readers).
+    pub level: &'static str,
+}
+
+/// An embedded static asset.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../static/app.css"),
+    },
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/app.js"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../static/favicon.svg"),
+    },
+];
+
+/// `GET /static/:file`: an embedded asset.
+#[handler]
+pub async fn static_file(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|a| a.name == file) {
+        Some(asset) => Response::builder()
+            .content_type(asset.content_type)
+            .header(header::CACHE_CONTROL, "public, max-age=3600")
+            .body(asset.body),
+        None => Problem::new(StatusCode::NOT_FOUND, format!("no static asset named '{file}'"))
+            .into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    info: SystemInfo,
+    uptime: String,
+    memory: String,
+    toasts_json: String,
+}
+
+/// `GET /`: the system overview (version, databases, data dir, uptime).
+#[handler]
+pub async fn overview(state: Data<&AppState>) -> Response {
+    let info = system_info(&state).await;
+    let ready = info.databases.iter().filter(|d| d.reachable).count();
+    let toast = if ready == info.databases.len() {
+        Toast { message: format!("All {ready} databases are ready."), level: "info" }
+    } else {
+        let down: Vec<&str> =
+            info.databases.iter().filter(|d| !d.reachable).map(|d| d.name.as_str()).collect();
+        Toast { message: format!("Database unreachable: {}.", down.join(", ")), level: "error" }
+    };
+    let page = OverviewPage {
+        title: "Overview",
+        active: "overview",
+        version: pv_core::VERSION,
+        uptime: human_duration(info.uptime_seconds),
+        memory: info
+            .resident_memory_bytes
+            .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))
+            .unwrap_or_else(|| "unknown".into()),
+        info,
+        toasts_json: toasts_json(&[toast]),
+    };
+    render(&page)
+}
+
+fn render(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => Problem::from_kind(pv_core::ErrorKind::Internal, e).into_response(),
+    }
+}
+
+/// Serialise toasts for the page's `application/json` data block. `<` is escaped so the JSON
+/// can never close the script element.
+fn toasts_json(toasts: &[Toast]) -> String {
+    serde_json::to_string(toasts).unwrap_or_else(|_| "[]".into()).replace('<', "\\u003c")
+}
+
+/// `3d 4h`, `5m 12s`, …
+pub fn human_duration(seconds: u64) -> String {
+    let (d, h, m, s) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(5), "5s");
+        assert_eq!(human_duration(312), "5m 12s");
+        assert_eq!(human_duration(3 * 3600 + 120), "3h 2m");
+        assert_eq!(human_duration(2 * 86_400 + 3600), "2d 1h");
+    }
+
+    #[test]
+    fn toast_json_cannot_break_out_of_script() {
+        let json = toasts_json(&[Toast { message: "</script><b>".into(), level: "error" }]);
+        assert!(!json.contains("</script>"));
+        assert!(json.contains("\\u003c/script>"));
+    }
+}
