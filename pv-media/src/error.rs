@@ -1,0 +1,65 @@
+//! pv-media's error type.
+
+use chrono::{DateTime, Utc};
+use pv_core::ErrorKind;
+use pv_core::ids::CameraId;
+
+/// pv-media's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A MAC address could not be parsed or cannot identify a camera.
+    #[error("invalid MAC address {value:?}: {reason}")]
+    InvalidMacAddress {
+        /// The text as given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A camera id that cannot appear in a path (camera ids are positive).
+    #[error("invalid camera id {0}: camera ids are positive")]
+    InvalidCameraId(CameraId),
+    /// A segment start time that does not fit the fixed-width file name (years 0000..=9999).
+    #[error("segment start {0} cannot be written in a file name: the year must be 0000..=9999")]
+    UnrepresentableTime(DateTime<Utc>),
+    /// A file name that is not a segment file name.
+    #[error("{name:?} is not a segment file name: {reason}")]
+    InvalidSegmentName {
+        /// The file name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A directory name that is not a camera directory name.
+    #[error("{name:?} is not a camera directory name: {reason}")]
+    InvalidCameraDir {
+        /// The directory name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An unknown recording mode.
+    #[error("unknown recording mode {0:?}: expected continuous, motion or off")]
+    InvalidRecordingMode(String),
+    /// A schedule entry with out-of-range or contradictory fields.
+    #[error("invalid schedule entry: {0}")]
+    InvalidSchedule(String),
+}
+
+impl Error {
+    /// Classify this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidMacAddress { .. }
+            | Error::InvalidCameraId(_)
+            | Error::UnrepresentableTime(_)
+            | Error::InvalidSegmentName { .. }
+            | Error::InvalidCameraDir { .. }
+            | Error::InvalidRecordingMode(_)
+            | Error::InvalidSchedule(_) => ErrorKind::InvalidInput,
+        }
+    }
+}
+
+/// pv-media's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
