@@ -46,6 +46,7 @@ impl Server {
     /// `server.shutdown_grace_seconds`.
     pub async fn run(self, state: AppState, shutdown: impl Future<Output = ()>) -> crate::Result<()> {
         let grace = Duration::from_secs(state.config().server.shutdown_grace_seconds);
+        state.set_bound_addr(self.local_addr);
         let app = crate::app::build(state);
         poem::Server::new_with_acceptor(self.acceptor)
             .name("pentavision")

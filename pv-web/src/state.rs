@@ -1,6 +1,7 @@
 //! [`AppState`]: configuration, database handles, clock and schemas shared by all handlers.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
 use pv_core::config::Config;
 use pv_core::db::Databases;
@@ -19,6 +20,7 @@ struct Inner {
     dbs: Databases,
     clock: Arc<dyn Clock>,
     graphql: GraphqlApi,
+    bound: OnceLock<SocketAddr>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -39,7 +41,7 @@ impl AppState {
     pub async fn new(config: Config, dbs: Databases, clock: Arc<dyn Clock>) -> crate::Result<Self> {
         let graphql = GraphqlApi::build(&dbs, &config.graphql).await?;
         crate::ops::install_metrics_recorder();
-        Ok(Self { inner: Arc::new(Inner { config, dbs, clock, graphql }) })
+        Ok(Self { inner: Arc::new(Inner { config, dbs, clock, graphql, bound: OnceLock::new() }) })
     }
 
     /// The effective configuration.
@@ -55,6 +57,17 @@ impl AppState {
     /// The clock.
     pub fn clock(&self) -> &dyn Clock {
         self.inner.clock.as_ref()
+    }
+
+    /// The address the server actually listens on (set once bound; port 0 resolved), else the
+    /// configured one.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.inner.bound.get().copied().unwrap_or(self.inner.config.server.listen)
+    }
+
+    /// Record the bound address (first call wins).
+    pub fn set_bound_addr(&self, addr: SocketAddr) {
+        let _ = self.inner.bound.set(addr);
     }
 
     /// The GraphQL API.

@@ -29,6 +29,16 @@
     return "Request failed with status " + response.status;
   }
 
+  /** "3d 4h", "5m 12s", … (the same format the server renders). */
+  function humanDuration(seconds) {
+    const d = Math.floor(seconds / 86400), h = Math.floor(seconds / 3600) % 24,
+      m = Math.floor(seconds / 60) % 60, s = seconds % 60;
+    if (d > 0) return d + "d " + h + "h";
+    if (h > 0) return h + "h " + m + "m";
+    if (m > 0) return m + "m " + s + "s";
+    return s + "s";
+  }
+
   async function refreshStatus() {
     try {
       const response = await fetch("/api/v1/system", { headers: { Accept: "application/json" } });
@@ -36,7 +46,11 @@
       const info = await response.json();
       const ready = info.databases.filter(function (d) { return d.reachable; }).length;
       const uptime = document.querySelector("[data-field=uptime]");
-      if (uptime) uptime.textContent = info.uptime_seconds + "s";
+      if (uptime) uptime.textContent = humanDuration(info.uptime_seconds);
+      const memory = document.querySelector("[data-field=memory]");
+      if (memory && info.resident_memory_bytes) {
+        memory.textContent = (info.resident_memory_bytes / 1048576).toFixed(1) + " MiB";
+      }
       toast("Status refreshed: " + ready + " of " + info.databases.length + " databases ready.",
         ready === info.databases.length ? "info" : "error");
     } catch (e) {

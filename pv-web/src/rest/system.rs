@@ -36,7 +36,7 @@ pub struct SystemInfo {
     pub uptime_seconds: u64,
     /// The data directory (absolute when it can be resolved).
     pub data_dir: String,
-    /// The address the server was configured to listen on.
+    /// The address the server listens on.
     pub listen: String,
     /// Resident memory of the server process in bytes, when known.
     pub resident_memory_bytes: Option<u64>,
@@ -88,7 +88,7 @@ pub async fn system_info(state: &AppState) -> SystemInfo {
         version: pv_core::VERSION.to_string(),
         uptime_seconds: state.clock().elapsed().as_secs(),
         data_dir,
-        listen: config.server.listen.to_string(),
+        listen: state.listen_addr().to_string(),
         resident_memory_bytes: crate::ops::resident_memory_bytes(),
         databases,
     }

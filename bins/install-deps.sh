@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install what PentaVision needs on Debian 12 / Ubuntu 24.04, skipping what is already there.
+#   bins/install-deps.sh run    # to build and run the server
+#   bins/install-deps.sh test   # also what the test suite needs (Chromium, Node.js, databases)
+set -euo pipefail
+purpose="${1:-run}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+run_pkgs=(gcc libc6-dev pkg-config curl ca-certificates)
+test_pkgs=(chromium nodejs npm procps)
+
+missing=()
+want=("${run_pkgs[@]}")
+[ "$purpose" = test ] && want+=("${test_pkgs[@]}")
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing system packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] || {
+    echo "==> installing the Rust toolchain (rustup)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  }
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+if [ "$purpose" = test ]; then
+  # The database tests run on PostgreSQL (127.0.0.1:5432, trust) and MariaDB (127.0.0.1:3306,
+  # root without password). Start them when installed but stopped; install them when absent.
+  up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+  if ! up 5432; then
+    if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+      echo "==> installing PostgreSQL"
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends postgresql
+      hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
+      as_root sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+    fi
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+  if ! up 3306; then
+    command -v mariadbd >/dev/null 2>&1 || command -v /usr/sbin/mariadbd >/dev/null 2>&1 || {
+      echo "==> installing MariaDB"
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends mariadb-server
+    }
+    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  fi
+  for port in 5432 3306; do
+    for _ in $(seq 1 50); do up "$port" && break; sleep 0.2; done
+    up "$port" || { echo "database server on 127.0.0.1:$port is not reachable" >&2; exit 1; }
+  done
+fi

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run the whole PentaVision test suite: unit and integration tests on SQLite, PostgreSQL and
+# MariaDB, HTTP tests, end-to-end tests of the binaries, examples and benches (compiled and
+# run once), and the headless-Chromium UI test. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash bins/install-deps.sh test
+export PATH="$HOME/.cargo/bin:$PATH"
+# A target dir outside the clone survives between runs on the same machine.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pentavision/target}"
+export CARGO_TERM_COLOR=never
+
+echo "==> cargo test (workspace, all targets)"
+cargo test --workspace --all-targets --locked
+echo "==> doc tests"
+cargo test --workspace --doc --locked
+
+echo "==> browser test (headless Chromium)"
+cargo build -q --locked --bin pentavision
+(
+  cd pv-web/tests/browser
+  [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
+  PV_BIN="$CARGO_TARGET_DIR/debug/pentavision" npm test
+)
+echo "==> all suites passed"
