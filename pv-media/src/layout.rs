@@ -98,10 +98,15 @@ impl FromStr for MacAddress {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let invalid = |reason| Error::InvalidMacAddress { value: s.to_owned(), reason };
+        let invalid = |reason| Error::InvalidMacAddress {
+            value: s.to_owned(),
+            reason,
+        };
         let text = s.trim();
         if !text.is_ascii() {
-            return Err(invalid("only hexadecimal digits and ':' or '-' are allowed"));
+            return Err(invalid(
+                "only hexadecimal digits and ':' or '-' are allowed",
+            ));
         }
         let pairs: Vec<&str> = match text.len() {
             12 => (0..6).map(|i| &text[i * 2..i * 2 + 2]).collect(),
@@ -116,15 +121,17 @@ impl FromStr for MacAddress {
             _ => return Err(invalid("expected six two-digit hexadecimal octets")),
         };
         if pairs.len() != 6 || pairs.iter().any(|p| p.len() != 2) {
-            return Err(invalid("expected six two-digit octets with one kind of separator"));
+            return Err(invalid(
+                "expected six two-digit octets with one kind of separator",
+            ));
         }
         let mut octets = [0u8; 6];
         for (octet, pair) in octets.iter_mut().zip(&pairs) {
             if !pair.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(invalid("octets must be hexadecimal"));
             }
-            *octet = u8::from_str_radix(pair, 16)
-                .map_err(|_| invalid("octets must be hexadecimal"))?;
+            *octet =
+                u8::from_str_radix(pair, 16).map_err(|_| invalid("octets must be hexadecimal"))?;
         }
         Self::from_octets(octets).map_err(|err| match err {
             Error::InvalidMacAddress { reason, .. } => invalid(reason),
@@ -164,9 +171,14 @@ impl CameraDir {
     /// Parse a directory name made by [`CameraDir::dir_name`] (for the recovery pass). Only
     /// the exact form written is accepted, so every directory maps to one camera key.
     pub fn parse_dir_name(name: &str) -> Result<Self> {
-        let invalid = |reason| Error::InvalidCameraDir { name: name.to_owned(), reason };
+        let invalid = |reason| Error::InvalidCameraDir {
+            name: name.to_owned(),
+            reason,
+        };
         let dir = if let Some(mac) = name.strip_prefix("mac-") {
-            let mac: MacAddress = mac.parse().map_err(|_| invalid("not a valid MAC address"))?;
+            let mac: MacAddress = mac
+                .parse()
+                .map_err(|_| invalid("not a valid MAC address"))?;
             CameraDir::Mac(mac)
         } else if let Some(id) = name.strip_prefix("id-") {
             let id = parse_camera_id(id).ok_or_else(|| invalid("not a positive camera id"))?;
@@ -175,7 +187,9 @@ impl CameraDir {
             return Err(invalid("expected 'mac-…' or 'id-…'"));
         };
         if dir.dir_name() != name {
-            return Err(invalid("not in canonical form (lowercase, '-' separated, no leading zeros)"));
+            return Err(invalid(
+                "not in canonical form (lowercase, '-' separated, no leading zeros)",
+            ));
         }
         Ok(dir)
     }
@@ -200,7 +214,10 @@ pub fn segment_file_name(start: DateTime<Utc>, camera: CameraId) -> Result<Strin
     if !(0..=9999).contains(&start.year()) {
         return Err(Error::UnrepresentableTime(start));
     }
-    Ok(format!("{}-{camera}.{SEGMENT_EXTENSION}", start.format(START_FORMAT)))
+    Ok(format!(
+        "{}-{camera}.{SEGMENT_EXTENSION}",
+        start.format(START_FORMAT)
+    ))
 }
 
 /// The path of a segment relative to the ingest root: `<camera dir>/<segment file name>`.
@@ -212,7 +229,10 @@ pub fn segment_path(dir: &CameraDir, start: DateTime<Utc>, camera: CameraId) -> 
 /// camera id. Anything else (temporary files, other extensions, non-canonical ids) is an error,
 /// which the recovery pass reports and skips.
 pub fn parse_segment_file_name(name: &str) -> Result<(DateTime<Utc>, CameraId)> {
-    let invalid = |reason| Error::InvalidSegmentName { name: name.to_owned(), reason };
+    let invalid = |reason| Error::InvalidSegmentName {
+        name: name.to_owned(),
+        reason,
+    };
     let stem = name
         .strip_suffix(SEGMENT_EXTENSION)
         .and_then(|s| s.strip_suffix('.'))
@@ -220,8 +240,10 @@ pub fn parse_segment_file_name(name: &str) -> Result<(DateTime<Utc>, CameraId)> 
     let (start, id) = stem
         .split_once('-')
         .ok_or_else(|| invalid("expected '<start>-<camera id>'"))?;
-    let start = parse_start(start).ok_or_else(|| invalid("start is not a valid YYYYMMDDTHHMMSSZ time"))?;
-    let id = parse_camera_id(id).ok_or_else(|| invalid("camera id is not a positive integer without leading zeros"))?;
+    let start =
+        parse_start(start).ok_or_else(|| invalid("start is not a valid YYYYMMDDTHHMMSSZ time"))?;
+    let id = parse_camera_id(id)
+        .ok_or_else(|| invalid("camera id is not a positive integer without leading zeros"))?;
     Ok((start, id))
 }
 
@@ -252,7 +274,11 @@ fn parse_camera_id(s: &str) -> Option<CameraId> {
 }
 
 fn check_camera_id(id: CameraId) -> Result<()> {
-    if id.0 > 0 { Ok(()) } else { Err(Error::InvalidCameraId(id)) }
+    if id.0 > 0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidCameraId(id))
+    }
 }
 
 #[cfg(test)]
@@ -268,9 +294,18 @@ mod tests {
 
     #[test]
     fn mac_addresses_are_normalised() {
-        for text in ["AA:BB:CC:DD:EE:0F", "aa-bb-cc-dd-ee-0f", "AaBbCcDdEe0f", "  aa:bb:cc:dd:ee:0f\n"] {
+        for text in [
+            "AA:BB:CC:DD:EE:0F",
+            "aa-bb-cc-dd-ee-0f",
+            "AaBbCcDdEe0f",
+            "  aa:bb:cc:dd:ee:0f\n",
+        ] {
             let mac: MacAddress = text.parse().unwrap();
-            assert_eq!(mac.octets(), [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f], "{text:?}");
+            assert_eq!(
+                mac.octets(),
+                [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f],
+                "{text:?}"
+            );
             assert_eq!(mac.dashed(), "aa-bb-cc-dd-ee-0f");
             assert_eq!(mac.to_string(), "aa:bb:cc:dd:ee:0f");
         }
@@ -282,18 +317,21 @@ mod tests {
             "",
             "aa:bb:cc:dd:ee",
             "aa:bb:cc:dd:ee:ff:00",
-            "aa:bb-cc:dd:ee:0f",  // mixed separators
-            "aa.bb.cc.dd.ee.0f",  // unsupported separator
-            "aa:bb:cc:dd:e:0ff",  // misplaced separator
-            "gg:bb:cc:dd:ee:0f",  // not hex
-            "+a:bb:cc:dd:ee:0f",  // from_str_radix would take the sign
-            "aabbccddeé",         // 12 bytes, not ASCII: must not panic on slicing
-            "00:00:00:00:00:00",  // all-zero
-            "ff:ff:ff:ff:ff:ff",  // broadcast
-            "01:00:5e:00:00:01",  // multicast
+            "aa:bb-cc:dd:ee:0f", // mixed separators
+            "aa.bb.cc.dd.ee.0f", // unsupported separator
+            "aa:bb:cc:dd:e:0ff", // misplaced separator
+            "gg:bb:cc:dd:ee:0f", // not hex
+            "+a:bb:cc:dd:ee:0f", // from_str_radix would take the sign
+            "aabbccddeé",        // 12 bytes, not ASCII: must not panic on slicing
+            "00:00:00:00:00:00", // all-zero
+            "ff:ff:ff:ff:ff:ff", // broadcast
+            "01:00:5e:00:00:01", // multicast
         ] {
             let err = text.parse::<MacAddress>().unwrap_err();
-            assert!(matches!(err, Error::InvalidMacAddress { ref value, .. } if value == text), "{text:?}");
+            assert!(
+                matches!(err, Error::InvalidMacAddress { ref value, .. } if value == text),
+                "{text:?}"
+            );
             assert_eq!(err.kind(), pv_core::ErrorKind::InvalidInput);
         }
         assert!(MacAddress::from_octets([0x02, 0, 0, 0, 0, 1]).is_ok()); // locally administered
@@ -305,20 +343,33 @@ mod tests {
         let mac: MacAddress = "AA:BB:CC:DD:EE:0F".parse().unwrap();
         let by_mac = CameraDir::new(CameraId(42), Some(mac)).unwrap();
         assert_eq!(by_mac.to_string(), "cameras/mac-aa-bb-cc-dd-ee-0f");
-        assert_eq!(by_mac.relative_path(), PathBuf::from("cameras").join("mac-aa-bb-cc-dd-ee-0f"));
+        assert_eq!(
+            by_mac.relative_path(),
+            PathBuf::from("cameras").join("mac-aa-bb-cc-dd-ee-0f")
+        );
 
         let by_id = CameraDir::new(CameraId(42), None).unwrap();
         assert_eq!(by_id.to_string(), "cameras/id-42");
         assert_eq!(by_id.dir_name(), "id-42");
 
-        assert!(matches!(CameraDir::new(CameraId(0), None), Err(Error::InvalidCameraId(_))));
-        assert!(matches!(CameraDir::new(CameraId(-5), Some(mac)), Err(Error::InvalidCameraId(_))));
+        assert!(matches!(
+            CameraDir::new(CameraId(0), None),
+            Err(Error::InvalidCameraId(_))
+        ));
+        assert!(matches!(
+            CameraDir::new(CameraId(-5), Some(mac)),
+            Err(Error::InvalidCameraId(_))
+        ));
     }
 
     #[test]
     fn camera_dir_names_parse_back_only_in_canonical_form() {
         let mac: MacAddress = "aa:bb:cc:dd:ee:0f".parse().unwrap();
-        for dir in [CameraDir::Mac(mac), CameraDir::Id(CameraId(7)), CameraDir::Id(CameraId(i64::MAX))] {
+        for dir in [
+            CameraDir::Mac(mac),
+            CameraDir::Id(CameraId(7)),
+            CameraDir::Id(CameraId(i64::MAX)),
+        ] {
             assert_eq!(CameraDir::parse_dir_name(&dir.dir_name()).unwrap(), dir);
         }
         for bad in [
@@ -334,14 +385,23 @@ mod tests {
             "42",
             "lost+found",
         ] {
-            assert!(matches!(CameraDir::parse_dir_name(bad), Err(Error::InvalidCameraDir { .. })), "{bad:?}");
+            assert!(
+                matches!(
+                    CameraDir::parse_dir_name(bad),
+                    Err(Error::InvalidCameraDir { .. })
+                ),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn segment_file_names_are_fixed_width_utc() {
         let start = utc(2026, 1, 2, 3, 4, 5) + chrono::Duration::milliseconds(678);
-        assert_eq!(segment_file_name(start, CameraId(42)).unwrap(), "20260102T030405Z-42.mp4");
+        assert_eq!(
+            segment_file_name(start, CameraId(42)).unwrap(),
+            "20260102T030405Z-42.mp4"
+        );
         let dir = CameraDir::new(CameraId(42), None).unwrap();
         assert_eq!(
             segment_path(&dir, start, CameraId(42)).unwrap(),
@@ -356,9 +416,16 @@ mod tests {
         let (parsed, id) = parse_segment_file_name(&name).unwrap();
         assert_eq!(parsed, utc(2026, 11, 23, 23, 59, 59));
         assert_eq!(id, CameraId(9));
-        for start in [utc(1970, 1, 1, 0, 0, 0), utc(2024, 2, 29, 12, 0, 0), utc(9999, 12, 31, 23, 59, 59)] {
+        for start in [
+            utc(1970, 1, 1, 0, 0, 0),
+            utc(2024, 2, 29, 12, 0, 0),
+            utc(9999, 12, 31, 23, 59, 59),
+        ] {
             let name = segment_file_name(start, CameraId(i64::MAX)).unwrap();
-            assert_eq!(parse_segment_file_name(&name).unwrap(), (start, CameraId(i64::MAX)));
+            assert_eq!(
+                parse_segment_file_name(&name).unwrap(),
+                (start, CameraId(i64::MAX))
+            );
         }
     }
 
@@ -377,8 +444,10 @@ mod tests {
             .map(|(s, id)| segment_file_name(*s, CameraId(id)).unwrap())
             .collect();
         names.sort();
-        let parsed: Vec<DateTime<Utc>> =
-            names.iter().map(|n| parse_segment_file_name(n).unwrap().0).collect();
+        let parsed: Vec<DateTime<Utc>> = names
+            .iter()
+            .map(|n| parse_segment_file_name(n).unwrap().0)
+            .collect();
         let mut expected = starts.to_vec();
         expected.sort();
         assert_eq!(parsed, expected);
@@ -387,10 +456,19 @@ mod tests {
     #[test]
     fn unrepresentable_segments_are_errors() {
         let start = utc(2026, 1, 1, 0, 0, 0);
-        assert!(matches!(segment_file_name(start, CameraId(0)), Err(Error::InvalidCameraId(_))));
-        assert!(matches!(segment_file_name(start, CameraId(-3)), Err(Error::InvalidCameraId(_))));
+        assert!(matches!(
+            segment_file_name(start, CameraId(0)),
+            Err(Error::InvalidCameraId(_))
+        ));
+        assert!(matches!(
+            segment_file_name(start, CameraId(-3)),
+            Err(Error::InvalidCameraId(_))
+        ));
         let far = utc(10_000, 1, 1, 0, 0, 0);
-        assert!(matches!(segment_file_name(far, CameraId(1)), Err(Error::UnrepresentableTime(_))));
+        assert!(matches!(
+            segment_file_name(far, CameraId(1)),
+            Err(Error::UnrepresentableTime(_))
+        ));
     }
 
     #[test]
@@ -411,14 +489,17 @@ mod tests {
             "2026012T030405Z-42.mp4",
             "20260102 030405Z-42.mp4",
             "20260102T030405-42.mp4",
-            "20261301T030405Z-42.mp4", // month 13
-            "20260230T030405Z-42.mp4", // 30 February
-            "20260102T240000Z-42.mp4", // hour 24
-            "20260102T235960Z-42.mp4", // second 60
+            "20261301T030405Z-42.mp4",  // month 13
+            "20260230T030405Z-42.mp4",  // 30 February
+            "20260102T240000Z-42.mp4",  // hour 24
+            "20260102T235960Z-42.mp4",  // second 60
             "2026０102T030405Z-42.mp4", // non-ASCII digit must not panic
         ] {
             let err = parse_segment_file_name(bad).unwrap_err();
-            assert!(matches!(err, Error::InvalidSegmentName { ref name, .. } if name == bad), "{bad:?}");
+            assert!(
+                matches!(err, Error::InvalidSegmentName { ref name, .. } if name == bad),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -58,9 +58,9 @@ impl Error {
     /// clear once retention frees space); other I/O failures are [`ErrorKind::Internal`].
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidKey { .. } | Error::InvalidPrefix { .. } | Error::RootNotADirectory(_) => {
-                ErrorKind::InvalidInput
-            }
+            Error::InvalidKey { .. }
+            | Error::InvalidPrefix { .. }
+            | Error::RootNotADirectory(_) => ErrorKind::InvalidInput,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::Io { source, .. } => match source.kind() {
@@ -74,7 +74,10 @@ impl Error {
 
     /// Wrap an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

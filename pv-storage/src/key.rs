@@ -18,7 +18,9 @@ use std::str::FromStr;
 use crate::{Error, Result};
 
 /// A validated object key such as `cameras/id-42/20261123T101500Z-42.mp4`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Key(String);
 
@@ -83,7 +85,9 @@ fn violation(key: &str) -> Option<&'static str> {
             return Some("a key segment may be at most 255 bytes");
         }
         if segment.starts_with(Key::RESERVED_PREFIX) {
-            return Some("key segments starting with '.pvtmp.' are reserved for files being written");
+            return Some(
+                "key segments starting with '.pvtmp.' are reserved for files being written",
+            );
         }
     }
     None
@@ -182,7 +186,10 @@ mod tests {
     #[test]
     fn key_error_message_names_the_key_and_rule() {
         let msg = Key::new("../x").unwrap_err().to_string();
-        assert_eq!(msg, "invalid storage key \"../x\": a key may not have '.' or '..' segments");
+        assert_eq!(
+            msg,
+            "invalid storage key \"../x\": a key may not have '.' or '..' segments"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`graphql`]: the `/graphql` schema and its one-database-per-operation routing.
 //! - [`ui`]: the admin UI pages, the embedded static assets and the toast component.
 //! - [`snapshots`]: the OpenAPI and GraphQL SDL texts that `pv-web/schema/` snapshots.
+//! - [`blocklist`]: the HTTP side of the `pentavision-blocklist` daemon.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //!
 //! Dependencies: poem + poem-openapi because they generate the OpenAPI document from the
@@ -30,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod blocklist;
 pub mod graphql;
 pub mod ops;
 pub mod problem;

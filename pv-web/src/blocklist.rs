@@ -1,0 +1,159 @@
+//! The HTTP side of the blocklist daemon (`pentavision-blocklist`): `GET /blocklist.csv` and
+//! `GET /healthz`. The list itself is built by [`pv_security::blocklist`].
+//!
+//! Settings come from the users database's `blocklist_settings` row when there is one, else
+//! from `[blocklist]` in the configuration; they are read per request, so an admin's change
+//! applies without a restart. With a token configured, clients must send
+//! `Authorization: Bearer TOKEN` (compared in constant time).
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use poem::http::{StatusCode, header};
+use poem::listener::TcpAcceptor;
+use poem::web::{Data, Query};
+use poem::{EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+use pv_core::Clock;
+use pv_core::config::{BlocklistConfig, Config};
+use pv_core::db::users::blocklist_setting;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use sha2::{Digest, Sha256};
+
+use crate::problem::Problem;
+
+/// The effective settings for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveSettings {
+    /// Serve the list.
+    pub enabled: bool,
+    /// Hex SHA-256 of the required token, if any.
+    pub token_sha256: Option<String>,
+}
+
+/// Read the settings: the database row wins over the configuration.
+pub async fn effective_settings(
+    db: &DatabaseConnection,
+    fallback: &BlocklistConfig,
+) -> Result<EffectiveSettings, sea_orm::DbErr> {
+    let row = blocklist_setting::Entity::find().one(db).await?;
+    Ok(match row {
+        Some(row) => EffectiveSettings { enabled: row.enabled, token_sha256: row.token_hash },
+        None => EffectiveSettings {
+            enabled: fallback.enabled,
+            token_sha256: fallback.token.as_deref().map(sha256_hex),
+        },
+    })
+}
+
+/// Hex SHA-256 of a token.
+pub fn sha256_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CsvQuery {
+    header: Option<u8>,
+}
+
+struct BlocklistState {
+    config: Config,
+    db: DatabaseConnection,
+    clock: pv_core::SystemClock,
+}
+
+#[handler]
+async fn blocklist_csv(
+    req: &Request,
+    Query(q): Query<CsvQuery>,
+    state: Data<&std::sync::Arc<BlocklistState>>,
+) -> Response {
+    let settings = match effective_settings(&state.db, &state.config.blocklist).await {
+        Ok(s) => s,
+        Err(e) => return Problem::new(StatusCode::SERVICE_UNAVAILABLE, format!("users database: {e}")).into_response(),
+    };
+    if !settings.enabled {
+        return Problem::new(StatusCode::NOT_FOUND, "the blocklist is disabled").into_response();
+    }
+    if let Some(expected) = &settings.token_sha256 {
+        let sent = req
+            .header(header::AUTHORIZATION)
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| sha256_hex(t.trim()));
+        if !sent.is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes())) {
+            tracing::warn!(remote = %req.remote_addr(), "blocklist request without a valid token");
+            return Problem::new(StatusCode::UNAUTHORIZED, "a valid bearer token is required")
+                .into_response();
+        }
+    }
+    let (blocked, exempt) = match pv_security::blocklist::load_rules(&state.db, state.clock.now()).await {
+        Ok(rules) => rules,
+        Err(e) => return Problem::from_kind(e.kind(), e).into_response(),
+    };
+    let entries = pv_security::blocklist::generate(&blocked, &exempt);
+    let body = pv_security::blocklist::to_csv(&entries, q.header == Some(1));
+    tracing::info!(remote = %req.remote_addr(), entries = entries.len(), "blocklist served");
+    Response::builder()
+        .content_type("text/csv; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-cache, max-age=60")
+        .body(body)
+}
+
+#[handler]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The daemon's routes over `db` with `config`.
+pub fn app(config: Config, db: DatabaseConnection) -> impl poem::Endpoint {
+    let state = std::sync::Arc::new(BlocklistState { config, db, clock: pv_core::SystemClock::new() });
+    Route::new()
+        .at("/blocklist.csv", get(blocklist_csv))
+        .at("/healthz", get(healthz))
+        .catch_all_error(crate::problem::from_poem_error)
+        .with(poem::middleware::Tracing)
+        .data(state)
+}
+
+/// A bound blocklist server.
+pub struct BlocklistServer {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for BlocklistServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlocklistServer").field("local_addr", &self.local_addr).finish()
+    }
+}
+
+impl BlocklistServer {
+    /// Bind `addr`.
+    pub async fn bind(addr: SocketAddr) -> crate::Result<Self> {
+        let io = |source| crate::Error::Io { context: format!("cannot listen on {addr}"), source };
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
+        let local_addr = listener.local_addr().map_err(io)?;
+        Ok(Self { acceptor: TcpAcceptor::from_tokio(listener).map_err(io)?, local_addr })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serve until `shutdown` completes.
+    pub async fn run(
+        self,
+        config: Config,
+        db: DatabaseConnection,
+        shutdown: impl Future<Output = ()>,
+    ) -> crate::Result<()> {
+        poem::Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app(config, db), shutdown, Some(std::time::Duration::from_secs(5)))
+            .await
+            .map_err(|source| crate::Error::Io { context: "blocklist server".into(), source })
+    }
+}
