@@ -7,6 +7,7 @@
 //!   crate's [`Error`].
 //! - [`clock`]: the [`Clock`] trait so time-dependent logic is tested with a simulated clock.
 //! - [`telemetry`]: tracing set-up (human or JSON, rotating log files in the data dir).
+//! - [`setup`]: first-time set-up (what `pentavision-installer` runs).
 //! - [`db`]: the three logical databases (`users`, `faces`, `records`): entities, migrations,
 //!   connection and readiness.
 //!
@@ -25,6 +26,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod setup;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

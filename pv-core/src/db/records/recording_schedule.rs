@@ -16,7 +16,9 @@ pub struct Model {
     pub days_of_week: i32,
     /// Window start, minutes after local midnight (0..1439).
     pub start_minute: i32,
-    /// Window end, minutes after local midnight (0..1439); a window whose end is before its start
+    /// Window end, minutes after local midnight (1..=1440, 1440 = midnight at the end of the day); a
+    /// window that starts and ends on the same minute is invalid (see `pv_media::schedule`); a
+    /// window whose end is before its start
     /// runs past midnight.
     pub end_minute: i32,
     /// IANA time zone the minutes are in; None: the camera's.
