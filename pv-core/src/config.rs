@@ -176,7 +176,10 @@ pub struct GraphqlConfig {
 
 impl Default for GraphqlConfig {
     fn default() -> Self {
-        Self { max_depth: 12, max_complexity: 2000 }
+        Self {
+            max_depth: 12,
+            max_complexity: 2000,
+        }
     }
 }
 
@@ -194,7 +197,11 @@ pub struct SecurityConfig {
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        Self { argon2_memory_kib: 19_456, argon2_iterations: 2, argon2_parallelism: 1 }
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
     }
 }
 
@@ -319,14 +326,14 @@ impl Config {
             for (key, value) in overrides {
                 apply_env_override(&mut table, &key, &value)?;
                 // Validate after each override so the error names the variable at fault.
-                config = toml::Value::Table(table.clone())
-                    .try_into()
-                    .map_err(|e: toml::de::Error| {
+                config = toml::Value::Table(table.clone()).try_into().map_err(
+                    |e: toml::de::Error| {
                         Error::Config(format!(
                             "environment variable {key}: {}",
                             e.message().trim()
                         ))
-                    })?;
+                    },
+                )?;
             }
         }
 
@@ -348,10 +355,14 @@ impl Config {
             }
         }
         if self.database.max_connections == Some(0) {
-            return Err(Error::Config("database.max_connections must be at least 1".into()));
+            return Err(Error::Config(
+                "database.max_connections must be at least 1".into(),
+            ));
         }
         if self.server.body_limit_bytes < 1024 {
-            return Err(Error::Config("server.body_limit_bytes must be at least 1024".into()));
+            return Err(Error::Config(
+                "server.body_limit_bytes must be at least 1024".into(),
+            ));
         }
         if self.graphql.max_depth == 0 || self.graphql.max_complexity == 0 {
             return Err(Error::Config(
@@ -364,7 +375,9 @@ impl Config {
             ));
         }
         if self.blocklist.requests_per_minute == 0 {
-            return Err(Error::Config("blocklist.requests_per_minute must be at least 1".into()));
+            return Err(Error::Config(
+                "blocklist.requests_per_minute must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -388,7 +401,10 @@ impl Config {
 
     /// The directory log files go to.
     pub fn log_dir(&self) -> PathBuf {
-        self.logging.directory.clone().unwrap_or_else(|| self.data_dir.join("logs"))
+        self.logging
+            .directory
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("logs"))
     }
 
     /// The configuration as TOML with every secret (database passwords, tokens) replaced by
@@ -425,7 +441,9 @@ impl DatabaseConfig {
 
 /// Replace the password in a URL (`scheme://user:password@host/…`) with `********`.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let authority = &rest[..authority_end];
@@ -447,7 +465,13 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn check_database_url(kind: DbKind, url: &str) -> Result<()> {
-    const SCHEMES: [&str; 5] = ["sqlite:", "postgres://", "postgresql://", "mysql://", "mariadb://"];
+    const SCHEMES: [&str; 5] = [
+        "sqlite:",
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "mariadb://",
+    ];
     if SCHEMES.iter().any(|s| url.starts_with(s)) {
         Ok(())
     } else {
@@ -466,7 +490,10 @@ fn describe_toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-            format!("config file {}: line {line}, column {column}: {message}", path.display())
+            format!(
+                "config file {}: line {line}, column {column}: {message}",
+                path.display()
+            )
         }
         None => format!("config file {}: {message}", path.display()),
     }
@@ -478,7 +505,9 @@ fn apply_env_override(table: &mut toml::Table, key: &str, value: &str) -> Result
         .map(|s| s.to_ascii_lowercase())
         .collect();
     if path.iter().any(String::is_empty) {
-        return Err(Error::Config(format!("environment variable {key}: empty key segment")));
+        return Err(Error::Config(format!(
+            "environment variable {key}: empty key segment"
+        )));
     }
     let (last, sections) = path.split_last().expect("split of a non-empty string");
     let mut current = table;
@@ -552,7 +581,8 @@ pub fn write_private_file(path: &Path, text: &str) -> Result<()> {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io(path, e))?;
     }
-    file.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::io(path, e))?;
     file.sync_all().map_err(|e| Error::io(path, e))
 }
 
@@ -582,9 +612,12 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let err = load("[server]\nlisten = \"127.0.0.1:9000\"\ncolour = \"blue\"\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = load(
+            "[server]\nlisten = \"127.0.0.1:9000\"\ncolour = \"blue\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("colour"), "{err}");
         assert!(err.contains("/etc/pv.toml"), "{err}");
@@ -600,7 +633,9 @@ mod tests {
 
     #[test]
     fn wrong_type_is_reported() {
-        let err = load("[server]\nlisten = 42\n", &[]).unwrap_err().to_string();
+        let err = load("[server]\nlisten = 42\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 
@@ -617,7 +652,10 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.database_url(DbKind::Users), "postgres://pv:secret@db/pv_users");
+        assert_eq!(
+            c.database_url(DbKind::Users),
+            "postgres://pv:secret@db/pv_users"
+        );
         assert_eq!(c.graphql.max_depth, 5);
         assert!(!c.logging.file_enabled);
 
@@ -632,12 +670,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.server.listen.port(), 9999);
-        assert_eq!(c.sqlite_path(DbKind::Records), PathBuf::from("/srv/pv/records.sqlite"));
+        assert_eq!(
+            c.sqlite_path(DbKind::Records),
+            PathBuf::from("/srv/pv/records.sqlite")
+        );
     }
 
     #[test]
     fn unknown_env_key_names_the_variable() {
-        let err = load("", &[("PV_SERVER__COLOUR", "blue")]).unwrap_err().to_string();
+        let err = load("", &[("PV_SERVER__COLOUR", "blue")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("PV_SERVER__COLOUR"), "{err}");
         assert!(err.contains("colour"), "{err}");
     }
@@ -653,7 +696,11 @@ mod tests {
 
     #[test]
     fn mariadb_scheme_is_accepted() {
-        let c = load("[database]\nrecords_url = \"mariadb://root@127.0.0.1/pv\"\n", &[]).unwrap();
+        let c = load(
+            "[database]\nrecords_url = \"mariadb://root@127.0.0.1/pv\"\n",
+            &[],
+        )
+        .unwrap();
         assert_eq!(c.database_url(DbKind::Records), "mysql://root@127.0.0.1/pv");
     }
 
@@ -665,7 +712,10 @@ mod tests {
         )
         .unwrap();
         let shown = c.redacted_toml();
-        assert!(!shown.contains("s3cret") && !shown.contains("tok-123"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("tok-123"),
+            "{shown}"
+        );
         assert!(shown.contains("postgres://pv:********@h:5432/u"), "{shown}");
         assert_eq!(redact_url("sqlite:///x.db"), "sqlite:///x.db");
         assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");
@@ -679,7 +729,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "data_dir = \"/x\"\n");
     }

@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
 use crate::config::{Config, DbKind};
@@ -90,7 +90,10 @@ impl Databases {
             self.get(kind)
                 .ping()
                 .await
-                .map_err(|source| Error::Database { db: kind.name(), source })?;
+                .map_err(|source| Error::Database {
+                    db: kind.name(),
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -106,9 +109,21 @@ impl Databases {
                 Ok(()) => (true, None),
                 Err(e) => (false, Some(e.to_string())),
             };
-            let schema_version =
-                if reachable { applied_migrations(kind, db).await.ok().and_then(|v| v.last().cloned()) } else { None };
-            out.push(DbStatus { kind, backend, reachable, schema_version, error });
+            let schema_version = if reachable {
+                applied_migrations(kind, db)
+                    .await
+                    .ok()
+                    .and_then(|v| v.last().cloned())
+            } else {
+                None
+            };
+            out.push(DbStatus {
+                kind,
+                backend,
+                reachable,
+                schema_version,
+                error,
+            });
         }
         out
     }
@@ -148,8 +163,12 @@ pub async fn connect_url(kind: DbKind, url: &str, config: &Config) -> Result<Dat
     options
         .max_connections(if is_sqlite { max.min(4) } else { max })
         .min_connections(if is_sqlite { 1 } else { 0 })
-        .connect_timeout(Duration::from_secs(config.database.connect_timeout_seconds.unwrap_or(5)))
-        .acquire_timeout(Duration::from_secs(config.database.connect_timeout_seconds.unwrap_or(5)))
+        .connect_timeout(Duration::from_secs(
+            config.database.connect_timeout_seconds.unwrap_or(5),
+        ))
+        .acquire_timeout(Duration::from_secs(
+            config.database.connect_timeout_seconds.unwrap_or(5),
+        ))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -157,7 +176,40 @@ pub async fn connect_url(kind: DbKind, url: &str, config: &Config) -> Result<Dat
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
         });
-    Database::connect(options).await.map_err(|source| Error::Database { db: kind.name(), source })
+    let conn = Database::connect(options)
+        .await
+        .map_err(|source| Error::Database {
+            db: kind.name(),
+            source,
+        })?;
+    if is_sqlite {
+        make_sqlite_files_private(url);
+    }
+    Ok(conn)
+}
+
+/// SQLite files hold credentials and biometric data: owner-only (0600), like config files.
+fn make_sqlite_files_private(url: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{path}{suffix}");
+            if std::path::Path::new(&file).is_file()
+                && let Err(e) =
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            {
+                tracing::warn!(file, error = %e, "cannot make database file private");
+            }
+        }
+    }
 }
 
 /// Names of the migrations this binary knows for `kind`, oldest first.
@@ -172,7 +224,10 @@ pub fn known_migrations(kind: DbKind) -> Vec<String> {
 
 /// Names of the migrations applied to `db`, oldest first (empty for a new database).
 pub async fn applied_migrations(kind: DbKind, db: &DatabaseConnection) -> Result<Vec<String>> {
-    let wrap = |source| Error::Database { db: kind.name(), source };
+    let wrap = |source| Error::Database {
+        db: kind.name(),
+        source,
+    };
     let models = match kind {
         DbKind::Users => users::migration::Migrator::get_migration_models(db).await,
         DbKind::Faces => faces::migration::Migrator::get_migration_models(db).await,
@@ -200,16 +255,15 @@ pub async fn check_not_newer(kind: DbKind, db: &DatabaseConnection) -> Result<()
 /// Check, then apply pending migrations to one database.
 pub async fn migrate(kind: DbKind, db: &DatabaseConnection) -> Result<()> {
     check_not_newer(kind, db).await?;
-    let wrap = |source| Error::Database { db: kind.name(), source };
+    let wrap = |source| Error::Database {
+        db: kind.name(),
+        source,
+    };
     match kind {
         DbKind::Users => users::migration::Migrator::up(db, None).await,
         DbKind::Faces => faces::migration::Migrator::up(db, None).await,
         DbKind::Records => records::migration::Migrator::up(db, None).await,
     }
     .map_err(wrap)?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // Make the SQLite files private: they hold credentials and biometric data.
-        let _ = db.execute_unprepared("PRAGMA optimize").await;
-    }
     Ok(())
 }

@@ -37,7 +37,10 @@ pub fn build(state: AppState) -> impl Endpoint {
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::metrics_endpoint))
-        .at("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
+        .at(
+            "/graphql",
+            get(graphql::graphiql).post(graphql::graphql_post),
+        )
         .at("/api/v1/openapi.json", spec)
         .nest("/api/v1", api)
         .nest("/api/docs", docs)
@@ -54,8 +57,7 @@ pub fn build(state: AppState) -> impl Endpoint {
 /// Refuse non-loopback clients on everything but [`PUBLIC_PATHS`].
 async fn loopback_only<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let remote_is_local = match req.remote_addr().as_socket_addr() {
-        Some(addr) => addr.ip().is_loopback()
-            || addr.ip().to_canonical().is_loopback(),
+        Some(addr) => addr.ip().is_loopback() || addr.ip().to_canonical().is_loopback(),
         // Unix sockets and in-process test clients are local by construction.
         None => true,
     };
@@ -73,8 +75,14 @@ async fn loopback_only<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
 
 /// Refuse bodies larger than `server.body_limit_bytes` (413), and bodies of unknown length
 /// (411), before a handler reads them.
-async fn body_limit_check<E: Endpoint>(next: E, req: Request, limit: usize) -> poem::Result<Response> {
-    let length = req.header(header::CONTENT_LENGTH).map(|v| v.trim().parse::<usize>());
+async fn body_limit_check<E: Endpoint>(
+    next: E,
+    req: Request,
+    limit: usize,
+) -> poem::Result<Response> {
+    let length = req
+        .header(header::CONTENT_LENGTH)
+        .map(|v| v.trim().parse::<usize>());
     match length {
         Some(Ok(n)) if n > limit => {
             return Ok(Problem::new(
@@ -84,8 +92,10 @@ async fn body_limit_check<E: Endpoint>(next: E, req: Request, limit: usize) -> p
             .into_response());
         }
         Some(Err(_)) => {
-            return Ok(Problem::new(StatusCode::BAD_REQUEST, "malformed Content-Length header")
-                .into_response());
+            return Ok(
+                Problem::new(StatusCode::BAD_REQUEST, "malformed Content-Length header")
+                    .into_response(),
+            );
         }
         None if req.header(header::TRANSFER_ENCODING).is_some() => {
             return Ok(Problem::new(
@@ -110,7 +120,11 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "no-referrer");
-    set(headers, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set(
+        headers,
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
     set(
         headers,
         header::HeaderName::from_static("permissions-policy"),

@@ -26,6 +26,8 @@ use crate::problem::Problem;
 pub struct EffectiveSettings {
     /// Serve the list.
     pub enabled: bool,
+    /// Requests per minute per client.
+    pub requests_per_minute: u32,
     /// Hex SHA-256 of the required token, if any.
     pub token_sha256: Option<String>,
 }
@@ -37,9 +39,14 @@ pub async fn effective_settings(
 ) -> Result<EffectiveSettings, sea_orm::DbErr> {
     let row = blocklist_setting::Entity::find().one(db).await?;
     Ok(match row {
-        Some(row) => EffectiveSettings { enabled: row.enabled, token_sha256: row.token_hash },
+        Some(row) => EffectiveSettings {
+            enabled: row.enabled,
+            requests_per_minute: u32::try_from(row.requests_per_minute.max(1)).unwrap_or(1),
+            token_sha256: row.token_hash,
+        },
         None => EffectiveSettings {
             enabled: fallback.enabled,
+            requests_per_minute: fallback.requests_per_minute,
             token_sha256: fallback.token.as_deref().map(sha256_hex),
         },
     })
@@ -63,6 +70,34 @@ struct BlocklistState {
     config: Config,
     db: DatabaseConnection,
     clock: pv_core::SystemClock,
+    limiter: RateLimiter,
+}
+
+/// A fixed one-minute window per client address.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    windows: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
+}
+
+impl RateLimiter {
+    /// Count a request from `client` at unix second `now_s`; `Err(retry_after_seconds)` when the
+    /// client already made `per_minute` requests in the current minute.
+    pub fn check(&self, client: &str, now_s: i64, per_minute: u32) -> Result<(), i64> {
+        let minute = now_s.div_euclid(60);
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > 10_000 {
+            windows.retain(|_, (m, _)| *m == minute);
+        }
+        let entry = windows.entry(client.to_string()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if entry.1 >= per_minute {
+            return Err(60 - now_s.rem_euclid(60));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
 }
 
 #[handler]
@@ -73,8 +108,37 @@ async fn blocklist_csv(
 ) -> Response {
     let settings = match effective_settings(&state.db, &state.config.blocklist).await {
         Ok(s) => s,
-        Err(e) => return Problem::new(StatusCode::SERVICE_UNAVAILABLE, format!("users database: {e}")).into_response(),
+        Err(e) => {
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("users database: {e}"),
+            )
+            .into_response();
+        }
     };
+    let client = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| req.remote_addr().to_string());
+    if let Err(retry_after) = state.limiter.check(
+        &client,
+        state.clock.now().timestamp(),
+        settings.requests_per_minute,
+    ) {
+        tracing::warn!(client, "blocklist rate limit exceeded");
+        let mut resp = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "more than {} requests this minute; retry later",
+                settings.requests_per_minute
+            ),
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, retry_after.into());
+        return resp;
+    }
     if !settings.enabled {
         return Problem::new(StatusCode::NOT_FOUND, "the blocklist is disabled").into_response();
     }
@@ -89,10 +153,11 @@ async fn blocklist_csv(
                 .into_response();
         }
     }
-    let (blocked, exempt) = match pv_security::blocklist::load_rules(&state.db, state.clock.now()).await {
-        Ok(rules) => rules,
-        Err(e) => return Problem::from_kind(e.kind(), e).into_response(),
-    };
+    let (blocked, exempt) =
+        match pv_security::blocklist::load_rules(&state.db, state.clock.now()).await {
+            Ok(rules) => rules,
+            Err(e) => return Problem::from_kind(e.kind(), e).into_response(),
+        };
     let entries = pv_security::blocklist::generate(&blocked, &exempt);
     let body = pv_security::blocklist::to_csv(&entries, q.header == Some(1));
     tracing::info!(remote = %req.remote_addr(), entries = entries.len(), "blocklist served");
@@ -102,6 +167,28 @@ async fn blocklist_csv(
         .body(body)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_is_per_client_and_per_minute() {
+        let l = RateLimiter::default();
+        let t = 1_800_000_000; // a minute boundary
+        assert!(l.check("a", t, 2).is_ok());
+        assert!(l.check("a", t + 1, 2).is_ok());
+        assert_eq!(l.check("a", t + 15, 2), Err(45));
+        assert!(
+            l.check("b", t + 15, 2).is_ok(),
+            "other clients are not affected"
+        );
+        assert!(
+            l.check("a", t + 60, 2).is_ok(),
+            "a new minute starts afresh"
+        );
+    }
+}
+
 #[handler]
 async fn healthz() -> &'static str {
     "ok\n"
@@ -109,7 +196,12 @@ async fn healthz() -> &'static str {
 
 /// The daemon's routes over `db` with `config`.
 pub fn app(config: Config, db: DatabaseConnection) -> impl poem::Endpoint {
-    let state = std::sync::Arc::new(BlocklistState { config, db, clock: pv_core::SystemClock::new() });
+    let state = std::sync::Arc::new(BlocklistState {
+        config,
+        db,
+        clock: pv_core::SystemClock::new(),
+        limiter: RateLimiter::default(),
+    });
     Route::new()
         .at("/blocklist.csv", get(blocklist_csv))
         .at("/healthz", get(healthz))
@@ -126,17 +218,25 @@ pub struct BlocklistServer {
 
 impl std::fmt::Debug for BlocklistServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlocklistServer").field("local_addr", &self.local_addr).finish()
+        f.debug_struct("BlocklistServer")
+            .field("local_addr", &self.local_addr)
+            .finish()
     }
 }
 
 impl BlocklistServer {
     /// Bind `addr`.
     pub async fn bind(addr: SocketAddr) -> crate::Result<Self> {
-        let io = |source| crate::Error::Io { context: format!("cannot listen on {addr}"), source };
+        let io = |source| crate::Error::Io {
+            context: format!("cannot listen on {addr}"),
+            source,
+        };
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
         let local_addr = listener.local_addr().map_err(io)?;
-        Ok(Self { acceptor: TcpAcceptor::from_tokio(listener).map_err(io)?, local_addr })
+        Ok(Self {
+            acceptor: TcpAcceptor::from_tokio(listener).map_err(io)?,
+            local_addr,
+        })
     }
 
     /// The bound address.
@@ -152,8 +252,15 @@ impl BlocklistServer {
         shutdown: impl Future<Output = ()>,
     ) -> crate::Result<()> {
         poem::Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app(config, db), shutdown, Some(std::time::Duration::from_secs(5)))
+            .run_with_graceful_shutdown(
+                app(config, db),
+                shutdown,
+                Some(std::time::Duration::from_secs(5)),
+            )
             .await
-            .map_err(|source| crate::Error::Io { context: "blocklist server".into(), source })
+            .map_err(|source| crate::Error::Io {
+                context: "blocklist server".into(),
+                source,
+            })
     }
 }

@@ -13,19 +13,25 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use async_graphql::dynamic::Schema;
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
 use async_graphql::ServerError;
+use async_graphql::dynamic::Schema;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Selection, SelectionSet,
+};
 use poem::web::{Data, Html};
 use poem::{IntoResponse, Response, handler};
 use pv_core::config::{DbKind, GraphqlConfig};
 use pv_core::db::Databases;
 use pv_core::db::faces::{face_embedding, face_identity, face_match, face_privacy_policy};
 use pv_core::db::records::{
-    camera, camera_mac_change, camera_storage_target, motion_event, motion_zone, recording_gap, recording_schedule, rtmp_output, segment, storage_module, storage_module_health_check, storage_module_log, storage_module_write_stat, storage_provider, upload_queue,
+    camera, camera_mac_change, camera_storage_target, motion_event, motion_zone, recording_gap,
+    recording_schedule, rtmp_output, segment, storage_module, storage_module_health_check,
+    storage_module_log, storage_module_write_stat, storage_provider, upload_queue,
 };
 use pv_core::db::users::{
-    api_token, audit_event, auth_throttle, blocklist_setting, country_policy, disarm_pin, ip_rule, notification_setting, passkey, permission, pin_use, property, recovery_code, role, role_permission, session, totp_credential, user, user_property, user_role, webauthn_ceremony,
+    api_token, audit_event, auth_throttle, blocklist_setting, country_policy, disarm_pin, ip_rule,
+    notification_setting, passkey, permission, pin_use, property, recovery_code, role,
+    role_permission, session, totp_credential, user, user_property, user_role, webauthn_ceremony,
 };
 use sea_orm::DatabaseConnection;
 use seaography::{Builder, BuilderContext};
@@ -47,7 +53,9 @@ pub struct GraphqlApi {
 
 impl std::fmt::Debug for GraphqlApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GraphqlApi").field("root_fields", &self.roots.len()).finish()
+        f.debug_struct("GraphqlApi")
+            .field("root_fields", &self.roots.len())
+            .finish()
     }
 }
 
@@ -72,19 +80,62 @@ impl GraphqlApi {
         let (q, m) = register_db!(
             builder,
             dbs.users,
-            [api_token, audit_event, auth_throttle, blocklist_setting, country_policy, disarm_pin, ip_rule, notification_setting, passkey, permission, pin_use, property, recovery_code, role, role_permission, session, totp_credential, user, user_property, user_role, webauthn_ceremony]
+            [
+                api_token,
+                audit_event,
+                auth_throttle,
+                blocklist_setting,
+                country_policy,
+                disarm_pin,
+                ip_rule,
+                notification_setting,
+                passkey,
+                permission,
+                pin_use,
+                property,
+                recovery_code,
+                role,
+                role_permission,
+                session,
+                totp_credential,
+                user,
+                user_property,
+                user_role,
+                webauthn_ceremony
+            ]
         );
         counts.push((DbKind::Users, q, m));
         let (q, m) = register_db!(
             builder,
             dbs.faces,
-            [face_identity, face_embedding, face_privacy_policy, face_match]
+            [
+                face_identity,
+                face_embedding,
+                face_privacy_policy,
+                face_match
+            ]
         );
         counts.push((DbKind::Faces, q, m));
         let (q, m) = register_db!(
             builder,
             dbs.records,
-            [camera, camera_mac_change, camera_storage_target, motion_event, motion_zone, recording_gap, recording_schedule, rtmp_output, segment, storage_module, storage_module_health_check, storage_module_log, storage_module_write_stat, storage_provider, upload_queue]
+            [
+                camera,
+                camera_mac_change,
+                camera_storage_target,
+                motion_event,
+                motion_zone,
+                recording_gap,
+                recording_schedule,
+                rtmp_output,
+                segment,
+                storage_module,
+                storage_module_health_check,
+                storage_module_log,
+                storage_module_write_stat,
+                storage_provider,
+                upload_queue
+            ]
         );
         counts.push((DbKind::Records, q, m));
 
@@ -96,7 +147,11 @@ impl GraphqlApi {
             .map_err(|e| crate::Error::Schema(e.to_string()))?;
 
         let roots = map_root_fields(&schema, &counts).await?;
-        Ok(Self { schema, roots, dbs: dbs.clone() })
+        Ok(Self {
+            schema,
+            roots,
+            dbs: dbs.clone(),
+        })
     }
 
     /// The schema in SDL (what `schema.graphql` snapshots).
@@ -117,14 +172,18 @@ impl GraphqlApi {
                 self.schema.execute(request.data(conn)).await
             }
             Ok(None) => self.schema.execute(request).await,
-            Err(message) => async_graphql::Response::from_errors(vec![ServerError::new(message, None)]),
+            Err(message) => {
+                async_graphql::Response::from_errors(vec![ServerError::new(message, None)])
+            }
         }
     }
 
     /// Decide which database an operation touches. `Ok(None)`: none (introspection), or the
     /// document does not parse and execution will report why.
     fn route(&self, request: &async_graphql::Request) -> Result<Option<DbKind>, String> {
-        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return Ok(None) };
+        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+            return Ok(None);
+        };
         let selection = match (&doc.operations, request.operation_name.as_deref()) {
             (DocumentOperations::Single(op), _) => &op.node.selection_set.node,
             (DocumentOperations::Multiple(ops), Some(name)) => {
@@ -201,16 +260,25 @@ async fn map_root_fields(
     if !introspection.errors.is_empty() {
         return Err(crate::Error::Schema(format!("{:?}", introspection.errors)));
     }
-    let json = introspection.data.into_json().map_err(|e| crate::Error::Schema(e.to_string()))?;
+    let json = introspection
+        .data
+        .into_json()
+        .map_err(|e| crate::Error::Schema(e.to_string()))?;
     let names = |root: &str| -> Vec<String> {
         json["__schema"][root]["fields"]
             .as_array()
-            .map(|a| a.iter().filter_map(|f| f["name"].as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f["name"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let queries = names("queryType");
-    let mutations: Vec<String> =
-        names("mutationType").into_iter().filter(|n| !META_FIELDS.contains(&n.as_str())).collect();
+    let mutations: Vec<String> = names("mutationType")
+        .into_iter()
+        .filter(|n| !META_FIELDS.contains(&n.as_str()))
+        .collect();
     let mut map = HashMap::new();
     let (mut qi, mut mi) = (0, 0);
     for &(kind, q, m) in counts {
@@ -245,8 +313,13 @@ pub async fn graphql_post(
 /// `GET /graphql`: GraphiQL.
 #[handler]
 pub async fn graphiql() -> Response {
-    Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("PentaVision GraphQL").finish())
-        .into_response()
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("PentaVision GraphQL")
+            .finish(),
+    )
+    .into_response()
 }
 
 /// Run a GraphQL request and return its JSON (for the UI and tests).

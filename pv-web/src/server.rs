@@ -16,7 +16,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("local_addr", &self.local_addr).finish()
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish()
     }
 }
 
@@ -32,9 +34,15 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(io(format!("cannot listen on {addr}")))?;
-        let local_addr = listener.local_addr().map_err(io(format!("listener on {addr}")))?;
-        let acceptor = TcpAcceptor::from_tokio(listener).map_err(io(format!("listener on {addr}")))?;
-        Ok(Self { acceptor, local_addr })
+        let local_addr = listener
+            .local_addr()
+            .map_err(io(format!("listener on {addr}")))?;
+        let acceptor =
+            TcpAcceptor::from_tokio(listener).map_err(io(format!("listener on {addr}")))?;
+        Ok(Self {
+            acceptor,
+            local_addr,
+        })
     }
 
     /// The address actually bound.
@@ -44,7 +52,11 @@ impl Server {
 
     /// Serve until `shutdown` completes, then let in-flight requests finish for up to
     /// `server.shutdown_grace_seconds`.
-    pub async fn run(self, state: AppState, shutdown: impl Future<Output = ()>) -> crate::Result<()> {
+    pub async fn run(
+        self,
+        state: AppState,
+        shutdown: impl Future<Output = ()>,
+    ) -> crate::Result<()> {
         let grace = Duration::from_secs(state.config().server.shutdown_grace_seconds);
         state.set_bound_addr(self.local_addr);
         let app = crate::app::build(state);
@@ -52,7 +64,10 @@ impl Server {
             .name("pentavision")
             .run_with_graceful_shutdown(app, shutdown, Some(grace))
             .await
-            .map_err(|source| crate::Error::Io { context: "HTTP server".into(), source })
+            .map_err(|source| crate::Error::Io {
+                context: "HTTP server".into(),
+                source,
+            })
     }
 }
 

@@ -25,7 +25,9 @@ struct Inner {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("data_dir", &self.inner.config.data_dir).finish()
+        f.debug_struct("AppState")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish()
     }
 }
 
@@ -41,7 +43,15 @@ impl AppState {
     pub async fn new(config: Config, dbs: Databases, clock: Arc<dyn Clock>) -> crate::Result<Self> {
         let graphql = GraphqlApi::build(&dbs, &config.graphql).await?;
         crate::ops::install_metrics_recorder();
-        Ok(Self { inner: Arc::new(Inner { config, dbs, clock, graphql, bound: OnceLock::new() }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                dbs,
+                clock,
+                graphql,
+                bound: OnceLock::new(),
+            }),
+        })
     }
 
     /// The effective configuration.
@@ -62,7 +72,11 @@ impl AppState {
     /// The address the server actually listens on (set once bound; port 0 resolved), else the
     /// configured one.
     pub fn listen_addr(&self) -> SocketAddr {
-        self.inner.bound.get().copied().unwrap_or(self.inner.config.server.listen)
+        self.inner
+            .bound
+            .get()
+            .copied()
+            .unwrap_or(self.inner.config.server.listen)
     }
 
     /// Record the bound address (first call wins).

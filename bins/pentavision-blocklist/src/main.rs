@@ -33,15 +33,20 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pentavision-blocklist: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!(
+                "pentavision-blocklist: {}",
+                format!("{e:#}").replace('\n', " ")
+            );
             ExitCode::FAILURE
         }
     }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let overrides =
-        pv_core::config::CliOverrides { data_dir: cli.data_dir.clone(), listen: None };
+    let overrides = pv_core::config::CliOverrides {
+        data_dir: cli.data_dir.clone(),
+        listen: None,
+    };
     let mut config = pv_core::config::Config::load(cli.config.as_deref(), Some(&overrides))?;
     if let Some(listen) = cli.listen {
         config.blocklist.listen = listen;
@@ -50,7 +55,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let users = pv_core::db::connect(&config, pv_core::config::DbKind::Users).await?;
     pv_core::db::migrate(pv_core::config::DbKind::Users, &users).await?;
     let server = pv_web::blocklist::BlocklistServer::bind(config.blocklist.listen).await?;
-    println!("pentavision-blocklist serving http://{}/blocklist.csv", server.local_addr());
-    server.run(config, users, pv_web::server::shutdown_signal()).await?;
+    println!(
+        "pentavision-blocklist serving http://{}/blocklist.csv",
+        server.local_addr()
+    );
+    server
+        .run(config, users, pv_web::server::shutdown_signal())
+        .await?;
     Ok(())
 }

@@ -49,7 +49,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pentavision-installer: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!(
+                "pentavision-installer: {}",
+                format!("{e:#}").replace('\n', " ")
+            );
             ExitCode::FAILURE
         }
     }
@@ -65,7 +68,11 @@ fn ask(interactive: bool, question: &str, default: &str) -> anyhow::Result<Strin
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let answer = line.trim();
-    Ok(if answer.is_empty() { default.to_string() } else { answer.to_string() })
+    Ok(if answer.is_empty() {
+        default.to_string()
+    } else {
+        answer.to_string()
+    })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -83,17 +90,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut urls: [Option<String>; 3] = [cli.users_url, cli.faces_url, cli.records_url];
     for (url, name) in urls.iter_mut().zip(["users", "faces", "records"]) {
         if url.is_none() {
-            let answer = ask(interactive, &format!("{name} database URL"), "sqlite (in the data directory)")?;
+            let answer = ask(
+                interactive,
+                &format!("{name} database URL"),
+                "sqlite (in the data directory)",
+            )?;
             if !answer.starts_with("sqlite (") {
                 *url = Some(answer);
             }
         }
     }
-    let plan = SetupPlan { data_dir: data_dir.clone(), listen, urls };
-    let path = cli.config.unwrap_or_else(|| data_dir.join(pv_core::config::DEFAULT_CONFIG_FILE_NAME));
+    let plan = SetupPlan {
+        data_dir: data_dir.clone(),
+        listen,
+        urls,
+    };
+    let path = cli
+        .config
+        .unwrap_or_else(|| data_dir.join(pv_core::config::DEFAULT_CONFIG_FILE_NAME));
     plan.render()?; // validate before touching any database
     if path.exists() && !cli.force {
-        anyhow::bail!("{} already exists; pass --force to replace it", path.display());
+        anyhow::bail!(
+            "{} already exists; pass --force to replace it",
+            path.display()
+        );
     }
     for check in plan.check_and_migrate().await? {
         println!(
@@ -103,6 +123,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     plan.write(&path, cli.force)?;
     println!("wrote {} (mode 0600)", path.display());
-    println!("start the server with: pentavision --config {}", path.display());
+    println!(
+        "start the server with: pentavision --config {}",
+        path.display()
+    );
     Ok(())
 }

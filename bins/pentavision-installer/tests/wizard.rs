@@ -8,7 +8,13 @@ fn non_interactive_setup_writes_a_0600_config_and_migrates() {
     let data = dir.path().join("data");
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_pentavision-installer"))
-            .args(["--non-interactive", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:8099"])
+            .args([
+                "--non-interactive",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:8099",
+            ])
             .args(extra)
             .output()
             .unwrap()
@@ -16,10 +22,16 @@ fn non_interactive_setup_writes_a_0600_config_and_migrates() {
     let out = run(&[]);
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("users database (sqlite): reachable, 1 migration(s) applied"), "{stdout}");
+    assert!(
+        stdout.contains("users database (sqlite): reachable, 1 migration(s) applied"),
+        "{stdout}"
+    );
     let cfg = data.join("pentavision.toml");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let text = std::fs::read_to_string(&cfg).unwrap();
     assert!(text.contains("listen = \"127.0.0.1:8099\""), "{text}");
     for db in ["users", "faces", "records"] {
@@ -37,5 +49,9 @@ fn non_interactive_setup_writes_a_0600_config_and_migrates() {
     // A bad URL is refused before anything is written.
     let out = run(&["--force", "--faces-url", "oracle://x"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8(out.stderr).unwrap().contains("database.faces_url"));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("database.faces_url")
+    );
 }

@@ -54,9 +54,14 @@ pub(crate) fn fk_set_null(
 }
 
 /// A (possibly unique) index over `cols` of `table`, named `idx_TABLE_COL1_COL2`.
-pub(crate) fn index(table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
+pub(crate) fn index(
+    table: &'static str,
+    cols: &[&'static str],
+    unique: bool,
+) -> IndexCreateStatement {
     let mut stmt = Index::create();
-    stmt.name(format!("idx_{table}_{}", cols.join("_"))).table(Alias::new(table));
+    stmt.name(format!("idx_{table}_{}", cols.join("_")))
+        .table(Alias::new(table));
     for c in cols {
         stmt.col(Alias::new(*c));
     }
