@@ -8,7 +8,7 @@ purpose="${1:-run}"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 run_pkgs=(gcc libc6-dev pkg-config curl ca-certificates)
-test_pkgs=(chromium nodejs npm procps)
+test_pkgs=(chromium procps)
 
 missing=()
 want=("${run_pkgs[@]}")
@@ -16,6 +16,11 @@ want=("${run_pkgs[@]}")
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm may come from elsewhere than Debian (e.g. NodeSource, which bundles npm):
+# only install Debian's when the commands are absent.
+if [ "$purpose" = test ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing system packages: ${missing[*]}"
   as_root apt-get update -qq

@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pentavision/target}"
 export CARGO_TERM_COLOR=never
 
 echo "==> cargo test (workspace, all targets)"
-cargo test --workspace --all-targets --locked
+cargo test --workspace --all-targets --locked --no-fail-fast
 echo "==> doc tests"
 cargo test --workspace --doc --locked
 
