@@ -38,6 +38,7 @@ pub fn verify(password: &str, stored: &str) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn fast() -> SecurityConfig {
