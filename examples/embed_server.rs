@@ -10,20 +10,12 @@ use pv_core::config::{CliOverrides, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let data_dir = args
-        .next()
-        .unwrap_or_else(|| "./pentavision-example-data".into());
-    let listen = args
-        .next()
-        .unwrap_or_else(|| "127.0.0.1:0".into())
-        .parse()?;
+    let data_dir = args.next().unwrap_or_else(|| "./pentavision-example-data".into());
+    let listen = args.next().unwrap_or_else(|| "127.0.0.1:0".into()).parse()?;
     let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3);
 
     // Defaults + environment (PV_SECTION__KEY) + our own overrides.
-    let overrides = CliOverrides {
-        data_dir: Some(data_dir.into()),
-        listen: Some(listen),
-    };
+    let overrides = CliOverrides { data_dir: Some(data_dir.into()), listen: Some(listen) };
     let config = Config::load(None, Some(&overrides))?;
 
     let state = pv_web::AppState::start(config).await?;

@@ -14,10 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let records = pv_core::db::connect(&config, DbKind::Records).await?;
     pv_core::db::check_not_newer(DbKind::Records, &records).await?;
 
-    let cameras = camera::Entity::find()
-        .order_by_asc(camera::Column::Name)
-        .all(&records)
-        .await?;
+    let cameras = camera::Entity::find().order_by_asc(camera::Column::Name).all(&records).await?;
     if cameras.is_empty() {
         println!(
             "no cameras in {}",
@@ -33,10 +30,7 @@ async fn main() -> anyhow::Result<()> {
             .all(&records)
             .await?;
         for s in recent {
-            println!(
-                "  {} → {}  {:>10} bytes  {}",
-                s.started_at, s.ended_at, s.size_bytes, s.path
-            );
+            println!("  {} → {}  {:>10} bytes  {}", s.started_at, s.ended_at, s.size_bytes, s.path);
         }
     }
     Ok(())

@@ -24,9 +24,7 @@ pub struct SystemClock {
 impl SystemClock {
     /// A system clock whose [`Clock::elapsed`] counts from now.
     pub fn new() -> Self {
-        Self {
-            started: Instant::now(),
-        }
+        Self { started: Instant::now() }
     }
 }
 
@@ -55,10 +53,7 @@ pub struct SimulatedClock {
 impl SimulatedClock {
     /// A simulated clock standing at `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self {
-            start,
-            now: Mutex::new(start),
-        }
+        Self { start, now: Mutex::new(start) }
     }
 
     /// Move the clock forward (or backward, with a negative duration).
@@ -88,9 +83,7 @@ mod tests {
 
     #[test]
     fn simulated_clock_moves_only_when_told() {
-        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .to_utc();
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
         let clock = SimulatedClock::new(t0);
         assert_eq!(clock.now(), t0);
         clock.advance(Duration::seconds(90));

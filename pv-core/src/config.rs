@@ -176,10 +176,7 @@ pub struct GraphqlConfig {
 
 impl Default for GraphqlConfig {
     fn default() -> Self {
-        Self {
-            max_depth: 12,
-            max_complexity: 2000,
-        }
+        Self { max_depth: 12, max_complexity: 2000 }
     }
 }
 
@@ -197,11 +194,7 @@ pub struct SecurityConfig {
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        Self {
-            argon2_memory_kib: 19_456,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
-        }
+        Self { argon2_memory_kib: 19_456, argon2_iterations: 2, argon2_parallelism: 1 }
     }
 }
 
@@ -295,11 +288,7 @@ impl Config {
             }
             None => None,
         };
-        Self::from_sources(
-            file.as_ref().map(|(p, t)| (*p, t.as_str())),
-            std::env::vars(),
-            cli,
-        )
+        Self::from_sources(file.as_ref().map(|(p, t)| (*p, t.as_str())), std::env::vars(), cli)
     }
 
     /// Build a configuration from explicit sources (the file's path and text, environment
@@ -328,10 +317,7 @@ impl Config {
                 // Validate after each override so the error names the variable at fault.
                 config = toml::Value::Table(table.clone()).try_into().map_err(
                     |e: toml::de::Error| {
-                        Error::Config(format!(
-                            "environment variable {key}: {}",
-                            e.message().trim()
-                        ))
+                        Error::Config(format!("environment variable {key}: {}", e.message().trim()))
                     },
                 )?;
             }
@@ -355,14 +341,10 @@ impl Config {
             }
         }
         if self.database.max_connections == Some(0) {
-            return Err(Error::Config(
-                "database.max_connections must be at least 1".into(),
-            ));
+            return Err(Error::Config("database.max_connections must be at least 1".into()));
         }
         if self.server.body_limit_bytes < 1024 {
-            return Err(Error::Config(
-                "server.body_limit_bytes must be at least 1024".into(),
-            ));
+            return Err(Error::Config("server.body_limit_bytes must be at least 1024".into()));
         }
         if self.graphql.max_depth == 0 || self.graphql.max_complexity == 0 {
             return Err(Error::Config(
@@ -375,9 +357,7 @@ impl Config {
             ));
         }
         if self.blocklist.requests_per_minute == 0 {
-            return Err(Error::Config(
-                "blocklist.requests_per_minute must be at least 1".into(),
-            ));
+            return Err(Error::Config("blocklist.requests_per_minute must be at least 1".into()));
         }
         Ok(())
     }
@@ -401,10 +381,7 @@ impl Config {
 
     /// The directory log files go to.
     pub fn log_dir(&self) -> PathBuf {
-        self.logging
-            .directory
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("logs"))
+        self.logging.directory.clone().unwrap_or_else(|| self.data_dir.join("logs"))
     }
 
     /// The configuration as TOML with every secret (database passwords, tokens) replaced by
@@ -465,13 +442,8 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn check_database_url(kind: DbKind, url: &str) -> Result<()> {
-    const SCHEMES: [&str; 5] = [
-        "sqlite:",
-        "postgres://",
-        "postgresql://",
-        "mysql://",
-        "mariadb://",
-    ];
+    const SCHEMES: [&str; 5] =
+        ["sqlite:", "postgres://", "postgresql://", "mysql://", "mariadb://"];
     if SCHEMES.iter().any(|s| url.starts_with(s)) {
         Ok(())
     } else {
@@ -490,24 +462,17 @@ fn describe_toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-            format!(
-                "config file {}: line {line}, column {column}: {message}",
-                path.display()
-            )
+            format!("config file {}: line {line}, column {column}: {message}", path.display())
         }
         None => format!("config file {}: {message}", path.display()),
     }
 }
 
 fn apply_env_override(table: &mut toml::Table, key: &str, value: &str) -> Result<()> {
-    let path: Vec<String> = key[ENV_PREFIX.len()..]
-        .split("__")
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
+    let path: Vec<String> =
+        key[ENV_PREFIX.len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
     if path.iter().any(String::is_empty) {
-        return Err(Error::Config(format!(
-            "environment variable {key}: empty key segment"
-        )));
+        return Err(Error::Config(format!("environment variable {key}: empty key segment")));
     }
     let (last, sections) = path.split_last().expect("split of a non-empty string");
     let mut current = table;
@@ -581,8 +546,7 @@ pub fn write_private_file(path: &Path, text: &str) -> Result<()> {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io(path, e))?;
     }
-    file.write_all(text.as_bytes())
-        .map_err(|e| Error::io(path, e))?;
+    file.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))?;
     file.sync_all().map_err(|e| Error::io(path, e))
 }
 
@@ -612,12 +576,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let err = load(
-            "[server]\nlisten = \"127.0.0.1:9000\"\ncolour = \"blue\"\n",
-            &[],
-        )
-        .unwrap_err()
-        .to_string();
+        let err = load("[server]\nlisten = \"127.0.0.1:9000\"\ncolour = \"blue\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("colour"), "{err}");
         assert!(err.contains("/etc/pv.toml"), "{err}");
@@ -633,9 +594,7 @@ mod tests {
 
     #[test]
     fn wrong_type_is_reported() {
-        let err = load("[server]\nlisten = 42\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = load("[server]\nlisten = 42\n", &[]).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 
@@ -652,10 +611,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(
-            c.database_url(DbKind::Users),
-            "postgres://pv:secret@db/pv_users"
-        );
+        assert_eq!(c.database_url(DbKind::Users), "postgres://pv:secret@db/pv_users");
         assert_eq!(c.graphql.max_depth, 5);
         assert!(!c.logging.file_enabled);
 
@@ -670,17 +626,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.server.listen.port(), 9999);
-        assert_eq!(
-            c.sqlite_path(DbKind::Records),
-            PathBuf::from("/srv/pv/records.sqlite")
-        );
+        assert_eq!(c.sqlite_path(DbKind::Records), PathBuf::from("/srv/pv/records.sqlite"));
     }
 
     #[test]
     fn unknown_env_key_names_the_variable() {
-        let err = load("", &[("PV_SERVER__COLOUR", "blue")])
-            .unwrap_err()
-            .to_string();
+        let err = load("", &[("PV_SERVER__COLOUR", "blue")]).unwrap_err().to_string();
         assert!(err.contains("PV_SERVER__COLOUR"), "{err}");
         assert!(err.contains("colour"), "{err}");
     }
@@ -696,11 +647,7 @@ mod tests {
 
     #[test]
     fn mariadb_scheme_is_accepted() {
-        let c = load(
-            "[database]\nrecords_url = \"mariadb://root@127.0.0.1/pv\"\n",
-            &[],
-        )
-        .unwrap();
+        let c = load("[database]\nrecords_url = \"mariadb://root@127.0.0.1/pv\"\n", &[]).unwrap();
         assert_eq!(c.database_url(DbKind::Records), "mysql://root@127.0.0.1/pv");
     }
 
@@ -712,10 +659,7 @@ mod tests {
         )
         .unwrap();
         let shown = c.redacted_toml();
-        assert!(
-            !shown.contains("s3cret") && !shown.contains("tok-123"),
-            "{shown}"
-        );
+        assert!(!shown.contains("s3cret") && !shown.contains("tok-123"), "{shown}");
         assert!(shown.contains("postgres://pv:********@h:5432/u"), "{shown}");
         assert_eq!(redact_url("sqlite:///x.db"), "sqlite:///x.db");
         assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");
@@ -729,10 +673,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         }
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "data_dir = \"/x\"\n");
     }

@@ -90,10 +90,7 @@ impl Databases {
             self.get(kind)
                 .ping()
                 .await
-                .map_err(|source| Error::Database {
-                    db: kind.name(),
-                    source,
-                })?;
+                .map_err(|source| Error::Database { db: kind.name(), source })?;
         }
         Ok(())
     }
@@ -110,20 +107,11 @@ impl Databases {
                 Err(e) => (false, Some(e.to_string())),
             };
             let schema_version = if reachable {
-                applied_migrations(kind, db)
-                    .await
-                    .ok()
-                    .and_then(|v| v.last().cloned())
+                applied_migrations(kind, db).await.ok().and_then(|v| v.last().cloned())
             } else {
                 None
             };
-            out.push(DbStatus {
-                kind,
-                backend,
-                reachable,
-                schema_version,
-                error,
-            });
+            out.push(DbStatus { kind, backend, reachable, schema_version, error });
         }
         out
     }
@@ -163,12 +151,8 @@ pub async fn connect_url(kind: DbKind, url: &str, config: &Config) -> Result<Dat
     options
         .max_connections(if is_sqlite { max.min(4) } else { max })
         .min_connections(if is_sqlite { 1 } else { 0 })
-        .connect_timeout(Duration::from_secs(
-            config.database.connect_timeout_seconds.unwrap_or(5),
-        ))
-        .acquire_timeout(Duration::from_secs(
-            config.database.connect_timeout_seconds.unwrap_or(5),
-        ))
+        .connect_timeout(Duration::from_secs(config.database.connect_timeout_seconds.unwrap_or(5)))
+        .acquire_timeout(Duration::from_secs(config.database.connect_timeout_seconds.unwrap_or(5)))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -178,10 +162,7 @@ pub async fn connect_url(kind: DbKind, url: &str, config: &Config) -> Result<Dat
         });
     let conn = Database::connect(options)
         .await
-        .map_err(|source| Error::Database {
-            db: kind.name(),
-            source,
-        })?;
+        .map_err(|source| Error::Database { db: kind.name(), source })?;
     if is_sqlite {
         make_sqlite_files_private(url);
     }
@@ -193,9 +174,7 @@ fn make_sqlite_files_private(url: &str) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let path = url
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:");
+        let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
         let path = path.split('?').next().unwrap_or_default();
         if path.is_empty() || path == ":memory:" {
             return;
@@ -224,10 +203,7 @@ pub fn known_migrations(kind: DbKind) -> Vec<String> {
 
 /// Names of the migrations applied to `db`, oldest first (empty for a new database).
 pub async fn applied_migrations(kind: DbKind, db: &DatabaseConnection) -> Result<Vec<String>> {
-    let wrap = |source| Error::Database {
-        db: kind.name(),
-        source,
-    };
+    let wrap = |source| Error::Database { db: kind.name(), source };
     let models = match kind {
         DbKind::Users => users::migration::Migrator::get_migration_models(db).await,
         DbKind::Faces => faces::migration::Migrator::get_migration_models(db).await,
@@ -255,10 +231,7 @@ pub async fn check_not_newer(kind: DbKind, db: &DatabaseConnection) -> Result<()
 /// Check, then apply pending migrations to one database.
 pub async fn migrate(kind: DbKind, db: &DatabaseConnection) -> Result<()> {
     check_not_newer(kind, db).await?;
-    let wrap = |source| Error::Database {
-        db: kind.name(),
-        source,
-    };
+    let wrap = |source| Error::Database { db: kind.name(), source };
     match kind {
         DbKind::Users => users::migration::Migrator::up(db, None).await,
         DbKind::Faces => faces::migration::Migrator::up(db, None).await,

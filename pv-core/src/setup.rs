@@ -33,10 +33,7 @@ pub struct DbCheck {
 impl SetupPlan {
     /// The configuration this plan produces (validated).
     pub fn config(&self) -> Result<Config> {
-        let mut config = Config {
-            data_dir: self.data_dir.clone(),
-            ..Config::default()
-        };
+        let mut config = Config { data_dir: self.data_dir.clone(), ..Config::default() };
         config.server.listen = self.listen;
         let [users, faces, records] = self.urls.clone();
         config.database.users_url = users;
@@ -56,23 +53,14 @@ impl SetupPlan {
              # passwords: keep it readable by the PentaVision user only (mode 0600).\n",
         );
         let mut top = toml::Table::new();
-        top.insert(
-            "data_dir".into(),
-            toml::Value::String(config.data_dir.display().to_string()),
-        );
+        top.insert("data_dir".into(), toml::Value::String(config.data_dir.display().to_string()));
         let mut server = toml::Table::new();
-        server.insert(
-            "listen".into(),
-            toml::Value::String(config.server.listen.to_string()),
-        );
+        server.insert("listen".into(), toml::Value::String(config.server.listen.to_string()));
         top.insert("server".into(), toml::Value::Table(server));
         let mut database = toml::Table::new();
         for (kind, url) in DbKind::ALL.iter().zip(&self.urls) {
             if let Some(url) = url {
-                database.insert(
-                    format!("{}_url", kind.name()),
-                    toml::Value::String(url.clone()),
-                );
+                database.insert(format!("{}_url", kind.name()), toml::Value::String(url.clone()));
             }
         }
         if !database.is_empty() {
@@ -88,10 +76,7 @@ impl SetupPlan {
         let mut out = Vec::new();
         for kind in DbKind::ALL {
             let db = crate::db::connect(&config, kind).await?;
-            db.ping().await.map_err(|source| Error::Database {
-                db: kind.name(),
-                source,
-            })?;
+            db.ping().await.map_err(|source| Error::Database { db: kind.name(), source })?;
             let before = crate::db::applied_migrations(kind, &db).await?.len();
             crate::db::migrate(kind, &db).await?;
             let after = crate::db::applied_migrations(kind, &db).await?.len();
@@ -127,11 +112,7 @@ mod tests {
         SetupPlan {
             data_dir: dir.to_path_buf(),
             listen: "127.0.0.1:8088".parse().unwrap(),
-            urls: [
-                None,
-                Some(format!("sqlite://{}/f.db?mode=rwc", dir.display())),
-                None,
-            ],
+            urls: [None, Some(format!("sqlite://{}/f.db?mode=rwc", dir.display())), None],
         }
     }
 
@@ -141,20 +122,10 @@ mod tests {
         let plan = plan(dir.path());
         let checks = plan.check_and_migrate().await.unwrap();
         assert_eq!(checks.len(), 3);
-        assert!(
-            checks
-                .iter()
-                .all(|c| c.backend == "sqlite" && c.applied_now == 1)
-        );
+        assert!(checks.iter().all(|c| c.backend == "sqlite" && c.applied_now == 1));
         assert!(dir.path().join("f.db").is_file() && dir.path().join("users.sqlite").is_file());
         // Running again applies nothing.
-        assert!(
-            plan.check_and_migrate()
-                .await
-                .unwrap()
-                .iter()
-                .all(|c| c.applied_now == 0)
-        );
+        assert!(plan.check_and_migrate().await.unwrap().iter().all(|c| c.applied_now == 0));
 
         let path = dir.path().join("pentavision.toml");
         plan.write(&path, false).unwrap();
@@ -162,12 +133,7 @@ mod tests {
         let loaded =
             Config::from_sources(Some((&path, &text)), Vec::new(), &Default::default()).unwrap();
         assert_eq!(loaded, plan.config().unwrap());
-        assert!(
-            plan.write(&path, false)
-                .unwrap_err()
-                .to_string()
-                .contains("--force")
-        );
+        assert!(plan.write(&path, false).unwrap_err().to_string().contains("--force"));
         plan.write(&path, true).unwrap();
     }
 

@@ -43,31 +43,17 @@ pub fn init(config: &Config, file_prefix: &str) -> Result<TelemetryGuard> {
             .build(&dir)
             .map_err(|e| Error::Config(format!("logging.directory {}: {e}", dir.display())))?;
         let (writer, guard) = tracing_appender::non_blocking(appender);
-        let layer = tracing_subscriber::fmt::layer()
-            .with_writer(writer)
-            .with_ansi(false);
-        let layer = if json {
-            layer.json().boxed()
-        } else {
-            layer.boxed()
-        };
+        let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false);
+        let layer = if json { layer.json().boxed() } else { layer.boxed() };
         (Some(layer), Some(guard))
     } else {
         (None, None)
     };
 
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let stderr = if json {
-        stderr.json().boxed()
-    } else {
-        stderr.boxed()
-    };
+    let stderr = if json { stderr.json().boxed() } else { stderr.boxed() };
 
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(stderr)
-        .with(file_layer)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(file_layer).try_init();
     Ok(TelemetryGuard { _file: guard })
 }
 

@@ -64,29 +64,18 @@ impl TestDb {
             None => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join(&name).display());
-                TestDb {
-                    engine,
-                    url,
-                    name,
-                    _dir: Some(dir),
-                }
+                TestDb { engine, url, name, _dir: Some(dir) }
             }
             Some(admin) => {
-                let db = Database::connect(admin_db_url(engine, &admin))
-                    .await
-                    .unwrap_or_else(|e| {
+                let db =
+                    Database::connect(admin_db_url(engine, &admin)).await.unwrap_or_else(|e| {
                         panic!("{engine:?} test server at {admin} is not reachable: {e}")
                     });
                 db.execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
                 let _ = db.close().await;
-                TestDb {
-                    engine,
-                    url: format!("{admin}/{name}"),
-                    name,
-                    _dir: None,
-                }
+                TestDb { engine, url: format!("{admin}/{name}"), name, _dir: None }
             }
         }
     }
@@ -108,9 +97,7 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Dropping must not depend on the test's runtime still running: use a private one.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
             if let Ok(rt) = rt {
                 rt.block_on(async move {
                     if let Ok(db) = Database::connect(admin_db_url(engine, &admin)).await {
@@ -145,10 +132,7 @@ impl TestEnv {
     /// Three fresh databases on `engine` (SQLite: the default files in the data dir).
     pub async fn new(engine: Engine) -> TestEnv {
         let data_dir = tempfile::tempdir().expect("temporary directory");
-        let mut config = Config {
-            data_dir: data_dir.path().to_path_buf(),
-            ..Config::default()
-        };
+        let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
         config.logging.file_enabled = false;
         let mut dbs = Vec::new();
         if engine != Engine::Sqlite {
@@ -163,11 +147,7 @@ impl TestEnv {
                 dbs.push(db);
             }
         }
-        TestEnv {
-            config,
-            data_dir,
-            dbs,
-        }
+        TestEnv { config, data_dir, dbs }
     }
 
     /// The data dir's path.

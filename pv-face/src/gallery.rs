@@ -66,11 +66,7 @@ pub fn euclidean_distance(a: &[f32], b: &[f32]) -> Result<f32> {
 pub fn cosine_similarity(a: &[f32], b: &[f32]) -> Result<f32> {
     check_pair(a, b)?;
     let (na, nb) = (nonzero_norm(a)?, nonzero_norm(b)?);
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| f64::from(x) * f64::from(y))
-        .sum();
+    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
     Ok((dot / (na * nb)).clamp(-1.0, 1.0) as f32)
 }
 
@@ -99,11 +95,7 @@ pub fn best_match(
     for (identity, embedding, is_negative) in gallery {
         let d = normalized_distance(&query, embedding)?;
         let closest = per_identity.entry(*identity).or_default();
-        let slot = if *is_negative {
-            &mut closest.negative
-        } else {
-            &mut closest.positive
-        };
+        let slot = if *is_negative { &mut closest.negative } else { &mut closest.positive };
         if slot.is_none_or(|best| d < best) {
             *slot = Some(d);
         }
@@ -126,10 +118,7 @@ pub fn best_match(
             best = Some((identity, positive));
         }
     }
-    Ok(best.map(|(identity, d)| Match {
-        identity,
-        distance: d as f32,
-    }))
+    Ok(best.map(|(identity, d)| Match { identity, distance: d as f32 }))
 }
 
 /// Euclidean distance between the unit vector `unit_query` and `embedding` normalised.
@@ -151,10 +140,7 @@ fn normalized_distance(unit_query: &[f32], embedding: &[f32]) -> Result<f64> {
 fn check_pair(a: &[f32], b: &[f32]) -> Result<()> {
     check(a)?;
     if a.len() != b.len() {
-        return Err(Error::DimensionMismatch {
-            expected: a.len(),
-            actual: b.len(),
-        });
+        return Err(Error::DimensionMismatch { expected: a.len(), actual: b.len() });
     }
     check(b)
 }
@@ -165,9 +151,7 @@ fn check(v: &[f32]) -> Result<()> {
         return Err(Error::InvalidEmbedding("the embedding is empty"));
     }
     if !v.iter().all(|x| x.is_finite()) {
-        return Err(Error::InvalidEmbedding(
-            "the embedding contains NaN or infinity",
-        ));
+        return Err(Error::InvalidEmbedding("the embedding contains NaN or infinity"));
     }
     Ok(())
 }
@@ -176,15 +160,9 @@ fn check(v: &[f32]) -> Result<()> {
 /// finite `f32` input).
 fn nonzero_norm(v: &[f32]) -> Result<f64> {
     check(v)?;
-    let norm = v
-        .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum::<f64>()
-        .sqrt();
+    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
     if norm == 0.0 {
-        return Err(Error::InvalidEmbedding(
-            "the embedding is all zeros and has no direction",
-        ));
+        return Err(Error::InvalidEmbedding("the embedding is all zeros and has no direction"));
     }
     Ok(norm)
 }
@@ -227,12 +205,7 @@ mod tests {
 
     #[test]
     fn normalisation_rejects_vectors_without_direction() {
-        for bad in [
-            &[][..],
-            &[0.0, 0.0],
-            &[1.0, f32::NAN],
-            &[f32::INFINITY, 0.0],
-        ] {
+        for bad in [&[][..], &[0.0, 0.0], &[1.0, f32::NAN], &[f32::INFINITY, 0.0]] {
             let err = l2_normalized(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidEmbedding(_)), "{bad:?}");
             assert_eq!(err.kind(), pv_core::ErrorKind::InvalidInput);
@@ -247,35 +220,17 @@ mod tests {
         assert_eq!(euclidean_distance(&[1.0, 2.0], &[1.0, 2.0]).unwrap(), 0.0);
         assert!(matches!(
             euclidean_distance(&[1.0, 2.0], &[1.0, 2.0, 3.0]),
-            Err(Error::DimensionMismatch {
-                expected: 2,
-                actual: 3
-            })
+            Err(Error::DimensionMismatch { expected: 2, actual: 3 })
         ));
-        assert!(matches!(
-            euclidean_distance(&[], &[]),
-            Err(Error::InvalidEmbedding(_))
-        ));
-        assert!(matches!(
-            euclidean_distance(&[1.0], &[f32::NAN]),
-            Err(Error::InvalidEmbedding(_))
-        ));
+        assert!(matches!(euclidean_distance(&[], &[]), Err(Error::InvalidEmbedding(_))));
+        assert!(matches!(euclidean_distance(&[1.0], &[f32::NAN]), Err(Error::InvalidEmbedding(_))));
     }
 
     #[test]
     fn cosine_similarity_is_scale_invariant() {
-        assert!(close(
-            cosine_similarity(&[1.0, 0.0], &[5.0, 0.0]).unwrap(),
-            1.0
-        ));
-        assert!(close(
-            cosine_similarity(&[1.0, 0.0], &[0.0, 2.0]).unwrap(),
-            0.0
-        ));
-        assert!(close(
-            cosine_similarity(&[1.0, 1.0], &[-3.0, -3.0]).unwrap(),
-            -1.0
-        ));
+        assert!(close(cosine_similarity(&[1.0, 0.0], &[5.0, 0.0]).unwrap(), 1.0));
+        assert!(close(cosine_similarity(&[1.0, 0.0], &[0.0, 2.0]).unwrap(), 0.0));
+        assert!(close(cosine_similarity(&[1.0, 1.0], &[-3.0, -3.0]).unwrap(), -1.0));
         assert!(close(cosine_similarity(&at(0.0), &at(60.0)).unwrap(), 0.5));
         assert!(matches!(
             cosine_similarity(&[0.0, 0.0], &[1.0, 0.0]),
@@ -283,61 +238,31 @@ mod tests {
         ));
         assert!(matches!(
             cosine_similarity(&[1.0, 0.0, 0.0], &[1.0, 0.0]),
-            Err(Error::DimensionMismatch {
-                expected: 3,
-                actual: 2
-            })
+            Err(Error::DimensionMismatch { expected: 3, actual: 2 })
         ));
     }
 
     #[test]
     fn best_match_picks_the_nearest_identity_within_threshold() {
-        let gallery = [
-            pos(1, &at(0.0)),
-            pos(2, &at(30.0)),
-            pos(2, &at(90.0)),
-            pos(3, &at(170.0)),
-        ];
+        let gallery = [pos(1, &at(0.0)), pos(2, &at(30.0)), pos(2, &at(90.0)), pos(3, &at(170.0))];
         let hit = best_match(&at(20.0), &gallery, 0.5).unwrap().unwrap();
-        assert_eq!(
-            hit.identity,
-            IdentityId(2),
-            "the closest of identity 2's examples counts"
-        );
+        assert_eq!(hit.identity, IdentityId(2), "the closest of identity 2's examples counts");
         // Chord length between unit vectors 10° apart: 2·sin(5°).
-        assert!(
-            close(hit.distance, 2.0 * 5f32.to_radians().sin()),
-            "{}",
-            hit.distance
-        );
+        assert!(close(hit.distance, 2.0 * 5f32.to_radians().sin()), "{}", hit.distance);
         assert_eq!(
             best_match(&at(130.0), &gallery, 0.5).unwrap(),
             None,
             "nothing within threshold"
         );
-        assert_eq!(
-            best_match(&at(130.0), &gallery, 2.0)
-                .unwrap()
-                .unwrap()
-                .identity,
-            IdentityId(3)
-        );
+        assert_eq!(best_match(&at(130.0), &gallery, 2.0).unwrap().unwrap().identity, IdentityId(3));
         assert_eq!(best_match(&at(0.0), &[], 1.0).unwrap(), None);
     }
 
     #[test]
     fn best_match_normalises_and_threshold_is_inclusive() {
         let gallery = [pos(7, &[10.0, 0.0, 0.0])];
-        let hit = best_match(&[0.25, 0.0, 0.0], &gallery, 0.0)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            hit,
-            Match {
-                identity: IdentityId(7),
-                distance: 0.0
-            }
-        );
+        let hit = best_match(&[0.25, 0.0, 0.0], &gallery, 0.0).unwrap().unwrap();
+        assert_eq!(hit, Match { identity: IdentityId(7), distance: 0.0 });
     }
 
     #[test]
@@ -345,11 +270,7 @@ mod tests {
         let query = at(0.0);
         let mut gallery = vec![pos(1, &at(20.0)), neg(1, &at(5.0)), pos(2, &at(40.0))];
         let hit = best_match(&query, &gallery, 1.0).unwrap().unwrap();
-        assert_eq!(
-            hit.identity,
-            IdentityId(2),
-            "1 is vetoed, the next identity still matches"
-        );
+        assert_eq!(hit.identity, IdentityId(2), "1 is vetoed, the next identity still matches");
         gallery.pop();
         assert_eq!(best_match(&query, &gallery, 1.0).unwrap(), None);
     }
@@ -357,20 +278,12 @@ mod tests {
     #[test]
     fn negative_examples_farther_away_or_of_other_identities_do_not_veto() {
         let query = at(0.0);
-        let gallery = [
-            pos(1, &at(10.0)),
-            neg(1, &at(30.0)),
-            neg(2, &at(1.0)),
-            pos(2, &at(50.0)),
-        ];
+        let gallery = [pos(1, &at(10.0)), neg(1, &at(30.0)), neg(2, &at(1.0)), pos(2, &at(50.0))];
         let hit = best_match(&query, &gallery, 1.0).unwrap().unwrap();
         assert_eq!(hit.identity, IdentityId(1));
         // A negative exactly as close as the best positive is not strictly closer.
         let tie = [pos(1, &at(10.0)), neg(1, &at(-10.0))];
-        assert_eq!(
-            best_match(&query, &tie, 1.0).unwrap().unwrap().identity,
-            IdentityId(1)
-        );
+        assert_eq!(best_match(&query, &tie, 1.0).unwrap().unwrap().identity, IdentityId(1));
     }
 
     #[test]
@@ -382,36 +295,18 @@ mod tests {
     #[test]
     fn ties_go_to_the_lower_identity_id() {
         let gallery = [pos(9, &at(10.0)), pos(4, &at(-10.0))];
-        assert_eq!(
-            best_match(&at(0.0), &gallery, 1.0)
-                .unwrap()
-                .unwrap()
-                .identity,
-            IdentityId(4)
-        );
+        assert_eq!(best_match(&at(0.0), &gallery, 1.0).unwrap().unwrap().identity, IdentityId(4));
     }
 
     #[test]
     fn dimension_mismatch_is_an_error_not_a_panic() {
         let gallery = [pos(1, &[1.0, 0.0]), pos(2, &[1.0, 0.0, 0.0])];
         let err = best_match(&[1.0, 0.0], &gallery, 1.0).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::DimensionMismatch {
-                    expected: 2,
-                    actual: 3
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, Error::DimensionMismatch { expected: 2, actual: 3 }), "{err:?}");
         assert_eq!(err.kind(), pv_core::ErrorKind::InvalidInput);
         assert!(matches!(
             best_match(&[1.0, 0.0, 0.0, 0.0], &gallery[..1], 1.0),
-            Err(Error::DimensionMismatch {
-                expected: 4,
-                actual: 2
-            })
+            Err(Error::DimensionMismatch { expected: 4, actual: 2 })
         ));
     }
 
@@ -424,14 +319,8 @@ mod tests {
                 Err(Error::InvalidThreshold(_))
             ));
         }
-        assert!(matches!(
-            best_match(&[0.0, 0.0], &gallery, 1.0),
-            Err(Error::InvalidEmbedding(_))
-        ));
-        assert!(matches!(
-            best_match(&[], &[], 1.0),
-            Err(Error::InvalidEmbedding(_))
-        ));
+        assert!(matches!(best_match(&[0.0, 0.0], &gallery, 1.0), Err(Error::InvalidEmbedding(_))));
+        assert!(matches!(best_match(&[], &[], 1.0), Err(Error::InvalidEmbedding(_))));
         assert!(matches!(
             best_match(&[1.0, 0.0], &[pos(1, &[0.0, 0.0])], 1.0),
             Err(Error::InvalidEmbedding(_))

@@ -58,10 +58,9 @@ impl MacAddress {
             None
         };
         match reason {
-            Some(reason) => Err(Error::InvalidMacAddress {
-                value: Self(octets).to_string(),
-                reason,
-            }),
+            Some(reason) => {
+                Err(Error::InvalidMacAddress { value: Self(octets).to_string(), reason })
+            }
             None => Ok(Self(octets)),
         }
     }
@@ -98,15 +97,10 @@ impl FromStr for MacAddress {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let invalid = |reason| Error::InvalidMacAddress {
-            value: s.to_owned(),
-            reason,
-        };
+        let invalid = |reason| Error::InvalidMacAddress { value: s.to_owned(), reason };
         let text = s.trim();
         if !text.is_ascii() {
-            return Err(invalid(
-                "only hexadecimal digits and ':' or '-' are allowed",
-            ));
+            return Err(invalid("only hexadecimal digits and ':' or '-' are allowed"));
         }
         let pairs: Vec<&str> = match text.len() {
             12 => (0..6).map(|i| &text[i * 2..i * 2 + 2]).collect(),
@@ -121,9 +115,7 @@ impl FromStr for MacAddress {
             _ => return Err(invalid("expected six two-digit hexadecimal octets")),
         };
         if pairs.len() != 6 || pairs.iter().any(|p| p.len() != 2) {
-            return Err(invalid(
-                "expected six two-digit octets with one kind of separator",
-            ));
+            return Err(invalid("expected six two-digit octets with one kind of separator"));
         }
         let mut octets = [0u8; 6];
         for (octet, pair) in octets.iter_mut().zip(&pairs) {
@@ -171,14 +163,9 @@ impl CameraDir {
     /// Parse a directory name made by [`CameraDir::dir_name`] (for the recovery pass). Only
     /// the exact form written is accepted, so every directory maps to one camera key.
     pub fn parse_dir_name(name: &str) -> Result<Self> {
-        let invalid = |reason| Error::InvalidCameraDir {
-            name: name.to_owned(),
-            reason,
-        };
+        let invalid = |reason| Error::InvalidCameraDir { name: name.to_owned(), reason };
         let dir = if let Some(mac) = name.strip_prefix("mac-") {
-            let mac: MacAddress = mac
-                .parse()
-                .map_err(|_| invalid("not a valid MAC address"))?;
+            let mac: MacAddress = mac.parse().map_err(|_| invalid("not a valid MAC address"))?;
             CameraDir::Mac(mac)
         } else if let Some(id) = name.strip_prefix("id-") {
             let id = parse_camera_id(id).ok_or_else(|| invalid("not a positive camera id"))?;
@@ -214,10 +201,7 @@ pub fn segment_file_name(start: DateTime<Utc>, camera: CameraId) -> Result<Strin
     if !(0..=9999).contains(&start.year()) {
         return Err(Error::UnrepresentableTime(start));
     }
-    Ok(format!(
-        "{}-{camera}.{SEGMENT_EXTENSION}",
-        start.format(START_FORMAT)
-    ))
+    Ok(format!("{}-{camera}.{SEGMENT_EXTENSION}", start.format(START_FORMAT)))
 }
 
 /// The path of a segment relative to the ingest root: `<camera dir>/<segment file name>`.
@@ -229,17 +213,13 @@ pub fn segment_path(dir: &CameraDir, start: DateTime<Utc>, camera: CameraId) -> 
 /// camera id. Anything else (temporary files, other extensions, non-canonical ids) is an error,
 /// which the recovery pass reports and skips.
 pub fn parse_segment_file_name(name: &str) -> Result<(DateTime<Utc>, CameraId)> {
-    let invalid = |reason| Error::InvalidSegmentName {
-        name: name.to_owned(),
-        reason,
-    };
+    let invalid = |reason| Error::InvalidSegmentName { name: name.to_owned(), reason };
     let stem = name
         .strip_suffix(SEGMENT_EXTENSION)
         .and_then(|s| s.strip_suffix('.'))
         .ok_or_else(|| invalid("expected the .mp4 extension"))?;
-    let (start, id) = stem
-        .split_once('-')
-        .ok_or_else(|| invalid("expected '<start>-<camera id>'"))?;
+    let (start, id) =
+        stem.split_once('-').ok_or_else(|| invalid("expected '<start>-<camera id>'"))?;
     let start =
         parse_start(start).ok_or_else(|| invalid("start is not a valid YYYYMMDDTHHMMSSZ time"))?;
     let id = parse_camera_id(id)
@@ -254,9 +234,8 @@ fn parse_start(s: &str) -> Option<DateTime<Utc>> {
     }
     let digits = |from: usize, to: usize| -> Option<u32> {
         let part = b.get(from..to)?;
-        part.iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
+        part.iter()
+            .try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
     };
     let year = i32::try_from(digits(0, 4)?).ok()?;
     let date = NaiveDate::from_ymd_opt(year, digits(4, 6)?, digits(6, 8)?)?;
@@ -274,11 +253,7 @@ fn parse_camera_id(s: &str) -> Option<CameraId> {
 }
 
 fn check_camera_id(id: CameraId) -> Result<()> {
-    if id.0 > 0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidCameraId(id))
-    }
+    if id.0 > 0 { Ok(()) } else { Err(Error::InvalidCameraId(id)) }
 }
 
 #[cfg(test)]
@@ -294,18 +269,11 @@ mod tests {
 
     #[test]
     fn mac_addresses_are_normalised() {
-        for text in [
-            "AA:BB:CC:DD:EE:0F",
-            "aa-bb-cc-dd-ee-0f",
-            "AaBbCcDdEe0f",
-            "  aa:bb:cc:dd:ee:0f\n",
-        ] {
+        for text in
+            ["AA:BB:CC:DD:EE:0F", "aa-bb-cc-dd-ee-0f", "AaBbCcDdEe0f", "  aa:bb:cc:dd:ee:0f\n"]
+        {
             let mac: MacAddress = text.parse().unwrap();
-            assert_eq!(
-                mac.octets(),
-                [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f],
-                "{text:?}"
-            );
+            assert_eq!(mac.octets(), [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f], "{text:?}");
             assert_eq!(mac.dashed(), "aa-bb-cc-dd-ee-0f");
             assert_eq!(mac.to_string(), "aa:bb:cc:dd:ee:0f");
         }
@@ -343,33 +311,22 @@ mod tests {
         let mac: MacAddress = "AA:BB:CC:DD:EE:0F".parse().unwrap();
         let by_mac = CameraDir::new(CameraId(42), Some(mac)).unwrap();
         assert_eq!(by_mac.to_string(), "cameras/mac-aa-bb-cc-dd-ee-0f");
-        assert_eq!(
-            by_mac.relative_path(),
-            PathBuf::from("cameras").join("mac-aa-bb-cc-dd-ee-0f")
-        );
+        assert_eq!(by_mac.relative_path(), PathBuf::from("cameras").join("mac-aa-bb-cc-dd-ee-0f"));
 
         let by_id = CameraDir::new(CameraId(42), None).unwrap();
         assert_eq!(by_id.to_string(), "cameras/id-42");
         assert_eq!(by_id.dir_name(), "id-42");
 
-        assert!(matches!(
-            CameraDir::new(CameraId(0), None),
-            Err(Error::InvalidCameraId(_))
-        ));
-        assert!(matches!(
-            CameraDir::new(CameraId(-5), Some(mac)),
-            Err(Error::InvalidCameraId(_))
-        ));
+        assert!(matches!(CameraDir::new(CameraId(0), None), Err(Error::InvalidCameraId(_))));
+        assert!(matches!(CameraDir::new(CameraId(-5), Some(mac)), Err(Error::InvalidCameraId(_))));
     }
 
     #[test]
     fn camera_dir_names_parse_back_only_in_canonical_form() {
         let mac: MacAddress = "aa:bb:cc:dd:ee:0f".parse().unwrap();
-        for dir in [
-            CameraDir::Mac(mac),
-            CameraDir::Id(CameraId(7)),
-            CameraDir::Id(CameraId(i64::MAX)),
-        ] {
+        for dir in
+            [CameraDir::Mac(mac), CameraDir::Id(CameraId(7)), CameraDir::Id(CameraId(i64::MAX))]
+        {
             assert_eq!(CameraDir::parse_dir_name(&dir.dir_name()).unwrap(), dir);
         }
         for bad in [
@@ -386,10 +343,7 @@ mod tests {
             "lost+found",
         ] {
             assert!(
-                matches!(
-                    CameraDir::parse_dir_name(bad),
-                    Err(Error::InvalidCameraDir { .. })
-                ),
+                matches!(CameraDir::parse_dir_name(bad), Err(Error::InvalidCameraDir { .. })),
                 "{bad:?}"
             );
         }
@@ -398,10 +352,7 @@ mod tests {
     #[test]
     fn segment_file_names_are_fixed_width_utc() {
         let start = utc(2026, 1, 2, 3, 4, 5) + chrono::Duration::milliseconds(678);
-        assert_eq!(
-            segment_file_name(start, CameraId(42)).unwrap(),
-            "20260102T030405Z-42.mp4"
-        );
+        assert_eq!(segment_file_name(start, CameraId(42)).unwrap(), "20260102T030405Z-42.mp4");
         let dir = CameraDir::new(CameraId(42), None).unwrap();
         assert_eq!(
             segment_path(&dir, start, CameraId(42)).unwrap(),
@@ -416,16 +367,11 @@ mod tests {
         let (parsed, id) = parse_segment_file_name(&name).unwrap();
         assert_eq!(parsed, utc(2026, 11, 23, 23, 59, 59));
         assert_eq!(id, CameraId(9));
-        for start in [
-            utc(1970, 1, 1, 0, 0, 0),
-            utc(2024, 2, 29, 12, 0, 0),
-            utc(9999, 12, 31, 23, 59, 59),
-        ] {
+        for start in
+            [utc(1970, 1, 1, 0, 0, 0), utc(2024, 2, 29, 12, 0, 0), utc(9999, 12, 31, 23, 59, 59)]
+        {
             let name = segment_file_name(start, CameraId(i64::MAX)).unwrap();
-            assert_eq!(
-                parse_segment_file_name(&name).unwrap(),
-                (start, CameraId(i64::MAX))
-            );
+            assert_eq!(parse_segment_file_name(&name).unwrap(), (start, CameraId(i64::MAX)));
         }
     }
 
@@ -444,10 +390,8 @@ mod tests {
             .map(|(s, id)| segment_file_name(*s, CameraId(id)).unwrap())
             .collect();
         names.sort();
-        let parsed: Vec<DateTime<Utc>> = names
-            .iter()
-            .map(|n| parse_segment_file_name(n).unwrap().0)
-            .collect();
+        let parsed: Vec<DateTime<Utc>> =
+            names.iter().map(|n| parse_segment_file_name(n).unwrap().0).collect();
         let mut expected = starts.to_vec();
         expected.sort();
         assert_eq!(parsed, expected);
@@ -456,19 +400,10 @@ mod tests {
     #[test]
     fn unrepresentable_segments_are_errors() {
         let start = utc(2026, 1, 1, 0, 0, 0);
-        assert!(matches!(
-            segment_file_name(start, CameraId(0)),
-            Err(Error::InvalidCameraId(_))
-        ));
-        assert!(matches!(
-            segment_file_name(start, CameraId(-3)),
-            Err(Error::InvalidCameraId(_))
-        ));
+        assert!(matches!(segment_file_name(start, CameraId(0)), Err(Error::InvalidCameraId(_))));
+        assert!(matches!(segment_file_name(start, CameraId(-3)), Err(Error::InvalidCameraId(_))));
         let far = utc(10_000, 1, 1, 0, 0, 0);
-        assert!(matches!(
-            segment_file_name(far, CameraId(1)),
-            Err(Error::UnrepresentableTime(_))
-        ));
+        assert!(matches!(segment_file_name(far, CameraId(1)), Err(Error::UnrepresentableTime(_))));
     }
 
     #[test]

@@ -23,11 +23,8 @@ pub enum RecordingMode {
 
 impl RecordingMode {
     /// Every mode, in order from most to least footage kept.
-    pub const ALL: [RecordingMode; 3] = [
-        RecordingMode::Continuous,
-        RecordingMode::Motion,
-        RecordingMode::Off,
-    ];
+    pub const ALL: [RecordingMode; 3] =
+        [RecordingMode::Continuous, RecordingMode::Motion, RecordingMode::Off];
 
     /// The lowercase text form.
     pub fn as_str(self) -> &'static str {
@@ -77,10 +74,7 @@ mod tests {
             assert_eq!(mode.to_string().parse::<RecordingMode>().unwrap(), mode);
         }
         assert_eq!(RecordingMode::Continuous.to_string(), "continuous");
-        assert_eq!(
-            "motion".parse::<RecordingMode>().unwrap(),
-            RecordingMode::Motion
-        );
+        assert_eq!("motion".parse::<RecordingMode>().unwrap(), RecordingMode::Motion);
         assert_eq!("off".parse::<RecordingMode>().unwrap(), RecordingMode::Off);
     }
 
@@ -88,20 +82,14 @@ mod tests {
     fn parsing_is_strict() {
         for bad in ["", "Motion", "OFF", " off", "always", "continous"] {
             let err = bad.parse::<RecordingMode>().unwrap_err();
-            assert!(
-                matches!(err, Error::InvalidRecordingMode(ref s) if s == bad),
-                "{bad:?}"
-            );
+            assert!(matches!(err, Error::InvalidRecordingMode(ref s) if s == bad), "{bad:?}");
             assert_eq!(err.kind(), pv_core::ErrorKind::InvalidInput);
         }
     }
 
     #[test]
     fn serde_uses_the_same_lowercase_form() {
-        assert_eq!(
-            serde_json::to_string(&RecordingMode::Motion).unwrap(),
-            "\"motion\""
-        );
+        assert_eq!(serde_json::to_string(&RecordingMode::Motion).unwrap(), "\"motion\"");
         let mode: RecordingMode = serde_json::from_str("\"continuous\"").unwrap();
         assert_eq!(mode, RecordingMode::Continuous);
         assert!(serde_json::from_str::<RecordingMode>("\"Continuous\"").is_err());

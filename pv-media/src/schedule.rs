@@ -73,13 +73,7 @@ impl ScheduleEntry {
                 "start_minute and end_minute are both {start_minute}; use 0 and 1440 for a whole day"
             )));
         }
-        Ok(Self {
-            mode,
-            days_of_week,
-            start_minute,
-            end_minute,
-            priority,
-        })
+        Ok(Self { mode, days_of_week, start_minute, end_minute, priority })
     }
 
     /// The mode recorded while the window is active.
@@ -177,10 +171,7 @@ mod tests {
 
     /// 2026-11-23 is a Monday; `day` 0 = that Monday, 6 = the following Sunday, 7 = next Monday.
     fn at(day: u32, hour: u32, minute: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2026, 11, 23 + day)
-            .unwrap()
-            .and_hms_opt(hour, minute, 0)
-            .unwrap()
+        NaiveDate::from_ymd_opt(2026, 11, 23 + day).unwrap().and_hms_opt(hour, minute, 0).unwrap()
     }
 
     fn entry(mode: RecordingMode, days: u8, start: u16, end: u16, priority: i32) -> ScheduleEntry {
@@ -214,16 +205,10 @@ mod tests {
         assert!(!is_active(&e, at(0, 21, 59)));
         assert!(is_active(&e, at(0, 22, 0)));
         assert!(is_active(&e, at(0, 23, 59)));
-        assert!(
-            is_active(&e, at(1, 0, 0)),
-            "Tuesday after midnight belongs to Monday's window"
-        );
+        assert!(is_active(&e, at(1, 0, 0)), "Tuesday after midnight belongs to Monday's window");
         assert!(is_active(&e, at(1, 5, 59)));
         assert!(!is_active(&e, at(1, 6, 0)));
-        assert!(
-            !is_active(&e, at(0, 5, 0)),
-            "Monday morning would need Sunday's window"
-        );
+        assert!(!is_active(&e, at(0, 5, 0)), "Monday morning would need Sunday's window");
         assert!(!is_active(&e, at(1, 22, 30)), "Tuesday evening is not set");
     }
 
@@ -232,10 +217,7 @@ mod tests {
         let e = entry(Continuous, SUN, 23 * 60, 60, 0);
         assert!(is_active(&e, at(6, 23, 30)));
         assert!(is_active(&e, at(7, 0, 30)));
-        assert!(
-            is_active(&e, at(0, 0, 30)),
-            "the Monday before is after the Sunday before it"
-        );
+        assert!(is_active(&e, at(0, 0, 30)), "the Monday before is after the Sunday before it");
         assert!(!is_active(&e, at(7, 1, 0)));
         assert!(!is_active(&e, at(5, 23, 30)), "Saturday is not set");
     }
@@ -265,10 +247,7 @@ mod tests {
             (MON, 0, 0),
         ] {
             let err = ScheduleEntry::new(Motion, days, start, end, 0).unwrap_err();
-            assert!(
-                matches!(err, Error::InvalidSchedule(_)),
-                "{days} {start} {end}"
-            );
+            assert!(matches!(err, Error::InvalidSchedule(_)), "{days} {start} {end}");
             assert_eq!(err.kind(), pv_core::ErrorKind::InvalidInput);
         }
         assert!(ScheduleEntry::new(Motion, ALL_DAYS, 1439, 1440, 0).is_ok());
@@ -317,10 +296,7 @@ mod tests {
         ];
         assert_eq!(mode_at(&entries, at(0, 1, 0)), Some(Continuous));
         assert_eq!(mode_at(&entries[..1], at(0, 1, 0)), Some(Off));
-        assert_eq!(
-            mode_at(&[entries[0], entries[2]], at(0, 1, 0)),
-            Some(Motion)
-        );
+        assert_eq!(mode_at(&[entries[0], entries[2]], at(0, 1, 0)), Some(Motion));
         assert_eq!(mode_at(&entries, at(0, 10, 0)), None);
         assert_eq!(mode_at(&[], at(0, 1, 0)), None);
     }

@@ -37,10 +37,7 @@ pub fn parse_network(text: &str) -> Result<IpNet> {
 
 /// The built-in never-block networks.
 pub fn built_in_exemptions() -> Vec<IpNet> {
-    BUILT_IN_NEVER_BLOCK
-        .iter()
-        .filter_map(|s| s.parse().ok())
-        .collect()
+    BUILT_IN_NEVER_BLOCK.iter().filter_map(|s| s.parse().ok()).collect()
 }
 
 /// Build the published list: `blocked` minus `exempt` and the built-in exemptions, merged
@@ -80,10 +77,7 @@ fn subtract(net: IpNet, hole: IpNet) -> Vec<IpNet> {
 }
 
 fn same_family(a: &IpNet, b: &IpNet) -> bool {
-    matches!(
-        (a, b),
-        (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
-    )
+    matches!((a, b), (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_)))
 }
 
 fn sort_key(net: &IpNet) -> (u8, u128, u8) {
@@ -95,11 +89,7 @@ fn sort_key(net: &IpNet) -> (u8, u128, u8) {
 
 /// Render one entry: a single host as a bare address, a network as CIDR.
 pub fn entry_text(net: &IpNet) -> String {
-    if net.prefix_len() == net.max_prefix_len() {
-        net.addr().to_string()
-    } else {
-        net.to_string()
-    }
+    if net.prefix_len() == net.max_prefix_len() { net.addr().to_string() } else { net.to_string() }
 }
 
 /// The list as RFC 4180 CSV: one entry per line, CRLF line ends, no header unless asked.
@@ -158,22 +148,13 @@ mod tests {
 
     #[test]
     fn order_is_ipv4_first_then_numeric() {
-        let out = generate(
-            &nets(&["2001:db8::1", "10.0.0.9", "9.9.9.9", "10.0.0.10/31"]),
-            &[],
-        );
-        assert_eq!(
-            texts(&out),
-            ["9.9.9.9", "10.0.0.9", "10.0.0.10/31", "2001:db8::1"]
-        );
+        let out = generate(&nets(&["2001:db8::1", "10.0.0.9", "9.9.9.9", "10.0.0.10/31"]), &[]);
+        assert_eq!(texts(&out), ["9.9.9.9", "10.0.0.9", "10.0.0.10/31", "2001:db8::1"]);
     }
 
     #[test]
     fn built_in_exemptions_are_never_published() {
-        let out = generate(
-            &nets(&["192.168.250.17", "96.45.17.170", "96.45.17.175"]),
-            &[],
-        );
+        let out = generate(&nets(&["192.168.250.17", "96.45.17.170", "96.45.17.175"]), &[]);
         assert_eq!(texts(&out), ["96.45.17.175"]);
     }
 
@@ -184,10 +165,7 @@ mod tests {
         assert_eq!(out.len(), 8);
         let total: u64 = out.iter().map(|n| 1u64 << (32 - n.prefix_len())).sum();
         assert_eq!(total, 255);
-        assert!(
-            out.iter()
-                .all(|n| !n.contains(&"203.0.113.5".parse::<IpAddr>().unwrap()))
-        );
+        assert!(out.iter().all(|n| !n.contains(&"203.0.113.5".parse::<IpAddr>().unwrap())));
     }
 
     #[test]
@@ -195,8 +173,7 @@ mod tests {
         let out = generate(&nets(&["96.45.17.160/28"]), &[]);
         let listed: Vec<u8> = (160u8..176)
             .filter(|i| {
-                out.iter()
-                    .any(|n| n.contains(&format!("96.45.17.{i}").parse::<IpAddr>().unwrap()))
+                out.iter().any(|n| n.contains(&format!("96.45.17.{i}").parse::<IpAddr>().unwrap()))
             })
             .collect();
         assert_eq!(listed, [160, 161, 162, 163, 164, 165, 166, 167, 175]);
@@ -214,9 +191,6 @@ mod tests {
     fn bad_input_is_rejected() {
         assert!(parse_network("300.1.1.1").is_err());
         assert!(parse_network("example.com").is_err());
-        assert_eq!(
-            entry_text(&parse_network("10.1.2.3/8").unwrap()),
-            "10.0.0.0/8"
-        );
+        assert_eq!(entry_text(&parse_network("10.1.2.3/8").unwrap()), "10.0.0.0/8");
     }
 }

@@ -31,9 +31,7 @@ pub fn hash(password: &str, params: &SecurityConfig) -> Result<String> {
 pub fn verify(password: &str, stored: &str) -> Result<bool> {
     let parsed = argon2::password_hash::phc::PasswordHash::new(stored)
         .map_err(|e| Error::InvalidInput(format!("stored password hash is malformed: {e}")))?;
-    Ok(Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 #[cfg(test)]
@@ -42,11 +40,7 @@ mod tests {
     use super::*;
 
     fn fast() -> SecurityConfig {
-        SecurityConfig {
-            argon2_memory_kib: 1024,
-            argon2_iterations: 1,
-            argon2_parallelism: 1,
-        }
+        SecurityConfig { argon2_memory_kib: 1024, argon2_iterations: 1, argon2_parallelism: 1 }
     }
 
     #[test]
@@ -68,10 +62,7 @@ mod tests {
     #[test]
     fn malformed_hash_is_an_error_not_a_panic() {
         assert!(verify("x", "not-a-hash").is_err());
-        let bad = SecurityConfig {
-            argon2_memory_kib: 1,
-            ..fast()
-        };
+        let bad = SecurityConfig { argon2_memory_kib: 1, ..fast() };
         assert!(hash("x", &bad).is_err());
     }
 }

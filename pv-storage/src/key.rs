@@ -186,10 +186,7 @@ mod tests {
     #[test]
     fn key_error_message_names_the_key_and_rule() {
         let msg = Key::new("../x").unwrap_err().to_string();
-        assert_eq!(
-            msg,
-            "invalid storage key \"../x\": a key may not have '.' or '..' segments"
-        );
+        assert_eq!(msg, "invalid storage key \"../x\": a key may not have '.' or '..' segments");
     }
 
     #[test]

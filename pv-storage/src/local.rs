@@ -100,11 +100,7 @@ impl LocalStore {
         let key = Key::new(key)?;
         let path = self.path_of(&key);
         fs::read(&path).map_err(|e| {
-            if is_absent(&e) {
-                Error::NotFound { key: key.into() }
-            } else {
-                Error::io(path, e)
-            }
+            if is_absent(&e) { Error::NotFound { key: key.into() } } else { Error::io(path, e) }
         })
     }
 
@@ -142,17 +138,12 @@ impl LocalStore {
     /// Every key starting with `prefix` (plain string prefix, as in S3: `cameras/id-4` matches
     /// `cameras/id-42/…`), sorted. The empty prefix lists everything.
     pub fn list(&self, prefix: &str) -> Result<Vec<Key>> {
-        let invalid = |reason| Error::InvalidPrefix {
-            prefix: prefix.to_owned(),
-            reason,
-        };
+        let invalid = |reason| Error::InvalidPrefix { prefix: prefix.to_owned(), reason };
         if prefix.starts_with('/') {
             return Err(invalid("a prefix is relative and may not start with '/'"));
         }
         if prefix.contains('\\') || prefix.chars().any(char::is_control) {
-            return Err(invalid(
-                "a prefix may not contain a backslash or control characters",
-            ));
+            return Err(invalid("a prefix may not contain a backslash or control characters"));
         }
         // Only the complete segments name a directory to walk; they must be valid key segments
         // (which also keeps the walk inside the root). The last, partial segment just filters.
@@ -184,11 +175,7 @@ impl LocalStore {
                 if name.starts_with(Key::RESERVED_PREFIX) || (top && !name.starts_with(partial)) {
                     continue;
                 }
-                let child = if rel.is_empty() {
-                    name
-                } else {
-                    format!("{rel}/{name}")
-                };
+                let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
                 let file_type = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
                 if file_type.is_dir() {
                     stack.push((entry.path(), child));
@@ -242,11 +229,7 @@ fn create_temp(dir: &Path) -> Result<(PathBuf, File)> {
     let mut last_err = None;
     for _ in 0..TEMP_ATTEMPTS {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(
-            "{}{}.{n}",
-            Key::RESERVED_PREFIX,
-            std::process::id()
-        ));
+        let path = dir.join(format!("{}{}.{n}", Key::RESERVED_PREFIX, std::process::id()));
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some((path, e)),
@@ -267,9 +250,7 @@ fn write_and_sync(mut file: File, bytes: &[u8]) -> io::Result<()> {
 /// Make a directory's entries (a created, renamed or removed file) durable.
 fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))?;
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
@@ -316,10 +297,7 @@ mod tests {
         assert_eq!(fs::read(store.root().join(key)).unwrap(), b"hello");
         assert!(store.delete(key).unwrap());
         assert!(!store.exists(key).unwrap());
-        assert!(
-            !store.delete(key).unwrap(),
-            "deleting again is not an error"
-        );
+        assert!(!store.delete(key).unwrap(), "deleting again is not an error");
         assert!(matches!(store.get(key), Err(Error::NotFound { .. })));
     }
 
@@ -356,32 +334,11 @@ mod tests {
     #[test]
     fn bad_keys_are_rejected_by_every_operation_and_touch_nothing() {
         let (tmp, store) = store();
-        for bad in [
-            "../x",
-            "/etc/passwd",
-            "a/../../x",
-            "a//b",
-            "a\\b",
-            "",
-            "a/",
-            ".pvtmp.1",
-        ] {
-            assert!(
-                matches!(store.put(bad, b"x"), Err(Error::InvalidKey { .. })),
-                "{bad:?}"
-            );
-            assert!(
-                matches!(store.get(bad), Err(Error::InvalidKey { .. })),
-                "{bad:?}"
-            );
-            assert!(
-                matches!(store.exists(bad), Err(Error::InvalidKey { .. })),
-                "{bad:?}"
-            );
-            assert!(
-                matches!(store.delete(bad), Err(Error::InvalidKey { .. })),
-                "{bad:?}"
-            );
+        for bad in ["../x", "/etc/passwd", "a/../../x", "a//b", "a\\b", "", "a/", ".pvtmp.1"] {
+            assert!(matches!(store.put(bad, b"x"), Err(Error::InvalidKey { .. })), "{bad:?}");
+            assert!(matches!(store.get(bad), Err(Error::InvalidKey { .. })), "{bad:?}");
+            assert!(matches!(store.exists(bad), Err(Error::InvalidKey { .. })), "{bad:?}");
+            assert!(matches!(store.delete(bad), Err(Error::InvalidKey { .. })), "{bad:?}");
         }
         assert!(!tmp.path().join("x").exists());
         assert!(names(store.root()).is_empty());
@@ -396,14 +353,8 @@ mod tests {
         assert_eq!(err.kind(), pv_core::ErrorKind::Conflict);
 
         store.put("f", b"1").unwrap();
-        assert!(matches!(
-            store.put("f/g", b"2"),
-            Err(Error::Conflict { .. })
-        ));
-        assert!(matches!(
-            store.put("f/g/h", b"2"),
-            Err(Error::Conflict { .. })
-        ));
+        assert!(matches!(store.put("f/g", b"2"), Err(Error::Conflict { .. })));
+        assert!(matches!(store.put("f/g/h", b"2"), Err(Error::Conflict { .. })));
 
         // A directory is not an object.
         assert!(!store.exists("a").unwrap());
@@ -430,12 +381,7 @@ mod tests {
             store.put(key, key.as_bytes()).unwrap();
         }
         let list = |p: &str| -> Vec<String> {
-            store
-                .list(p)
-                .unwrap()
-                .into_iter()
-                .map(String::from)
-                .collect()
+            store.list(p).unwrap().into_iter().map(String::from).collect()
         };
         assert_eq!(
             list(""),
@@ -448,17 +394,10 @@ mod tests {
                 "top"
             ]
         );
-        assert_eq!(
-            list("cameras/id-42/"),
-            ["cameras/id-42/1.mp4", "cameras/id-42/2.mp4"]
-        );
+        assert_eq!(list("cameras/id-42/"), ["cameras/id-42/1.mp4", "cameras/id-42/2.mp4"]);
         assert_eq!(
             list("cameras/id-4"),
-            [
-                "cameras/id-4/1.mp4",
-                "cameras/id-42/1.mp4",
-                "cameras/id-42/2.mp4"
-            ]
+            ["cameras/id-4/1.mp4", "cameras/id-42/1.mp4", "cameras/id-42/2.mp4"]
         );
         assert_eq!(list("cameras/id-42/2"), ["cameras/id-42/2.mp4"]);
         assert_eq!(list("t"), ["top"]);
@@ -470,11 +409,7 @@ mod tests {
     fn list_skips_temporary_and_foreign_files() {
         let (_tmp, store) = store();
         store.put("d/keep", b"1").unwrap();
-        fs::write(
-            store.root().join("d").join(".pvtmp.999.0"),
-            b"crash leftover",
-        )
-        .unwrap();
+        fs::write(store.root().join("d").join(".pvtmp.999.0"), b"crash leftover").unwrap();
         fs::write(store.root().join("d").join("back\\slash"), b"foreign").unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink("/", store.root().join("d").join("link")).unwrap();
@@ -487,10 +422,7 @@ mod tests {
         let (_tmp, store) = store();
         for bad in ["/", "/a", "../", "a/../", "a//", "a\\b", "./x", "nul\0"] {
             let err = store.list(bad).unwrap_err();
-            assert!(
-                matches!(err, Error::InvalidPrefix { .. }),
-                "{bad:?}: {err:?}"
-            );
+            assert!(matches!(err, Error::InvalidPrefix { .. }), "{bad:?}: {err:?}");
             assert_eq!(err.kind(), pv_core::ErrorKind::InvalidInput);
         }
         // A partial last segment only filters, so these are fine.
@@ -509,14 +441,8 @@ mod tests {
 
         let file = tmp.path().join("file");
         fs::write(&file, b"").unwrap();
-        assert!(matches!(
-            LocalStore::open(&file),
-            Err(Error::RootNotADirectory(_))
-        ));
-        assert!(matches!(
-            LocalStore::open(file.join("below")),
-            Err(Error::RootNotADirectory(_))
-        ));
+        assert!(matches!(LocalStore::open(&file), Err(Error::RootNotADirectory(_))));
+        assert!(matches!(LocalStore::open(file.join("below")), Err(Error::RootNotADirectory(_))));
     }
 
     #[test]
@@ -530,10 +456,7 @@ mod tests {
             }
         });
         let got = store.get("shared/key").unwrap();
-        assert!(
-            values.contains(&got),
-            "the stored value is one writer's, not a mixture"
-        );
+        assert!(values.contains(&got), "the stored value is one writer's, not a mixture");
         assert_eq!(names(&store.root().join("shared")), ["key"]);
     }
 }

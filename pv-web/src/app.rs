@@ -37,15 +37,13 @@ pub fn build(state: AppState) -> impl Endpoint {
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::metrics_endpoint))
-        .at(
-            "/graphql",
-            get(graphql::graphiql).post(graphql::graphql_post),
-        )
+        .at("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
         .at("/api/v1/openapi.json", spec)
         .nest("/api/v1", api)
         .nest("/api/docs", docs)
         .catch_all_error(problem::from_poem_error)
         .around(loopback_only)
+        .around(same_origin_writes)
         .around(move |next, req| body_limit_check(next, req, body_limit))
         .around(security_headers)
         .around(ops::record_request)
@@ -73,6 +71,43 @@ async fn loopback_only<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
     .into_response())
 }
 
+/// CSRF defence for every state-changing request (anything but GET/HEAD/OPTIONS): a request a
+/// browser sends from another site carries an `Origin` that differs from our `Host`, and is
+/// refused; bodies must be JSON (a cross-site form or `text/plain` post cannot be), which
+/// forces browsers into a CORS preflight we never grant.
+async fn same_origin_writes<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    use poem::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(next.get_response(req).await);
+    }
+    if let Some(origin) = req.header(header::ORIGIN) {
+        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+        let host = req.header(header::HOST).unwrap_or_default();
+        if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
+            tracing::warn!(origin, host, path = req.uri().path(), "cross-origin write refused");
+            return Ok(Problem::new(
+                StatusCode::FORBIDDEN,
+                "cross-origin requests may not change anything on this server",
+            )
+            .into_response());
+        }
+    }
+    let json = req
+        .content_type()
+        .map(|ct| ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .is_some_and(|ct| ct == "application/json" || ct.ends_with("+json"));
+    let has_body = req.header(header::CONTENT_LENGTH).is_some_and(|l| l.trim() != "0")
+        || req.header(header::TRANSFER_ENCODING).is_some();
+    if has_body && !json {
+        return Ok(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request bodies must be JSON (Content-Type: application/json)",
+        )
+        .into_response());
+    }
+    Ok(next.get_response(req).await)
+}
+
 /// Refuse bodies larger than `server.body_limit_bytes` (413), and bodies of unknown length
 /// (411), before a handler reads them.
 async fn body_limit_check<E: Endpoint>(
@@ -80,9 +115,7 @@ async fn body_limit_check<E: Endpoint>(
     req: Request,
     limit: usize,
 ) -> poem::Result<Response> {
-    let length = req
-        .header(header::CONTENT_LENGTH)
-        .map(|v| v.trim().parse::<usize>());
+    let length = req.header(header::CONTENT_LENGTH).map(|v| v.trim().parse::<usize>());
     match length {
         Some(Ok(n)) if n > limit => {
             return Ok(Problem::new(
@@ -92,10 +125,8 @@ async fn body_limit_check<E: Endpoint>(
             .into_response());
         }
         Some(Err(_)) => {
-            return Ok(
-                Problem::new(StatusCode::BAD_REQUEST, "malformed Content-Length header")
-                    .into_response(),
-            );
+            return Ok(Problem::new(StatusCode::BAD_REQUEST, "malformed Content-Length header")
+                .into_response());
         }
         None if req.header(header::TRANSFER_ENCODING).is_some() => {
             return Ok(Problem::new(
@@ -120,11 +151,7 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "no-referrer");
-    set(
-        headers,
-        header::HeaderName::from_static("cross-origin-opener-policy"),
-        "same-origin",
-    );
+    set(headers, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
     set(
         headers,
         header::HeaderName::from_static("permissions-policy"),

@@ -6,11 +6,7 @@
 //! applies without a restart. With a token configured, clients must send
 //! `Authorization: Bearer TOKEN` (compared in constant time).
 
-use std::future::Future;
-use std::net::SocketAddr;
-
 use poem::http::{StatusCode, header};
-use poem::listener::TcpAcceptor;
 use poem::web::{Data, Query};
 use poem::{EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use pv_core::Clock;
@@ -109,11 +105,8 @@ async fn blocklist_csv(
     let settings = match effective_settings(&state.db, &state.config.blocklist).await {
         Ok(s) => s,
         Err(e) => {
-            return Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("users database: {e}"),
-            )
-            .into_response();
+            return Problem::new(StatusCode::SERVICE_UNAVAILABLE, format!("users database: {e}"))
+                .into_response();
         }
     };
     let client = req
@@ -121,22 +114,16 @@ async fn blocklist_csv(
         .as_socket_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| req.remote_addr().to_string());
-    if let Err(retry_after) = state.limiter.check(
-        &client,
-        state.clock.now().timestamp(),
-        settings.requests_per_minute,
-    ) {
+    if let Err(retry_after) =
+        state.limiter.check(&client, state.clock.now().timestamp(), settings.requests_per_minute)
+    {
         tracing::warn!(client, "blocklist rate limit exceeded");
         let mut resp = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "more than {} requests this minute; retry later",
-                settings.requests_per_minute
-            ),
+            format!("more than {} requests this minute; retry later", settings.requests_per_minute),
         )
         .into_response();
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, retry_after.into());
+        resp.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
         return resp;
     }
     if !settings.enabled {
@@ -178,14 +165,8 @@ mod tests {
         assert!(l.check("a", t, 2).is_ok());
         assert!(l.check("a", t + 1, 2).is_ok());
         assert_eq!(l.check("a", t + 15, 2), Err(45));
-        assert!(
-            l.check("b", t + 15, 2).is_ok(),
-            "other clients are not affected"
-        );
-        assert!(
-            l.check("a", t + 60, 2).is_ok(),
-            "a new minute starts afresh"
-        );
+        assert!(l.check("b", t + 15, 2).is_ok(), "other clients are not affected");
+        assert!(l.check("a", t + 60, 2).is_ok(), "a new minute starts afresh");
     }
 }
 
@@ -208,59 +189,4 @@ pub fn app(config: Config, db: DatabaseConnection) -> impl poem::Endpoint {
         .catch_all_error(crate::problem::from_poem_error)
         .with(poem::middleware::Tracing)
         .data(state)
-}
-
-/// A bound blocklist server.
-pub struct BlocklistServer {
-    acceptor: TcpAcceptor,
-    local_addr: SocketAddr,
-}
-
-impl std::fmt::Debug for BlocklistServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlocklistServer")
-            .field("local_addr", &self.local_addr)
-            .finish()
-    }
-}
-
-impl BlocklistServer {
-    /// Bind `addr`.
-    pub async fn bind(addr: SocketAddr) -> crate::Result<Self> {
-        let io = |source| crate::Error::Io {
-            context: format!("cannot listen on {addr}"),
-            source,
-        };
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
-        let local_addr = listener.local_addr().map_err(io)?;
-        Ok(Self {
-            acceptor: TcpAcceptor::from_tokio(listener).map_err(io)?,
-            local_addr,
-        })
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Serve until `shutdown` completes.
-    pub async fn run(
-        self,
-        config: Config,
-        db: DatabaseConnection,
-        shutdown: impl Future<Output = ()>,
-    ) -> crate::Result<()> {
-        poem::Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                app(config, db),
-                shutdown,
-                Some(std::time::Duration::from_secs(5)),
-            )
-            .await
-            .map_err(|source| crate::Error::Io {
-                context: "blocklist server".into(),
-                source,
-            })
-    }
 }

@@ -53,9 +53,7 @@ pub struct GraphqlApi {
 
 impl std::fmt::Debug for GraphqlApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GraphqlApi")
-            .field("root_fields", &self.roots.len())
-            .finish()
+        f.debug_struct("GraphqlApi").field("root_fields", &self.roots.len()).finish()
     }
 }
 
@@ -108,12 +106,7 @@ impl GraphqlApi {
         let (q, m) = register_db!(
             builder,
             dbs.faces,
-            [
-                face_identity,
-                face_embedding,
-                face_privacy_policy,
-                face_match
-            ]
+            [face_identity, face_embedding, face_privacy_policy, face_match]
         );
         counts.push((DbKind::Faces, q, m));
         let (q, m) = register_db!(
@@ -147,11 +140,7 @@ impl GraphqlApi {
             .map_err(|e| crate::Error::Schema(e.to_string()))?;
 
         let roots = map_root_fields(&schema, &counts).await?;
-        Ok(Self {
-            schema,
-            roots,
-            dbs: dbs.clone(),
-        })
+        Ok(Self { schema, roots, dbs: dbs.clone() })
     }
 
     /// The schema in SDL (what `schema.graphql` snapshots).
@@ -260,25 +249,16 @@ async fn map_root_fields(
     if !introspection.errors.is_empty() {
         return Err(crate::Error::Schema(format!("{:?}", introspection.errors)));
     }
-    let json = introspection
-        .data
-        .into_json()
-        .map_err(|e| crate::Error::Schema(e.to_string()))?;
+    let json = introspection.data.into_json().map_err(|e| crate::Error::Schema(e.to_string()))?;
     let names = |root: &str| -> Vec<String> {
         json["__schema"][root]["fields"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f["name"].as_str().map(String::from))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|f| f["name"].as_str().map(String::from)).collect())
             .unwrap_or_default()
     };
     let queries = names("queryType");
-    let mutations: Vec<String> = names("mutationType")
-        .into_iter()
-        .filter(|n| !META_FIELDS.contains(&n.as_str()))
-        .collect();
+    let mutations: Vec<String> =
+        names("mutationType").into_iter().filter(|n| !META_FIELDS.contains(&n.as_str())).collect();
     let mut map = HashMap::new();
     let (mut qi, mut mi) = (0, 0);
     for &(kind, q, m) in counts {

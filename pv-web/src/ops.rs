@@ -32,9 +32,7 @@ pub fn install_metrics_recorder() -> &'static PrometheusHandle {
 /// `GET /healthz`: 200 while the process runs.
 #[handler]
 pub async fn healthz() -> Response {
-    Response::builder()
-        .content_type("text/plain; charset=utf-8")
-        .body("ok\n")
+    Response::builder().content_type("text/plain; charset=utf-8").body("ok\n")
 }
 
 /// `GET /readyz`: 200 when all three databases answer, else 503 with a problem naming the
@@ -42,9 +40,7 @@ pub async fn healthz() -> Response {
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
     match state.dbs().ping().await {
-        Ok(()) => Response::builder()
-            .content_type("text/plain; charset=utf-8")
-            .body("ready\n"),
+        Ok(()) => Response::builder().content_type("text/plain; charset=utf-8").body("ready\n"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()

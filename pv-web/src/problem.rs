@@ -66,10 +66,7 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        Response::builder()
-            .status(status)
-            .content_type(PROBLEM_JSON)
-            .body(body)
+        Response::builder().status(status).content_type(PROBLEM_JSON).body(body)
     }
 }
 
@@ -96,15 +93,9 @@ mod tests {
     #[test]
     fn kinds_map_to_statuses() {
         assert_eq!(status_for(ErrorKind::NotFound), StatusCode::NOT_FOUND);
-        assert_eq!(
-            status_for(ErrorKind::Unavailable),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(status_for(ErrorKind::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(status_for(ErrorKind::Conflict), StatusCode::CONFLICT);
-        assert_eq!(
-            status_for(ErrorKind::Internal),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
+        assert_eq!(status_for(ErrorKind::Internal), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

@@ -16,9 +16,7 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
-            .field("local_addr", &self.local_addr)
-            .finish()
+        f.debug_struct("Server").field("local_addr", &self.local_addr).finish()
     }
 }
 
@@ -34,15 +32,10 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(io(format!("cannot listen on {addr}")))?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(io(format!("listener on {addr}")))?;
+        let local_addr = listener.local_addr().map_err(io(format!("listener on {addr}")))?;
         let acceptor =
             TcpAcceptor::from_tokio(listener).map_err(io(format!("listener on {addr}")))?;
-        Ok(Self {
-            acceptor,
-            local_addr,
-        })
+        Ok(Self { acceptor, local_addr })
     }
 
     /// The address actually bound.
@@ -50,8 +43,8 @@ impl Server {
         self.local_addr
     }
 
-    /// Serve until `shutdown` completes, then let in-flight requests finish for up to
-    /// `server.shutdown_grace_seconds`.
+    /// Serve the PentaVision application until `shutdown` completes, then let in-flight
+    /// requests finish for up to `server.shutdown_grace_seconds`.
     pub async fn run(
         self,
         state: AppState,
@@ -59,15 +52,26 @@ impl Server {
     ) -> crate::Result<()> {
         let grace = Duration::from_secs(state.config().server.shutdown_grace_seconds);
         state.set_bound_addr(self.local_addr);
-        let app = crate::app::build(state);
+        self.serve(crate::app::build(state), shutdown, grace).await
+    }
+
+    /// Serve any endpoint (the blocklist daemon uses this) until `shutdown` completes, with
+    /// `grace` for in-flight requests.
+    pub async fn serve<E>(
+        self,
+        endpoint: E,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+    ) -> crate::Result<()>
+    where
+        E: poem::IntoEndpoint,
+        E::Endpoint: 'static,
+    {
         poem::Server::new_with_acceptor(self.acceptor)
             .name("pentavision")
-            .run_with_graceful_shutdown(app, shutdown, Some(grace))
+            .run_with_graceful_shutdown(endpoint, shutdown, Some(grace))
             .await
-            .map_err(|source| crate::Error::Io {
-                context: "HTTP server".into(),
-                source,
-            })
+            .map_err(|source| crate::Error::Io { context: "HTTP server".into(), source })
     }
 }
 

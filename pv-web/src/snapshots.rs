@@ -18,11 +18,7 @@ pub async fn render(config: &Config) -> crate::Result<(String, String)> {
     let (Some(users), Some(faces), Some(records)) = (it.next(), it.next(), it.next()) else {
         return Err(crate::Error::Schema("three connections expected".into()));
     };
-    let dbs = Databases {
-        users,
-        faces,
-        records,
-    };
+    let dbs = Databases { users, faces, records };
     let api = GraphqlApi::build(&dbs, &config.graphql).await?;
     let sdl = api.sdl();
     dbs.close().await;

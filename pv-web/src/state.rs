@@ -25,9 +25,7 @@ struct Inner {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("data_dir", &self.inner.config.data_dir)
-            .finish()
+        f.debug_struct("AppState").field("data_dir", &self.inner.config.data_dir).finish()
     }
 }
 
@@ -43,15 +41,7 @@ impl AppState {
     pub async fn new(config: Config, dbs: Databases, clock: Arc<dyn Clock>) -> crate::Result<Self> {
         let graphql = GraphqlApi::build(&dbs, &config.graphql).await?;
         crate::ops::install_metrics_recorder();
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                dbs,
-                clock,
-                graphql,
-                bound: OnceLock::new(),
-            }),
-        })
+        Ok(Self { inner: Arc::new(Inner { config, dbs, clock, graphql, bound: OnceLock::new() }) })
     }
 
     /// The effective configuration.
@@ -72,11 +62,7 @@ impl AppState {
     /// The address the server actually listens on (set once bound; port 0 resolved), else the
     /// configured one.
     pub fn listen_addr(&self) -> SocketAddr {
-        self.inner
-            .bound
-            .get()
-            .copied()
-            .unwrap_or(self.inner.config.server.listen)
+        self.inner.bound.get().copied().unwrap_or(self.inner.config.server.listen)
     }
 
     /// Record the bound address (first call wins).

@@ -53,11 +53,8 @@ pub async fn static_file(Path(file): Path<String>) -> Response {
             .content_type(asset.content_type)
             .header(header::CACHE_CONTROL, "public, max-age=3600")
             .body(asset.body),
-        None => Problem::new(
-            StatusCode::NOT_FOUND,
-            format!("no static asset named '{file}'"),
-        )
-        .into_response(),
+        None => Problem::new(StatusCode::NOT_FOUND, format!("no static asset named '{file}'"))
+            .into_response(),
     }
 }
 
@@ -79,21 +76,11 @@ pub async fn overview(state: Data<&AppState>) -> Response {
     let info = system_info(&state).await;
     let ready = info.databases.iter().filter(|d| d.reachable).count();
     let toast = if ready == info.databases.len() {
-        Toast {
-            message: format!("All {ready} databases are ready."),
-            level: "info",
-        }
+        Toast { message: format!("All {ready} databases are ready."), level: "info" }
     } else {
-        let down: Vec<&str> = info
-            .databases
-            .iter()
-            .filter(|d| !d.reachable)
-            .map(|d| d.name.as_str())
-            .collect();
-        Toast {
-            message: format!("Database unreachable: {}.", down.join(", ")),
-            level: "error",
-        }
+        let down: Vec<&str> =
+            info.databases.iter().filter(|d| !d.reachable).map(|d| d.name.as_str()).collect();
+        Toast { message: format!("Database unreachable: {}.", down.join(", ")), level: "error" }
     };
     let page = OverviewPage {
         title: "Overview",
@@ -120,19 +107,12 @@ fn render(page: &impl Template) -> Response {
 /// Serialise toasts for the page's `application/json` data block. `<` is escaped so the JSON
 /// can never close the script element.
 fn toasts_json(toasts: &[Toast]) -> String {
-    serde_json::to_string(toasts)
-        .unwrap_or_else(|_| "[]".into())
-        .replace('<', "\\u003c")
+    serde_json::to_string(toasts).unwrap_or_else(|_| "[]".into()).replace('<', "\\u003c")
 }
 
 /// `3d 4h`, `5m 12s`, …
 pub fn human_duration(seconds: u64) -> String {
-    let (d, h, m, s) = (
-        seconds / 86_400,
-        seconds / 3600 % 24,
-        seconds / 60 % 60,
-        seconds % 60,
-    );
+    let (d, h, m, s) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
         (0, 0, _) => format!("{m}m {s}s"),
@@ -155,10 +135,7 @@ mod tests {
 
     #[test]
     fn toast_json_cannot_break_out_of_script() {
-        let json = toasts_json(&[Toast {
-            message: "</script><b>".into(),
-            level: "error",
-        }]);
+        let json = toasts_json(&[Toast { message: "</script><b>".into(), level: "error" }]);
         assert!(!json.contains("</script>"));
         assert!(json.contains("\\u003c/script>"));
     }

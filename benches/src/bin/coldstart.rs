@@ -56,12 +56,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 async fn start(bin: &std::path::Path, data: &std::path::Path) -> anyhow::Result<(Child, Duration)> {
     let t0 = Instant::now();
     let mut child = Command::new(bin)
-        .args([
-            "--data-dir",
-            data.to_str().context("utf-8 path")?,
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["--data-dir", data.to_str().context("utf-8 path")?, "--listen", "127.0.0.1:0"])
         .env("PV_LOGGING__LEVEL", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -93,9 +88,7 @@ async fn start(bin: &std::path::Path, data: &std::path::Path) -> anyhow::Result<
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
 }
 
@@ -135,11 +128,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "pv-coldstart-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("pv-coldstart-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

@@ -33,20 +33,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!(
-                "pentavision-blocklist: {}",
-                format!("{e:#}").replace('\n', " ")
-            );
+            eprintln!("pentavision-blocklist: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE
         }
     }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let overrides = pv_core::config::CliOverrides {
-        data_dir: cli.data_dir.clone(),
-        listen: None,
-    };
+    let overrides = pv_core::config::CliOverrides { data_dir: cli.data_dir.clone(), listen: None };
     let mut config = pv_core::config::Config::load(cli.config.as_deref(), Some(&overrides))?;
     if let Some(listen) = cli.listen {
         config.blocklist.listen = listen;
@@ -54,13 +48,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let _telemetry = pv_core::telemetry::init(&config, "pentavision-blocklist")?;
     let users = pv_core::db::connect(&config, pv_core::config::DbKind::Users).await?;
     pv_core::db::migrate(pv_core::config::DbKind::Users, &users).await?;
-    let server = pv_web::blocklist::BlocklistServer::bind(config.blocklist.listen).await?;
-    println!(
-        "pentavision-blocklist serving http://{}/blocklist.csv",
-        server.local_addr()
-    );
-    server
-        .run(config, users, pv_web::server::shutdown_signal())
-        .await?;
+    let server = pv_web::server::Server::bind_addr(config.blocklist.listen).await?;
+    println!("pentavision-blocklist serving http://{}/blocklist.csv", server.local_addr());
+    let app = pv_web::blocklist::app(config, users);
+    let grace = std::time::Duration::from_secs(5);
+    server.serve(app, pv_web::server::shutdown_signal(), grace).await?;
     Ok(())
 }

@@ -12,9 +12,7 @@ use sea_orm::{ActiveModelTrait, Set};
 #[tokio::test]
 async fn serves_rules_from_the_database_with_exclusions_and_token() {
     let env = TestEnv::new(Engine::Sqlite).await;
-    let users = pv_core::db::connect(&env.config, DbKind::Users)
-        .await
-        .unwrap();
+    let users = pv_core::db::connect(&env.config, DbKind::Users).await.unwrap();
     pv_core::db::migrate(DbKind::Users, &users).await.unwrap();
     let now = Utc::now();
     for (network, action, expires) in [
@@ -22,16 +20,8 @@ async fn serves_rules_from_the_database_with_exclusions_and_token() {
         ("203.0.113.0/24", "block", None),
         ("203.0.113.9", "exempt", None),
         ("192.168.250.4", "block", None),
-        (
-            "198.51.100.1",
-            "block",
-            Some(now - chrono::Duration::hours(1)),
-        ),
-        (
-            "198.51.100.2",
-            "block",
-            Some(now + chrono::Duration::hours(1)),
-        ),
+        ("198.51.100.1", "block", Some(now - chrono::Duration::hours(1))),
+        ("198.51.100.2", "block", Some(now + chrono::Duration::hours(1))),
     ] {
         ip_rule::ActiveModel {
             network: Set(network.into()),
@@ -47,27 +37,14 @@ async fn serves_rules_from_the_database_with_exclusions_and_token() {
     }
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_pentavision-blocklist"))
-        .args([
-            "--data-dir",
-            env.data_dir.path().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["--data-dir", env.data_dir.path().to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .env_remove("PENTAVISION_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let line = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let line = BufReader::new(child.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
 
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -85,12 +62,7 @@ async fn serves_rules_from_the_database_with_exclusions_and_token() {
         body.starts_with("198.51.100.2\r\n203.0.113.0/29\r\n203.0.113.8\r\n203.0.113.10/31\r\n"),
         "{body}"
     );
-    let with_header = reqwest::get(format!("{url}?header=1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let with_header = reqwest::get(format!("{url}?header=1")).await.unwrap().text().await.unwrap();
     assert!(with_header.starts_with("network\r\n"));
 
     // A token set in the database applies at once, without a restart.
@@ -110,24 +82,14 @@ async fn serves_rules_from_the_database_with_exclusions_and_token() {
     assert_eq!(denied.headers()["content-type"], "application/problem+json");
     let wrong = client.get(&url).bearer_auth("nope").send().await.unwrap();
     assert_eq!(wrong.status(), 401);
-    let ok = client
-        .get(&url)
-        .bearer_auth("s3cret-token")
-        .send()
-        .await
-        .unwrap();
+    let ok = client.get(&url).bearer_auth("s3cret-token").send().await.unwrap();
     assert_eq!(ok.status(), 200);
 
     // The database setting allows 60 requests a minute; the 61st in the same minute is refused
     // (unless the minute rolls over while we ask, which the loop tolerates).
     let mut limited = None;
     for _ in 0..70 {
-        let r = client
-            .get(&url)
-            .bearer_auth("s3cret-token")
-            .send()
-            .await
-            .unwrap();
+        let r = client.get(&url).bearer_auth("s3cret-token").send().await.unwrap();
         if r.status() == 429 {
             limited = Some(r);
             break;
@@ -135,10 +97,7 @@ async fn serves_rules_from_the_database_with_exclusions_and_token() {
     }
     let limited = limited.expect("rate limit applies");
     assert!(limited.headers().contains_key("retry-after"));
-    assert_eq!(
-        limited.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(limited.headers()["content-type"], "application/problem+json");
 
     let _ = child.kill();
     let _ = child.wait();

@@ -49,10 +49,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!(
-                "pentavision-installer: {}",
-                format!("{e:#}").replace('\n', " ")
-            );
+            eprintln!("pentavision-installer: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE
         }
     }
@@ -68,11 +65,7 @@ fn ask(interactive: bool, question: &str, default: &str) -> anyhow::Result<Strin
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let answer = line.trim();
-    Ok(if answer.is_empty() {
-        default.to_string()
-    } else {
-        answer.to_string()
-    })
+    Ok(if answer.is_empty() { default.to_string() } else { answer.to_string() })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -100,20 +93,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
-    let plan = SetupPlan {
-        data_dir: data_dir.clone(),
-        listen,
-        urls,
-    };
-    let path = cli
-        .config
-        .unwrap_or_else(|| data_dir.join(pv_core::config::DEFAULT_CONFIG_FILE_NAME));
+    let plan = SetupPlan { data_dir: data_dir.clone(), listen, urls };
+    let path =
+        cli.config.unwrap_or_else(|| data_dir.join(pv_core::config::DEFAULT_CONFIG_FILE_NAME));
     plan.render()?; // validate before touching any database
     if path.exists() && !cli.force {
-        anyhow::bail!(
-            "{} already exists; pass --force to replace it",
-            path.display()
-        );
+        anyhow::bail!("{} already exists; pass --force to replace it", path.display());
     }
     for check in plan.check_and_migrate().await? {
         println!(
@@ -123,9 +108,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     plan.write(&path, cli.force)?;
     println!("wrote {} (mode 0600)", path.display());
-    println!(
-        "start the server with: pentavision --config {}",
-        path.display()
-    );
+    println!("start the server with: pentavision --config {}", path.display());
     Ok(())
 }

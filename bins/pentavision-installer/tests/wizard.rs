@@ -28,10 +28,7 @@ fn non_interactive_setup_writes_a_0600_config_and_migrates() {
     );
     let cfg = data.join("pentavision.toml");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777, 0o600);
     let text = std::fs::read_to_string(&cfg).unwrap();
     assert!(text.contains("listen = \"127.0.0.1:8099\""), "{text}");
     for db in ["users", "faces", "records"] {
@@ -49,9 +46,5 @@ fn non_interactive_setup_writes_a_0600_config_and_migrates() {
     // A bad URL is refused before anything is written.
     let out = run(&["--force", "--faces-url", "oracle://x"]);
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("database.faces_url")
-    );
+    assert!(String::from_utf8(out.stderr).unwrap().contains("database.faces_url"));
 }

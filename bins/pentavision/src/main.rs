@@ -41,10 +41,7 @@ enum Command {
 
 impl Cli {
     fn overrides(&self) -> pv_core::config::CliOverrides {
-        pv_core::config::CliOverrides {
-            data_dir: self.data_dir.clone(),
-            listen: self.listen,
-        }
+        pv_core::config::CliOverrides { data_dir: self.data_dir.clone(), listen: self.listen }
     }
 }
 
@@ -72,10 +69,7 @@ fn main() -> ExitCode {
 
 /// Print an error as one line (`pentavision: what: why`) and return a failing exit code.
 fn fail(e: &anyhow::Error) -> ExitCode {
-    let chain: Vec<String> = e
-        .chain()
-        .map(|c| c.to_string().replace('\n', " "))
-        .collect();
+    let chain: Vec<String> = e.chain().map(|c| c.to_string().replace('\n', " ")).collect();
     let mut line = String::new();
     for part in chain {
         if !line.contains(&part) {

@@ -24,26 +24,18 @@ impl Drop for Running {
 
 fn start(data_dir: &Path, env: &[(&str, String)]) -> Running {
     let mut cmd = Command::new(BIN);
-    cmd.args([
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env_remove("PENTAVISION_CONFIG")
-    .env("PV_LOGGING__FILE_ENABLED", "true")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    cmd.args(["--data-dir", data_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env_remove("PENTAVISION_CONFIG")
+        .env("PV_LOGGING__FILE_ENABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn pentavision");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let first = lines
-        .next()
-        .expect("a line on stdout")
-        .expect("readable stdout");
+    let first = lines.next().expect("a line on stdout").expect("readable stdout");
     let url = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -56,9 +48,7 @@ fn start(data_dir: &Path, env: &[(&str, String)]) -> Running {
 }
 
 async fn get(url: &str) -> reqwest::Response {
-    reqwest::get(url)
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    reqwest::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 async fn wait_ready(url: &str) {
@@ -76,11 +66,8 @@ async fn wait_ready(url: &str) {
 
 async fn check_surfaces(url: &str) {
     wait_ready(url).await;
-    let spec: serde_json::Value = get(&format!("{url}/api/v1/openapi.json"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let spec: serde_json::Value =
+        get(&format!("{url}/api/v1/openapi.json")).await.json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let gql: serde_json::Value = reqwest::Client::new()
         .post(format!("{url}/graphql"))
@@ -91,10 +78,7 @@ async fn check_surfaces(url: &str) {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        gql["data"]["__schema"]["queryType"]["name"], "Query",
-        "{gql}"
-    );
+    assert_eq!(gql["data"]["__schema"]["queryType"]["name"], "Query", "{gql}");
     let page = get(&format!("{url}/")).await;
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("System overview"));
@@ -109,18 +93,9 @@ async fn default_start_uses_three_sqlite_files_and_serves_everything() {
     for db in ["users", "faces", "records"] {
         assert!(data.join(format!("{db}.sqlite")).is_file(), "{db}.sqlite");
     }
-    let info: serde_json::Value = get(&format!("{}/api/v1/system", server.url))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        info["databases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["backend"] == "sqlite")
-    );
+    let info: serde_json::Value =
+        get(&format!("{}/api/v1/system", server.url)).await.json().await.unwrap();
+    assert!(info["databases"].as_array().unwrap().iter().all(|d| d["backend"] == "sqlite"));
     assert!(data.join("logs").is_dir(), "log files go to the data dir");
 }
 
@@ -134,16 +109,9 @@ async fn start_on_server_engine(engine: Engine) {
     ];
     let server = start(env.data_dir.path(), &vars);
     check_surfaces(&server.url).await;
-    let info: serde_json::Value = get(&format!("{}/api/v1/system", server.url))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let expected = if engine == Engine::Postgres {
-        "postgres"
-    } else {
-        "mysql"
-    };
+    let info: serde_json::Value =
+        get(&format!("{}/api/v1/system", server.url)).await.json().await.unwrap();
+    let expected = if engine == Engine::Postgres { "postgres" } else { "mysql" };
     for d in info["databases"].as_array().unwrap() {
         assert_eq!(d["backend"], expected, "{d}");
         assert_eq!(d["reachable"], true);
@@ -174,27 +142,15 @@ fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 fn malformed_config_stops_start_up_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("pv.toml");
-    std::fs::write(
-        &cfg,
-        "[server]\nlisten = \"127.0.0.1:0\"\nlisen = \"typo\"\n",
-    )
-    .unwrap();
+    std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\nlisen = \"typo\"\n").unwrap();
     let out = run_to_end(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
+        &["--config", cfg.to_str().unwrap(), "--data-dir", dir.path().to_str().unwrap()],
         &[],
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(
-        stderr.contains("line 3") && stderr.contains("lisen"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("line 3") && stderr.contains("lisen"), "{stderr}");
 
     std::fs::write(&cfg, "[server\n").unwrap();
     let out = run_to_end(&["--config", cfg.to_str().unwrap(), "config"], &[]);
@@ -203,11 +159,7 @@ fn malformed_config_stops_start_up_with_one_line() {
 
     let out = run_to_end(&["--config", "/nonexistent/pv.toml", "config"], &[]);
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("/nonexistent/pv.toml")
-    );
+    assert!(String::from_utf8(out.stderr).unwrap().contains("/nonexistent/pv.toml"));
 }
 
 #[test]
@@ -229,16 +181,10 @@ fn config_command_redacts_secrets_and_migrate_reports() {
     let out = run_to_end(&["--data-dir", d, "migrate"], &[]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.contains("users: 0 applied before, 1 applied now"),
-        "{text}"
-    );
+    assert!(text.contains("users: 0 applied before, 1 applied now"), "{text}");
     let out = run_to_end(&["--data-dir", d, "migrate", "--status"], &[]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.contains("records: 1 applied before, 0 pending"),
-        "{text}"
-    );
+    assert!(text.contains("records: 1 applied before, 0 pending"), "{text}");
 }
 
 #[test]
@@ -257,23 +203,14 @@ fn sigterm_shuts_down_cleanly() {
     let pid = server.child.id().to_string();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(wait_ready(&server.url));
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(status) = server.child.try_wait().unwrap() {
             assert!(status.success(), "exit status after SIGTERM: {status}");
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "server did not stop after SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -60,8 +60,7 @@ pub(crate) fn index(
     unique: bool,
 ) -> IndexCreateStatement {
     let mut stmt = Index::create();
-    stmt.name(format!("idx_{table}_{}", cols.join("_")))
-        .table(Alias::new(table));
+    stmt.name(format!("idx_{table}_{}", cols.join("_"))).table(Alias::new(table));
     for c in cols {
         stmt.col(Alias::new(*c));
     }

@@ -28,12 +28,7 @@ async fn migrations_apply_and_are_idempotent(engine: Engine) {
         assert_eq!(applied, db::known_migrations(kind), "{kind} on {engine:?}");
     }
     let status = dbs.status().await;
-    assert!(
-        status
-            .iter()
-            .all(|s| s.reachable && s.schema_version.is_some()),
-        "{status:?}"
-    );
+    assert!(status.iter().all(|s| s.reachable && s.schema_version.is_some()), "{status:?}");
     if engine == Engine::Sqlite {
         for kind in DbKind::ALL {
             let path = env.config.sqlite_path(kind);
@@ -92,21 +87,11 @@ async fn rows_round_trip(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(in_range.len(), 2);
-    assert_eq!(
-        in_range[0].started_at,
-        now + Duration::seconds(60),
-        "timestamps keep their value"
-    );
+    assert_eq!(in_range[0].started_at, now + Duration::seconds(60), "timestamps keep their value");
 
     // Deleting a camera removes its segments (foreign key cascade on every engine).
-    camera::Entity::delete_by_id(cam.id)
-        .exec(&dbs.records)
-        .await
-        .unwrap();
-    assert_eq!(
-        segment::Entity::find().count(&dbs.records).await.unwrap(),
-        0
-    );
+    camera::Entity::delete_by_id(cam.id).exec(&dbs.records).await.unwrap();
+    assert_eq!(segment::Entity::find().count(&dbs.records).await.unwrap(), 0);
 
     // The users database is separate: a user row lives there, not in records.
     user::ActiveModel {
@@ -129,12 +114,7 @@ async fn rows_round_trip(engine: Engine) {
     .insert(&dbs.users)
     .await;
     assert!(dup.is_err(), "usernames are unique");
-    assert!(
-        dbs.records
-            .execute_unprepared("SELECT 1 FROM users")
-            .await
-            .is_err()
-    );
+    assert!(dbs.records.execute_unprepared("SELECT 1 FROM users").await.is_err());
 
     // Far-future timestamps (past 2038) survive on SQLite and PostgreSQL. On MariaDB the
     // driver binds UTC times as TIMESTAMP parameters, whose range ends in 2038: such a write
@@ -187,8 +167,4 @@ macro_rules! on_every_engine {
     };
 }
 
-on_every_engine!(
-    migrations_apply_and_are_idempotent,
-    rows_round_trip,
-    newer_schema_is_refused
-);
+on_every_engine!(migrations_apply_and_are_idempotent, rows_round_trip, newer_schema_is_refused);

@@ -49,10 +49,7 @@ async fn system_endpoint_reports_real_state() {
         assert_eq!(db["name"], name);
         assert_eq!(db["backend"], "sqlite");
         assert_eq!(db["reachable"], true);
-        assert!(
-            db["schema_version"].as_str().unwrap().starts_with("m2026"),
-            "{db}"
-        );
+        assert!(db["schema_version"].as_str().unwrap().starts_with("m2026"), "{db}");
     }
     let data_dir = std::fs::canonicalize(env.data_dir.path()).unwrap();
     assert_eq!(body["data_dir"], data_dir.display().to_string());
@@ -81,13 +78,10 @@ async fn oversized_bodies_are_refused() {
     let mut config = env.config.clone();
     config.server.body_limit_bytes = 2048;
     let dbs = pv_core::db::Databases::connect(&config).await.unwrap();
-    let state = pv_web::AppState::new(
-        config,
-        dbs,
-        std::sync::Arc::new(pv_core::SystemClock::new()),
-    )
-    .await
-    .unwrap();
+    let state =
+        pv_web::AppState::new(config, dbs, std::sync::Arc::new(pv_core::SystemClock::new()))
+            .await
+            .unwrap();
     let cli = TestClient::new(pv_web::app::build(state));
     let query = format!("{{ cameras {{ nodes {{ id }} }} }} #{}", "x".repeat(4096));
     let body = serde_json::to_vec(&json!({ "query": query })).unwrap();
@@ -111,17 +105,8 @@ async fn security_headers_are_set() {
     resp.assert_header("x-content-type-options", "nosniff");
     resp.assert_header("x-frame-options", "DENY");
     resp.assert_header("referrer-policy", "no-referrer");
-    let csp = resp
-        .0
-        .headers()
-        .get("content-security-policy")
-        .unwrap()
-        .to_str()
-        .unwrap();
-    assert!(
-        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
-        "{csp}"
-    );
+    let csp = resp.0.headers().get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
 }
 
 #[tokio::test]
@@ -140,10 +125,7 @@ async fn overview_page_shows_real_state_and_a_toast() {
     }
     assert!(html.contains("All 3 databases are ready."), "initial toast");
     for asset in ["app.css", "app.js", "favicon.svg"] {
-        cli.get(format!("/static/{asset}"))
-            .send()
-            .await
-            .assert_status_is_ok();
+        cli.get(format!("/static/{asset}")).send().await.assert_status_is_ok();
     }
 }
 
@@ -154,11 +136,7 @@ async fn openapi_document_is_openapi_3_with_problem_errors() {
     let resp = cli.get("/api/v1/openapi.json").send().await;
     resp.assert_status_is_ok();
     let spec: Value = resp.0.into_body().into_json().await.unwrap();
-    assert!(
-        spec["openapi"].as_str().unwrap().starts_with("3."),
-        "{}",
-        spec["openapi"]
-    );
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."), "{}", spec["openapi"]);
     assert_eq!(spec["info"]["title"], "PentaVision API");
     assert!(spec["paths"]["/system"]["get"].is_object());
     let err = &spec["paths"]["/system"]["get"]["responses"]["500"]["content"];
@@ -177,31 +155,18 @@ async fn graphql_introspection_and_queries_answer() {
         .await;
     resp.assert_status_is_ok();
     let body: Value = resp.0.into_body().into_json().await.unwrap();
-    assert_eq!(
-        body["data"]["__schema"]["queryType"]["name"], "Query",
-        "{body}"
-    );
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query", "{body}");
 
     // GraphiQL on GET.
     let page = cli.get("/graphql").send().await;
     page.assert_status_is_ok();
-    assert!(
-        page.0
-            .into_body()
-            .into_string()
-            .await
-            .unwrap()
-            .contains("graphiql")
-    );
+    assert!(page.0.into_body().into_string().await.unwrap().contains("graphiql"));
 
     // Every database answers through its own root fields.
     for (query, root) in [
         ("{ cameras { nodes { id name } } }", "cameras"),
         ("{ users { nodes { id username } } }", "users"),
-        (
-            "{ faceIdentities { nodes { id displayName } } }",
-            "faceIdentities",
-        ),
+        ("{ faceIdentities { nodes { id displayName } } }", "faceIdentities"),
     ] {
         let body = pv_web::graphql::execute_json(state.graphql(), query).await;
         assert!(body["errors"].is_null(), "{query}: {body}");
@@ -228,10 +193,8 @@ async fn graphql_mutations_reach_the_right_database() {
     assert_eq!(created["data"]["propertiesCreateOne"]["name"], "Lake house");
 
     use sea_orm::{EntityTrait, PaginatorTrait};
-    let in_users = pv_core::db::users::property::Entity::find()
-        .count(&state.dbs().users)
-        .await
-        .unwrap();
+    let in_users =
+        pv_core::db::users::property::Entity::find().count(&state.dbs().users).await.unwrap();
     assert_eq!(in_users, 1, "the row went to the users database");
 
     let listed = pv_web::graphql::execute_json(
@@ -239,10 +202,7 @@ async fn graphql_mutations_reach_the_right_database() {
         "query Q { properties(filters: { name: { eq: \"Lake house\" } }) { nodes { timezone } } }",
     )
     .await;
-    assert_eq!(
-        listed["data"]["properties"]["nodes"][0]["timezone"], "Europe/Oslo",
-        "{listed}"
-    );
+    assert_eq!(listed["data"]["properties"]["nodes"][0]["timezone"], "Europe/Oslo", "{listed}");
 }
 
 #[tokio::test]
@@ -272,10 +232,38 @@ async fn graphql_limits_depth_and_hides_secrets() {
         " }".repeat(depth)
     );
     let body = pv_web::graphql::execute_json(state.graphql(), &deep).await;
-    let message = body["errors"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default().to_string();
     assert!(message.contains("nested too deep"), "{message}");
     assert!(body["data"].is_null());
+}
+
+#[tokio::test]
+async fn cross_site_writes_are_refused() {
+    let (_env, state) = state(Engine::Sqlite).await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let mutation = r#"{"query":"mutation { propertiesCreateOne(data: { name: \"x\", timezone: \"UTC\", createdAt: \"2026-01-01T00:00:00Z\", updatedAt: \"2026-01-01T00:00:00Z\" }) { id } }"}"#;
+    let post = |ct: &'static str, origin: Option<&'static str>| {
+        let mut req = cli
+            .post("/graphql")
+            .header("host", "127.0.0.1:8080")
+            .header("content-type", ct)
+            .header("content-length", mutation.len())
+            .body(mutation);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    // A page on another site posting as a simple (preflight-free) request.
+    let resp = post("text/plain", Some("http://evil.example")).await;
+    resp.assert_status(StatusCode::FORBIDDEN);
+    resp.assert_content_type("application/problem+json");
+    // Without an Origin header, a non-JSON body is still refused.
+    post("text/plain", None).await.assert_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Same-origin JSON works.
+    let ok = post("application/json", Some("http://127.0.0.1:8080")).await;
+    ok.assert_status_is_ok();
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let n = pv_core::db::users::property::Entity::find().count(&state.dbs().users).await.unwrap();
+    assert_eq!(n, 1, "only the same-origin request changed anything");
 }

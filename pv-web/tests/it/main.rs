@@ -16,12 +16,8 @@ pub async fn state(engine: Engine) -> (TestEnv, AppState) {
     let env = TestEnv::new(engine).await;
     let dbs = Databases::connect(&env.config).await.expect("connect");
     dbs.migrate().await.expect("migrate");
-    let state = AppState::new(
-        env.config.clone(),
-        dbs,
-        Arc::new(pv_core::SystemClock::new()),
-    )
-    .await
-    .expect("state");
+    let state = AppState::new(env.config.clone(), dbs, Arc::new(pv_core::SystemClock::new()))
+        .await
+        .expect("state");
     (env, state)
 }

@@ -44,15 +44,8 @@ async fn served_schemas_match_snapshots() {
     resp.assert_status_is_ok();
     let served_openapi = resp.0.into_body().into_string().await.unwrap() + "\n";
     let (openapi, sdl) = pv_web::snapshots::render(state.config()).await.unwrap();
-    assert_eq!(
-        served_openapi, openapi,
-        "export-schema renders what the server serves"
-    );
-    assert_eq!(
-        state.graphql().sdl(),
-        sdl,
-        "export-schema renders what the server serves"
-    );
+    assert_eq!(served_openapi, openapi, "export-schema renders what the server serves");
+    assert_eq!(state.graphql().sdl(), sdl, "export-schema renders what the server serves");
     compare("openapi.json", &openapi);
     compare("schema.graphql", &sdl);
 }

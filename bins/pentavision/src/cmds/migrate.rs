@@ -23,27 +23,17 @@ pub async fn run(
         let conn = dbs.get(kind);
         db::check_not_newer(kind, conn).await?;
         let applied = db::applied_migrations(kind, conn).await?;
-        let pending: Vec<String> = db::known_migrations(kind)
-            .into_iter()
-            .filter(|m| !applied.contains(m))
-            .collect();
+        let pending: Vec<String> =
+            db::known_migrations(kind).into_iter().filter(|m| !applied.contains(m)).collect();
         if !args.status {
             db::migrate(kind, conn).await?;
         }
-        let verb = if args.status {
-            "pending"
-        } else {
-            "applied now"
-        };
+        let verb = if args.status { "pending" } else { "applied now" };
         println!(
             "{kind}: {} applied before, {} {verb}{}",
             applied.len(),
             pending.len(),
-            if pending.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", pending.join(", "))
-            }
+            if pending.is_empty() { String::new() } else { format!(" ({})", pending.join(", ")) }
         );
     }
     dbs.close().await;

@@ -32,9 +32,7 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
          clients on this machine."
     );
     println!("  Stop with Ctrl-C.");
-    server
-        .run(state.clone(), pv_web::server::shutdown_signal())
-        .await?;
+    server.run(state.clone(), pv_web::server::shutdown_signal()).await?;
     state.dbs().clone().close().await;
     tracing::info!("stopped");
     Ok(())

@@ -27,8 +27,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("face_identities", &["user_id"], false))
-            .await?;
+        m.create_index(index("face_identities", &["user_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -45,16 +44,11 @@ impl MigrationTrait for Migration {
                 .col(double(c("quality")))
                 .col(boolean(c("is_negative")).default(false))
                 .col(ts(b, c("created_at")))
-                .foreign_key(&mut fk_cascade(
-                    "face_embeddings",
-                    "identity_id",
-                    "face_identities",
-                ))
+                .foreign_key(&mut fk_cascade("face_embeddings", "identity_id", "face_identities"))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("face_embeddings", &["identity_id"], false))
-            .await?;
+        m.create_index(index("face_embeddings", &["identity_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -88,30 +82,18 @@ impl MigrationTrait for Migration {
                 .col(double(c("distance")))
                 .col(double(c("confidence")))
                 .col(json(c("bbox")))
-                .foreign_key(&mut fk_set_null(
-                    "face_matches",
-                    "identity_id",
-                    "face_identities",
-                ))
+                .foreign_key(&mut fk_set_null("face_matches", "identity_id", "face_identities"))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("face_matches", &["camera_id", "seen_at"], false))
-            .await?;
-        m.create_index(index("face_matches", &["identity_id", "seen_at"], false))
-            .await?;
+        m.create_index(index("face_matches", &["camera_id", "seen_at"], false)).await?;
+        m.create_index(index("face_matches", &["identity_id", "seen_at"], false)).await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for t in [
-            "face_matches",
-            "face_privacy_policies",
-            "face_embeddings",
-            "face_identities",
-        ] {
-            m.drop_table(Table::drop().table(c(t)).if_exists().to_owned())
-                .await?;
+        for t in ["face_matches", "face_privacy_policies", "face_embeddings", "face_identities"] {
+            m.drop_table(Table::drop().table(c(t)).if_exists().to_owned()).await?;
         }
         Ok(())
     }

@@ -73,10 +73,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("cameras", &["mac_address"], false))
-            .await?;
-        m.create_index(index("cameras", &["property_id"], false))
-            .await?;
+        m.create_index(index("cameras", &["mac_address"], false)).await?;
+        m.create_index(index("cameras", &["property_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -88,20 +86,11 @@ impl MigrationTrait for Migration {
                 .col(string_len(c("new_mac"), 32))
                 .col(ts(b, c("observed_at")))
                 .col(boolean(c("alerted")).default(false))
-                .foreign_key(&mut fk_cascade(
-                    "camera_mac_changes",
-                    "camera_id",
-                    "cameras",
-                ))
+                .foreign_key(&mut fk_cascade("camera_mac_changes", "camera_id", "cameras"))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "camera_mac_changes",
-            &["camera_id", "observed_at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("camera_mac_changes", &["camera_id", "observed_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -118,16 +107,11 @@ impl MigrationTrait for Migration {
                 .col(integer(c("priority")).default(0))
                 .col(ts(b, c("created_at")))
                 .col(ts(b, c("updated_at")))
-                .foreign_key(&mut fk_cascade(
-                    "recording_schedules",
-                    "camera_id",
-                    "cameras",
-                ))
+                .foreign_key(&mut fk_cascade("recording_schedules", "camera_id", "cameras"))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("recording_schedules", &["camera_id"], false))
-            .await?;
+        m.create_index(index("recording_schedules", &["camera_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -155,10 +139,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("segments", &["camera_id", "started_at"], false))
-            .await?;
-        m.create_index(index("segments", &["started_at"], false))
-            .await?;
+        m.create_index(index("segments", &["camera_id", "started_at"], false)).await?;
+        m.create_index(index("segments", &["started_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -173,8 +155,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("recording_gaps", &["camera_id", "started_at"], false))
-            .await?;
+        m.create_index(index("recording_gaps", &["camera_id", "started_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -193,8 +174,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("motion_zones", &["camera_id"], false))
-            .await?;
+        m.create_index(index("motion_zones", &["camera_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -213,12 +193,9 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("motion_events", &["camera_id", "started_at"], false))
-            .await?;
-        m.create_index(index("motion_events", &["zone_id"], false))
-            .await?;
-        m.create_index(index("motion_events", &["segment_id"], false))
-            .await?;
+        m.create_index(index("motion_events", &["camera_id", "started_at"], false)).await?;
+        m.create_index(index("motion_events", &["zone_id"], false)).await?;
+        m.create_index(index("motion_events", &["segment_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -237,8 +214,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("rtmp_outputs", &["camera_id"], false))
-            .await?;
+        m.create_index(index("rtmp_outputs", &["camera_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -282,8 +258,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("storage_modules", &["provider_key"], false))
-            .await?;
+        m.create_index(index("storage_modules", &["provider_key"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -304,12 +279,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "storage_module_write_stats",
-            &["module_id", "at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("storage_module_write_stats", &["module_id", "at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -329,12 +299,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "storage_module_health_checks",
-            &["module_id", "checked_at"],
-            false,
-        ))
-        .await?;
+        m.create_index(index("storage_module_health_checks", &["module_id", "checked_at"], false))
+            .await?;
 
         m.create_table(
             Table::create()
@@ -347,16 +313,11 @@ impl MigrationTrait for Migration {
                 .col(string_len_null(c("stream_id"), 128))
                 .col(string_len(c("event"), 64))
                 .col(text(c("message")))
-                .foreign_key(&mut fk_cascade(
-                    "storage_module_logs",
-                    "module_id",
-                    "storage_modules",
-                ))
+                .foreign_key(&mut fk_cascade("storage_module_logs", "module_id", "storage_modules"))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("storage_module_logs", &["module_id", "at"], false))
-            .await?;
+        m.create_index(index("storage_module_logs", &["module_id", "at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -367,11 +328,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer(c("module_id")))
                 .col(integer(c("priority")).default(100))
                 .col(boolean(c("enabled")).default(true))
-                .foreign_key(&mut fk_cascade(
-                    "camera_storage_targets",
-                    "camera_id",
-                    "cameras",
-                ))
+                .foreign_key(&mut fk_cascade("camera_storage_targets", "camera_id", "cameras"))
                 .foreign_key(&mut fk_cascade(
                     "camera_storage_targets",
                     "module_id",
@@ -380,14 +337,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "camera_storage_targets",
-            &["camera_id", "module_id"],
-            true,
-        ))
-        .await?;
-        m.create_index(index("camera_storage_targets", &["module_id"], false))
-            .await?;
+        m.create_index(index("camera_storage_targets", &["camera_id", "module_id"], true)).await?;
+        m.create_index(index("camera_storage_targets", &["module_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -406,27 +357,19 @@ impl MigrationTrait for Migration {
                 .col(ts(b, c("updated_at")))
                 .col(ts_null(b, c("completed_at")))
                 .foreign_key(&mut fk_cascade("upload_queue", "segment_id", "segments"))
-                .foreign_key(&mut fk_cascade(
-                    "upload_queue",
-                    "module_id",
-                    "storage_modules",
-                ))
+                .foreign_key(&mut fk_cascade("upload_queue", "module_id", "storage_modules"))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("upload_queue", &["status", "next_attempt_at"], false))
-            .await?;
-        m.create_index(index("upload_queue", &["segment_id", "module_id"], true))
-            .await?;
-        m.create_index(index("upload_queue", &["module_id"], false))
-            .await?;
+        m.create_index(index("upload_queue", &["status", "next_attempt_at"], false)).await?;
+        m.create_index(index("upload_queue", &["segment_id", "module_id"], true)).await?;
+        m.create_index(index("upload_queue", &["module_id"], false)).await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for t in TABLES.iter().rev() {
-            m.drop_table(Table::drop().table(c(t)).if_exists().to_owned())
-                .await?;
+            m.drop_table(Table::drop().table(c(t)).if_exists().to_owned()).await?;
         }
         Ok(())
     }

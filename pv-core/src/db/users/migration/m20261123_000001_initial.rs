@@ -90,8 +90,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("passkeys", &["user_id"], false))
-            .await?;
+        m.create_index(index("passkeys", &["user_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -121,8 +120,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("recovery_codes", &["user_id"], false))
-            .await?;
+        m.create_index(index("recovery_codes", &["user_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -142,8 +140,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("sessions", &["user_id"], false))
-            .await?;
+        m.create_index(index("sessions", &["user_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -163,8 +160,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("api_tokens", &["user_id"], false))
-            .await?;
+        m.create_index(index("api_tokens", &["user_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -180,10 +176,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("webauthn_ceremonies", &["user_id"], false))
-            .await?;
-        m.create_index(index("webauthn_ceremonies", &["expires_at"], false))
-            .await?;
+        m.create_index(index("webauthn_ceremonies", &["user_id"], false)).await?;
+        m.create_index(index("webauthn_ceremonies", &["expires_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -198,8 +192,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("disarm_pins", &["user_id"], false))
-            .await?;
+        m.create_index(index("disarm_pins", &["user_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -216,8 +209,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("pin_uses", &["user_id", "used_at"], false))
-            .await?;
+        m.create_index(index("pin_uses", &["user_id", "used_at"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -270,22 +262,12 @@ impl MigrationTrait for Migration {
                 .col(big_integer(c("role_id")))
                 .col(big_integer(c("permission_id")))
                 .foreign_key(&mut fk_cascade("role_permissions", "role_id", "roles"))
-                .foreign_key(&mut fk_cascade(
-                    "role_permissions",
-                    "permission_id",
-                    "permissions",
-                ))
+                .foreign_key(&mut fk_cascade("role_permissions", "permission_id", "permissions"))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "role_permissions",
-            &["role_id", "permission_id"],
-            true,
-        ))
-        .await?;
-        m.create_index(index("role_permissions", &["permission_id"], false))
-            .await?;
+        m.create_index(index("role_permissions", &["role_id", "permission_id"], true)).await?;
+        m.create_index(index("role_permissions", &["permission_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -303,12 +285,9 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("user_roles", &["user_id"], false))
-            .await?;
-        m.create_index(index("user_roles", &["role_id"], false))
-            .await?;
-        m.create_index(index("user_roles", &["property_id"], false))
-            .await?;
+        m.create_index(index("user_roles", &["user_id"], false)).await?;
+        m.create_index(index("user_roles", &["role_id"], false)).await?;
+        m.create_index(index("user_roles", &["property_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -325,23 +304,13 @@ impl MigrationTrait for Migration {
                 .col(ts(b, c("created_at")))
                 .col(ts(b, c("updated_at")))
                 .foreign_key(&mut fk_cascade("user_properties", "user_id", "users"))
-                .foreign_key(&mut fk_cascade(
-                    "user_properties",
-                    "property_id",
-                    "properties",
-                ))
-                .foreign_key(&mut fk_set_null(
-                    "user_properties",
-                    "role_override_id",
-                    "roles",
-                ))
+                .foreign_key(&mut fk_cascade("user_properties", "property_id", "properties"))
+                .foreign_key(&mut fk_set_null("user_properties", "role_override_id", "roles"))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("user_properties", &["user_id", "property_id"], true))
-            .await?;
-        m.create_index(index("user_properties", &["property_id"], false))
-            .await?;
+        m.create_index(index("user_properties", &["user_id", "property_id"], true)).await?;
+        m.create_index(index("user_properties", &["property_id"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -383,12 +352,9 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("audit_events", &["occurred_at"], false))
-            .await?;
-        m.create_index(index("audit_events", &["actor_user_id"], false))
-            .await?;
-        m.create_index(index("audit_events", &["action"], false))
-            .await?;
+        m.create_index(index("audit_events", &["occurred_at"], false)).await?;
+        m.create_index(index("audit_events", &["actor_user_id"], false)).await?;
+        m.create_index(index("audit_events", &["action"], false)).await?;
 
         m.create_table(
             Table::create()
@@ -405,8 +371,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("ip_rules", &["network", "action"], true))
-            .await?;
+        m.create_index(index("ip_rules", &["network", "action"], true)).await?;
 
         m.create_table(
             Table::create()
@@ -450,15 +415,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("auth_throttles", &["scope", "subject"], true))
-            .await?;
+        m.create_index(index("auth_throttles", &["scope", "subject"], true)).await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for t in TABLES.iter().rev() {
-            m.drop_table(Table::drop().table(c(t)).if_exists().to_owned())
-                .await?;
+            m.drop_table(Table::drop().table(c(t)).if_exists().to_owned()).await?;
         }
         Ok(())
     }
