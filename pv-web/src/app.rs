@@ -25,7 +25,7 @@ use crate::{graphql, ops, problem, rest, ui};
 const PUBLIC_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// Compose the whole application for `state`.
-pub fn build(state: AppState) -> impl Endpoint {
+pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     let api = rest::service();
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
@@ -44,12 +44,17 @@ pub fn build(state: AppState) -> impl Endpoint {
         .catch_all_error(problem::from_poem_error)
         .around(loopback_only)
         .around(same_origin_writes)
+        // Erase the middleware types here and below: deeply nested endpoint types overflow the
+        // compiler's query depth in crates that embed the app.
+        .boxed()
         .around(move |next, req| body_limit_check(next, req, body_limit))
         .around(security_headers)
         .around(ops::record_request)
         .with(Compression::new())
         .with(Tracing)
         .data(state)
+        .map_to_response()
+        .boxed()
 }
 
 /// Refuse non-loopback clients on everything but [`PUBLIC_PATHS`].

@@ -1,5 +1,4 @@
 //! pv-web integration tests: the whole application in process (poem's test client) over real
-#![recursion_limit = "256"]
 //! SQLite databases, plus the API-contract snapshots.
 
 mod api;
