@@ -70,6 +70,18 @@ pub enum Error {
     InvalidInput(String),
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_joins_causes_without_repeats() {
+        let io = std::io::Error::other("disk on fire\nreally");
+        let e = Error::io("/data/x", io);
+        assert_eq!(one_line(&e), "/data/x: disk on fire really");
+    }
+}
+
 impl Error {
     /// Classify this error.
     pub fn kind(&self) -> ErrorKind {
@@ -92,6 +104,25 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }
+}
+
+/// Render an error and its causes as one line (`what: why: root cause`), skipping a cause whose
+/// text the line already contains. The binaries print fatal errors this way: one line,
+/// non-zero exit.
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        let part = e.to_string().replace('\n', " ");
+        if !line.contains(&part) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&part);
+        }
+        current = e.source();
+    }
+    line
 }
 
 /// pv-core's result type.

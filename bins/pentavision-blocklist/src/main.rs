@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pentavision-blocklist: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("pentavision-blocklist: {}", pv_core::error::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

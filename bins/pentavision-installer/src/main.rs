@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pentavision-installer: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("pentavision-installer: {}", pv_core::error::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -69,16 +69,6 @@ fn main() -> ExitCode {
 
 /// Print an error as one line (`pentavision: what: why`) and return a failing exit code.
 fn fail(e: &anyhow::Error) -> ExitCode {
-    let chain: Vec<String> = e.chain().map(|c| c.to_string().replace('\n', " ")).collect();
-    let mut line = String::new();
-    for part in chain {
-        if !line.contains(&part) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&part);
-        }
-    }
-    eprintln!("pentavision: {line}");
+    eprintln!("pentavision: {}", pv_core::error::one_line(e.as_ref()));
     ExitCode::FAILURE
 }
