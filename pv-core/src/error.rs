@@ -70,18 +70,6 @@ pub enum Error {
     InvalidInput(String),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_line_joins_causes_without_repeats() {
-        let io = std::io::Error::other("disk on fire\nreally");
-        let e = Error::io("/data/x", io);
-        assert_eq!(one_line(&e), "/data/x: disk on fire really");
-    }
-}
-
 impl Error {
     /// Classify this error.
     pub fn kind(&self) -> ErrorKind {
@@ -127,3 +115,15 @@ pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// pv-core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_joins_causes_without_repeats() {
+        let io = std::io::Error::other("disk on fire\nreally");
+        let e = Error::io("/data/x", io);
+        assert_eq!(one_line(&e), "/data/x: disk on fire really");
+    }
+}
