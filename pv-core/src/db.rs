@@ -230,6 +230,12 @@ pub async fn check_not_newer(kind: DbKind, db: &DatabaseConnection) -> Result<()
 
 /// Check, then apply pending migrations to one database.
 pub async fn migrate(kind: DbKind, db: &DatabaseConnection) -> Result<()> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("migrate", db = kind.name());
+    migrate_inner(kind, db).instrument(span).await
+}
+
+async fn migrate_inner(kind: DbKind, db: &DatabaseConnection) -> Result<()> {
     check_not_newer(kind, db).await?;
     let wrap = |source| Error::Database { db: kind.name(), source };
     match kind {
