@@ -2,6 +2,7 @@
 //!
 //! Module map:
 //! - [`password`]: Argon2id hashing and verification with parameters from configuration.
+//! - [`access`]: IP rules (blocked networks and the exemption list): add, remove, list, expiry.
 //! - [`blocklist`]: building the firewall blocklist (the CSV that `pentavision-blocklist`
 //!   serves) from IP rules, with the never-block exclusions applied at generation time.
 //!
@@ -16,6 +17,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod access;
 pub mod blocklist;
 pub mod password;
 
@@ -26,6 +28,9 @@ pub enum Error {
     /// Input that cannot be used (a malformed hash, address or parameter).
     #[error("{0}")]
     InvalidInput(String),
+    /// Something looked up is not there.
+    #[error("{0}")]
+    NotFound(String),
     /// A database failure.
     #[error("users database: {0}")]
     Database(#[from] sea_orm::DbErr),
@@ -36,6 +41,7 @@ impl Error {
     pub fn kind(&self) -> pv_core::ErrorKind {
         match self {
             Error::InvalidInput(_) => pv_core::ErrorKind::InvalidInput,
+            Error::NotFound(_) => pv_core::ErrorKind::NotFound,
             Error::Database(_) => pv_core::ErrorKind::Unavailable,
         }
     }

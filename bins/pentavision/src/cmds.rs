@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod export_schema;
+pub mod ip;
 pub mod migrate;
 pub mod run;

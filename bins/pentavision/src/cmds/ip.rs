@@ -1,0 +1,105 @@
+//! `pentavision ip block|allow|remove|list`: IP rules from the command line, for scripts and
+//! fail2ban actions. Changes apply to the running server and the blocklist daemon at once (both
+//! read the users database).
+
+use std::path::Path;
+
+use pv_core::config::{CliOverrides, Config, DbKind};
+use pv_core::{Clock, SystemClock};
+use pv_security::access::{self, NewRule, RuleAction, RuleSource};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: IpCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum IpCommand {
+    /// Block an address or CIDR network.
+    Block(RuleArgs),
+    /// Exempt an address or CIDR network from lockout, blocks and blocklist publication.
+    Allow(RuleArgs),
+    /// Remove the block and exemption rules of exactly this address or network.
+    Remove {
+        /// Address or CIDR, as given when it was added.
+        network: String,
+    },
+    /// List the rules in force (exemptions first).
+    List,
+}
+
+#[derive(Debug, clap::Args)]
+struct RuleArgs {
+    /// IPv4/IPv6 address or CIDR network.
+    network: String,
+    /// Why (shown in lists and the admin UI).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Lapse after this long: 90s, 30m, 1h, 7d, 2w. Default: permanent.
+    #[arg(long, value_name = "DURATION")]
+    expires: Option<String>,
+    /// Record the rule as made by fail2ban rather than by hand.
+    #[arg(long)]
+    fail2ban: bool,
+}
+
+pub async fn run(
+    config_path: Option<&Path>,
+    overrides: &CliOverrides,
+    args: Args,
+) -> anyhow::Result<()> {
+    let config = Config::load(config_path, Some(overrides))?;
+    let db = pv_core::db::connect(&config, DbKind::Users).await?;
+    pv_core::db::migrate(DbKind::Users, &db).await?;
+    let now = SystemClock::new().now();
+    match args.command {
+        IpCommand::Block(a) => add(&db, a, RuleAction::Block, now).await?,
+        IpCommand::Allow(a) => add(&db, a, RuleAction::Exempt, now).await?,
+        IpCommand::Remove { network } => {
+            let n = access::remove_rules(&db, &network).await?;
+            println!("removed {n} rule{} for {network}", if n == 1 { "" } else { "s" });
+        }
+        IpCommand::List => {
+            let rules = access::list_rules(&db, now).await?;
+            if rules.is_empty() {
+                println!("no IP rules");
+            }
+            for r in rules {
+                let expires = r
+                    .expires_at
+                    .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:<7} {:<43} {:<9} expires {:<20} {}",
+                    r.action,
+                    r.network,
+                    r.source,
+                    expires,
+                    r.reason.unwrap_or_default()
+                );
+            }
+        }
+    }
+    let _ = db.close().await;
+    Ok(())
+}
+
+async fn add(
+    db: &sea_orm::DatabaseConnection,
+    a: RuleArgs,
+    action: RuleAction,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let network = pv_security::blocklist::parse_network(&a.network)?;
+    let expires_at = a.expires.as_deref().map(access::parse_duration).transpose()?.map(|d| now + d);
+    let source = if a.fail2ban { RuleSource::Fail2ban } else { RuleSource::Cli };
+    let rule = NewRule { network, action, reason: a.reason, source, created_by: None, expires_at };
+    let saved = access::add_rule(db, rule, now).await?;
+    let verb = if action == RuleAction::Block { "blocked" } else { "exempted" };
+    match saved.expires_at {
+        Some(t) => println!("{verb} {} until {}", saved.network, t.format("%Y-%m-%dT%H:%M:%SZ")),
+        None => println!("{verb} {}", saved.network),
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! `pentavision ip …` end to end: rules land in the users database and shape the blocklist.
+
+use std::process::Command;
+
+fn pv(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pentavision"))
+        .args(["--data-dir", data.to_str().unwrap(), "ip"])
+        .args(args)
+        .env_remove("PENTAVISION_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn block_allow_list_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ok, out, _) =
+        pv(d, &["block", "203.0.113.7", "--reason", "ssh brute force", "--expires", "1h"]);
+    assert!(ok);
+    assert!(out.starts_with("blocked 203.0.113.7 until "), "{out}");
+    assert!(pv(d, &["block", "2001:db8::/32", "--fail2ban"]).0);
+    assert!(pv(d, &["allow", "10.1.2.3/8"]).0, "host bits are cleared");
+
+    let (ok, out, _) = pv(d, &["list"]);
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].starts_with("exempt") && lines[0].contains("10.0.0.0/8"), "{out}");
+    assert!(lines[1].contains("203.0.113.7") && lines[1].contains("ssh brute force"), "{out}");
+    assert!(lines[2].contains("2001:db8::/32") && lines[2].contains("fail2ban"), "{out}");
+
+    // Blocking again updates the rule rather than duplicating it.
+    assert!(pv(d, &["block", "203.0.113.7"]).0);
+    let (_, out, _) = pv(d, &["list"]);
+    assert_eq!(out.lines().count(), 3);
+    assert!(out.contains("expires never"), "{out}");
+
+    let (ok, out, _) = pv(d, &["remove", "203.0.113.7"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "removed 1 rule for 203.0.113.7");
+    let (ok, _, err) = pv(d, &["remove", "203.0.113.7"]);
+    assert!(!ok);
+    assert_eq!(err.trim(), "pentavision: no rule for 203.0.113.7");
+}
+
+#[test]
+fn bad_input_is_one_line_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for args in [
+        &["block", "300.1.1.1"][..],
+        &["block", "example.com"],
+        &["block", "198.51.100.1", "--expires", "soon"],
+        &["allow", "198.51.100.1", "--expires", "0h"],
+    ] {
+        let (ok, _, err) = pv(d, args);
+        assert!(!ok, "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("pentavision: "), "{err}");
+    }
+    let (_, out, _) = pv(d, &["list"]);
+    assert_eq!(out.trim(), "no IP rules");
+}

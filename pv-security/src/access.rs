@@ -1,0 +1,207 @@
+//! IP access rules: blocked networks and the exemption list (the one allow-list: it exempts
+//! from lockout, from IP/country blocks and from blocklist publication). Rules live in the users
+//! database (`ip_rules`); the command line (`pentavision ip …`), the admin UI and fail2ban actions
+//! all change them through this module.
+
+use chrono::{DateTime, Duration, Utc};
+use ipnet::IpNet;
+use pv_core::db::users::ip_rule;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+
+use crate::blocklist::{entry_text, parse_network};
+use crate::{Error, Result};
+
+/// What a rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleAction {
+    /// Refuse the network (and publish it on the blocklist).
+    Block,
+    /// Exempt the network from lockout, blocks and publication.
+    Exempt,
+}
+
+impl RuleAction {
+    /// The stored value (`block`, `exempt`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleAction::Block => "block",
+            RuleAction::Exempt => "exempt",
+        }
+    }
+}
+
+/// Who made a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleSource {
+    /// An administrator in the UI or API.
+    Admin,
+    /// The command line.
+    Cli,
+    /// A fail2ban action (the command line with `--source fail2ban`).
+    Fail2ban,
+}
+
+impl RuleSource {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleSource::Admin => "admin",
+            RuleSource::Cli => "cli",
+            RuleSource::Fail2ban => "fail2ban",
+        }
+    }
+}
+
+/// A rule to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRule {
+    /// The address or network (host bits cleared).
+    pub network: IpNet,
+    /// Block or exempt.
+    pub action: RuleAction,
+    /// Why, for the list and the audit log.
+    pub reason: Option<String>,
+    /// Who.
+    pub source: RuleSource,
+    /// The acting user, when a user.
+    pub created_by: Option<i64>,
+    /// When the rule lapses; None: permanent.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Parse a duration such as `90s`, `30m`, `1h`, `7d`, `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let bad = || Error::InvalidInput(format!("'{text}' is not a duration like 30m, 1h, 7d or 2w"));
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(unit_at);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    if n <= 0 {
+        return Err(bad());
+    }
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(seconds)
+        .filter(|s| *s <= 100 * 365 * 86_400)
+        .map(Duration::seconds)
+        .ok_or_else(|| Error::InvalidInput(format!("'{text}' is longer than 100 years")))
+}
+
+/// Add a rule, or update the reason/expiry of the same network and action. Returns the row.
+pub async fn add_rule(
+    db: &DatabaseConnection,
+    rule: NewRule,
+    now: DateTime<Utc>,
+) -> Result<ip_rule::Model> {
+    if let Some(expires) = rule.expires_at
+        && expires <= now
+    {
+        return Err(Error::InvalidInput("the expiry time is in the past".into()));
+    }
+    // Stored canonically: a host as a bare address, a network as CIDR with host bits cleared.
+    let network = entry_text(&rule.network.trunc());
+    let existing = ip_rule::Entity::find()
+        .filter(ip_rule::Column::Network.eq(network.clone()))
+        .filter(ip_rule::Column::Action.eq(rule.action.as_str()))
+        .one(db)
+        .await?;
+    let model = match existing {
+        Some(row) => {
+            let mut active: ip_rule::ActiveModel = row.into();
+            active.reason = Set(rule.reason);
+            active.source = Set(rule.source.as_str().into());
+            active.created_by = Set(rule.created_by);
+            active.created_at = Set(now);
+            active.expires_at = Set(rule.expires_at);
+            active.update(db).await?
+        }
+        None => {
+            ip_rule::ActiveModel {
+                network: Set(network),
+                action: Set(rule.action.as_str().into()),
+                reason: Set(rule.reason),
+                source: Set(rule.source.as_str().into()),
+                created_by: Set(rule.created_by),
+                created_at: Set(now),
+                expires_at: Set(rule.expires_at),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?
+        }
+    };
+    tracing::info!(network = %model.network, action = %model.action, source = %model.source, "ip rule saved");
+    Ok(model)
+}
+
+/// Remove every rule (block and exempt) for exactly this address or network. Returns how many
+/// were removed; removing nothing is an error naming the network.
+pub async fn remove_rules(db: &DatabaseConnection, network: &str) -> Result<u64> {
+    let net = entry_text(&parse_network(network)?);
+    let removed = ip_rule::Entity::delete_many()
+        .filter(ip_rule::Column::Network.eq(net.clone()))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if removed == 0 {
+        return Err(Error::NotFound(format!("no rule for {net}")));
+    }
+    tracing::info!(network = %net, removed, "ip rules removed");
+    Ok(removed)
+}
+
+/// The rules in force at `now` (expired ones left out), exemptions first, then by network.
+pub async fn list_rules(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<ip_rule::Model>> {
+    let mut rows = ip_rule::Entity::find()
+        .filter(
+            Condition::any()
+                .add(ip_rule::Column::ExpiresAt.is_null())
+                .add(ip_rule::Column::ExpiresAt.gt(now)),
+        )
+        .order_by_asc(ip_rule::Column::Id)
+        .all(db)
+        .await?;
+    rows.sort_by_key(|r| {
+        let net = parse_network(&r.network).ok();
+        (r.action != "exempt", net.map(|n| (matches!(n, IpNet::V6(_)), n)), r.id)
+    });
+    Ok(rows)
+}
+
+/// Delete rules that expired before `now`; returns how many.
+pub async fn purge_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64> {
+    Ok(ip_rule::Entity::delete_many()
+        .filter(ip_rule::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::seconds(90));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::hours(1));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::days(7));
+        assert_eq!(parse_duration("2w").unwrap(), Duration::weeks(2));
+        for bad in ["", "h", "1", "0h", "-1h", "1y", "1.5h", "99999999999999w"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
