@@ -25,21 +25,35 @@ fn block_allow_list_remove() {
     assert!(ok);
     assert!(out.starts_with("blocked 203.0.113.7 until "), "{out}");
     assert!(pv(d, &["block", "2001:db8::/32", "--fail2ban"]).0);
-    assert!(pv(d, &["allow", "10.1.2.3/8"]).0, "host bits are cleared");
+    assert!(pv(d, &["allow", "198.51.100.9/24"]).0, "host bits are cleared");
 
     let (ok, out, _) = pv(d, &["list"]);
     assert!(ok);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
-    assert!(lines[0].starts_with("exempt") && lines[0].contains("10.0.0.0/8"), "{out}");
-    assert!(lines[1].contains("203.0.113.7") && lines[1].contains("ssh brute force"), "{out}");
-    assert!(lines[2].contains("2001:db8::/32") && lines[2].contains("fail2ban"), "{out}");
+    // The private and loopback ranges are preloaded exemptions.
+    let builtin: Vec<&&str> = lines.iter().filter(|l| l.contains("builtin")).collect();
+    assert_eq!(builtin.len(), 6, "{out}");
+    for range in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "::1", "fc00::/7"]
+    {
+        assert!(builtin.iter().any(|l| l.contains(range)), "{range} preloaded: {out}");
+    }
+    let ours: Vec<&&str> = lines.iter().filter(|l| !l.contains("builtin")).collect();
+    assert_eq!(ours.len(), 3, "{out}");
+    assert!(ours[0].starts_with("exempt") && ours[0].contains("198.51.100.0/24"), "{out}");
+    assert!(ours[1].contains("203.0.113.7") && ours[1].contains("ssh brute force"), "{out}");
+    assert!(ours[2].contains("2001:db8::/32") && ours[2].contains("fail2ban"), "{out}");
+    assert!(lines.iter().position(|l| l.starts_with("block")).unwrap() >= 7, "exemptions first");
 
     // Blocking again updates the rule rather than duplicating it.
     assert!(pv(d, &["block", "203.0.113.7"]).0);
     let (_, out, _) = pv(d, &["list"]);
-    assert_eq!(out.lines().count(), 3);
-    assert!(out.contains("expires never"), "{out}");
+    assert_eq!(out.lines().count(), 9);
+    assert!(out.lines().any(|l| l.contains("203.0.113.7") && l.contains("expires never")), "{out}");
+
+    // Preloaded exemptions are removable.
+    let (ok, out, _) = pv(d, &["remove", "fc00::/7"]);
+    assert!(ok, "{out}");
+    assert!(!pv(d, &["list"]).1.contains("fc00::/7"));
 
     let (ok, out, _) = pv(d, &["remove", "203.0.113.7"]);
     assert!(ok);
@@ -65,5 +79,5 @@ fn bad_input_is_one_line_and_changes_nothing() {
         assert!(err.starts_with("pentavision: "), "{err}");
     }
     let (_, out, _) = pv(d, &["list"]);
-    assert_eq!(out.trim(), "no IP rules");
+    assert!(out.lines().all(|l| l.contains("builtin")), "only the preloaded rules: {out}");
 }
