@@ -3,6 +3,7 @@
 //! Module map:
 //! - [`password`]: Argon2id hashing and verification with parameters from configuration.
 //! - [`access`]: IP rules (blocked networks and the exemption list): add, remove, list, expiry.
+//! - [`audit`]: the hash-chained audit log: append and verify.
 //! - [`blocklist`]: building the firewall blocklist (the CSV that `pentavision-blocklist`
 //!   serves) from IP rules, with the never-block exclusions applied at generation time.
 //!
@@ -18,6 +19,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod access;
+pub mod audit;
 pub mod blocklist;
 pub mod password;
 

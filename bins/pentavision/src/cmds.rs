@@ -1,5 +1,6 @@
 //! The subcommands, one per file.
 
+pub mod audit;
 pub mod config;
 pub mod export_schema;
 pub mod ip;

@@ -37,6 +37,8 @@ enum Command {
     Config,
     /// Write the OpenAPI document and the GraphQL SDL (the committed API snapshots).
     ExportSchema(cmds::export_schema::Args),
+    /// Check the tamper-evident audit log.
+    Audit(cmds::audit::Args),
     /// Block, exempt, remove or list IP addresses and networks.
     Ip(cmds::ip::Args),
 }
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => cmds::migrate::run(config_path, &overrides, args).await,
             Command::Config => cmds::config::run(config_path, &overrides),
             Command::ExportSchema(args) => cmds::export_schema::run(args).await,
+            Command::Audit(args) => cmds::audit::run(config_path, &overrides, args).await,
             Command::Ip(args) => cmds::ip::run(config_path, &overrides, args).await,
         }
     });

@@ -81,3 +81,38 @@ fn bad_input_is_one_line_and_changes_nothing() {
     let (_, out, _) = pv(d, &["list"]);
     assert!(out.lines().all(|l| l.contains("builtin")), "only the preloaded rules: {out}");
 }
+
+#[test]
+fn rule_changes_are_audited_and_the_chain_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(pv(d, &["block", "203.0.113.50", "--reason", "scanner"]).0);
+    assert!(pv(d, &["allow", "198.51.100.0/24"]).0);
+    assert!(pv(d, &["remove", "203.0.113.50"]).0);
+    let verify = |d: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_pentavision"))
+            .args(["--data-dir", d.to_str().unwrap(), "audit", "verify"])
+            .env_remove("PENTAVISION_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = verify(d);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "audit chain intact: 3 events");
+
+    // Tamper with the second event directly in the database file.
+    let url = format!("sqlite://{}", d.join("users.sqlite").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(url).await.unwrap();
+        db.execute_unprepared("UPDATE audit_events SET target_id = '192.0.2.1' WHERE id = 2")
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    });
+    let out = verify(d);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("broken at event #2"), "{err}");
+}

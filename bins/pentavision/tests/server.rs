@@ -191,7 +191,7 @@ fn config_command_redacts_secrets_and_migrate_reports() {
 fn help_lists_the_subcommands() {
     let out = run_to_end(&["--help"], &[]);
     let text = String::from_utf8(out.stdout).unwrap();
-    for cmd in ["run", "migrate", "config", "export-schema", "ip"] {
+    for cmd in ["run", "migrate", "config", "export-schema", "ip", "audit"] {
         assert!(text.contains(cmd), "{cmd} in {text}");
     }
 }

@@ -1,12 +1,13 @@
 //! `pentavision ip block|allow|remove|list`: IP rules from the command line, for scripts and
 //! fail2ban actions. Changes apply to the running server and the blocklist daemon at once (both
-//! read the users database).
+//! read the users database). Every change is an audit event (actor `cli` or `fail2ban`).
 
 use std::path::Path;
 
 use pv_core::config::{CliOverrides, Config, DbKind};
 use pv_core::{Clock, SystemClock};
 use pv_security::access::{self, NewRule, RuleAction, RuleSource};
+use pv_security::audit::{AuditLog, Event};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,11 +54,15 @@ pub async fn run(
     let db = pv_core::db::connect(&config, DbKind::Users).await?;
     pv_core::db::migrate(DbKind::Users, &db).await?;
     let now = SystemClock::new().now();
+    let audit = AuditLog::new(db.clone());
     match args.command {
-        IpCommand::Block(a) => add(&db, a, RuleAction::Block, now).await?,
-        IpCommand::Allow(a) => add(&db, a, RuleAction::Exempt, now).await?,
+        IpCommand::Block(a) => add(&db, &audit, a, RuleAction::Block, now).await?,
+        IpCommand::Allow(a) => add(&db, &audit, a, RuleAction::Exempt, now).await?,
         IpCommand::Remove { network } => {
             let n = access::remove_rules(&db, &network).await?;
+            let event = Event::new("cli", "ip_rule.remove", "ip_rule", &network)
+                .details(serde_json::json!({ "removed": n }));
+            audit.append(event, now).await?;
             println!("removed {n} rule{} for {network}", if n == 1 { "" } else { "s" });
         }
         IpCommand::List => {
@@ -87,6 +92,7 @@ pub async fn run(
 
 async fn add(
     db: &sea_orm::DatabaseConnection,
+    audit: &AuditLog,
     a: RuleArgs,
     action: RuleAction,
     now: chrono::DateTime<chrono::Utc>,
@@ -96,6 +102,17 @@ async fn add(
     let source = if a.fail2ban { RuleSource::Fail2ban } else { RuleSource::Cli };
     let rule = NewRule { network, action, reason: a.reason, source, created_by: None, expires_at };
     let saved = access::add_rule(db, rule, now).await?;
+    let event = Event::new(
+        source.as_str(),
+        &format!("ip_rule.{}", action.as_str()),
+        "ip_rule",
+        &saved.network,
+    )
+    .details(serde_json::json!({
+        "reason": saved.reason,
+        "expires_at": saved.expires_at.map(|t| t.to_rfc3339()),
+    }));
+    audit.append(event, now).await?;
     let verb = if action == RuleAction::Block { "blocked" } else { "exempted" };
     match saved.expires_at {
         Some(t) => println!("{verb} {} until {}", saved.network, t.format("%Y-%m-%dT%H:%M:%SZ")),

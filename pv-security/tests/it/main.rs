@@ -1,0 +1,3 @@
+//! pv-security integration tests on SQLite, PostgreSQL and MariaDB.
+
+mod audit;
