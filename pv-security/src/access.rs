@@ -180,6 +180,50 @@ pub async fn list_rules(
     Ok(rows)
 }
 
+/// The rules in force, ready to decide about a client address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSet {
+    blocked: Vec<IpNet>,
+    exempt: Vec<IpNet>,
+}
+
+/// What [`RuleSet::decide`] says about a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// On the exemption list: never blocked, never locked out.
+    Exempt,
+    /// On the blocklist (and not exempt).
+    Blocked,
+    /// Neither.
+    Neutral,
+}
+
+impl RuleSet {
+    /// A rule set from blocked and exempt networks.
+    pub fn new(blocked: Vec<IpNet>, exempt: Vec<IpNet>) -> Self {
+        Self { blocked: IpNet::aggregate(&blocked), exempt: IpNet::aggregate(&exempt) }
+    }
+
+    /// Load the rules in force at `now`.
+    pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<Self> {
+        let (blocked, exempt) = crate::blocklist::load_rules(db, now).await?;
+        Ok(Self::new(blocked, exempt))
+    }
+
+    /// Decide about `ip`. The exemption list wins over any block; IPv4-mapped IPv6 addresses
+    /// are judged as the IPv4 address they carry.
+    pub fn decide(&self, ip: std::net::IpAddr) -> Decision {
+        let ip = ip.to_canonical();
+        if self.exempt.iter().any(|n| n.contains(&ip)) {
+            Decision::Exempt
+        } else if self.blocked.iter().any(|n| n.contains(&ip)) {
+            Decision::Blocked
+        } else {
+            Decision::Neutral
+        }
+    }
+}
+
 /// Delete rules that expired before `now`; returns how many.
 pub async fn purge_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64> {
     Ok(ip_rule::Entity::delete_many()
@@ -193,6 +237,22 @@ pub async fn purge_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> Resul
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn exemptions_win_and_both_families_work() {
+        let nets = |l: &[&str]| l.iter().map(|s| parse_network(s).unwrap()).collect::<Vec<_>>();
+        let rules = RuleSet::new(
+            nets(&["203.0.113.0/24", "2001:db8::/32"]),
+            nets(&["203.0.113.9", "2001:db8:1::/48"]),
+        );
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(rules.decide(ip("203.0.113.8")), Decision::Blocked);
+        assert_eq!(rules.decide(ip("203.0.113.9")), Decision::Exempt);
+        assert_eq!(rules.decide(ip("::ffff:203.0.113.8")), Decision::Blocked, "v4-mapped");
+        assert_eq!(rules.decide(ip("2001:db8::5")), Decision::Blocked);
+        assert_eq!(rules.decide(ip("2001:db8:1::5")), Decision::Exempt);
+        assert_eq!(rules.decide(ip("198.51.100.1")), Decision::Neutral);
+    }
 
     #[test]
     fn durations() {

@@ -51,6 +51,7 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .around(security_headers)
         .around(ops::record_request)
         .with(Compression::new())
+        .around(crate::access::enforce)
         .with(Tracing)
         .data(state)
         .map_to_response()

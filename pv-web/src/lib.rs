@@ -4,6 +4,7 @@
 //!
 //! Module map:
 //! - [`state`]: [`AppState`], what every handler can reach.
+//! - [`access`]: IP access control (blocklist / exemption list) before everything else.
 //! - [`app`]: [`app::build`] composes every route and middleware into one endpoint.
 //! - [`server`]: binding, serving and graceful shutdown.
 //! - [`problem`]: RFC 9457 problem JSON, the one place an error kind becomes an HTTP status.
@@ -30,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod app;
 pub mod blocklist;
 pub mod graphql;

@@ -21,6 +21,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     graphql: GraphqlApi,
     bound: OnceLock<SocketAddr>,
+    ip_rules: crate::access::RulesCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -41,7 +42,16 @@ impl AppState {
     pub async fn new(config: Config, dbs: Databases, clock: Arc<dyn Clock>) -> crate::Result<Self> {
         let graphql = GraphqlApi::build(&dbs, &config.graphql).await?;
         crate::ops::install_metrics_recorder();
-        Ok(Self { inner: Arc::new(Inner { config, dbs, clock, graphql, bound: OnceLock::new() }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                dbs,
+                clock,
+                graphql,
+                bound: OnceLock::new(),
+                ip_rules: Default::default(),
+            }),
+        })
     }
 
     /// The effective configuration.
@@ -68,6 +78,11 @@ impl AppState {
     /// Record the bound address (first call wins).
     pub fn set_bound_addr(&self, addr: SocketAddr) {
         let _ = self.inner.bound.set(addr);
+    }
+
+    /// The cached IP access rules.
+    pub fn ip_rules(&self) -> &crate::access::RulesCache {
+        &self.inner.ip_rules
     }
 
     /// The GraphQL API.

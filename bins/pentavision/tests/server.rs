@@ -214,3 +214,36 @@ fn sigterm_shuts_down_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[tokio::test]
+async fn blocked_addresses_are_refused_until_unblocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    wait_ready(&server.url).await;
+    let d = dir.path().to_str().unwrap();
+    let ip = |args: &[&str]| {
+        let out = run_to_end(&[&["--data-dir", d, "ip"][..], args].concat(), &[]);
+        assert!(out.status.success(), "{out:?}");
+    };
+    // Loopback is a preloaded exemption, which wins over blocks: remove it first.
+    ip(&["remove", "127.0.0.0/8"]);
+    ip(&["block", "127.0.0.1", "--reason", "test"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let r = get(&format!("{}/", server.url)).await;
+        if r.status() == 403 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "block never applied");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    assert!(refused.text().await.unwrap().contains("blocked"));
+
+    ip(&["allow", "127.0.0.1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&format!("{}/", server.url)).await.status() != 200 {
+        assert!(Instant::now() < deadline, "exemption never applied");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
