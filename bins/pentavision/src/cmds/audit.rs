@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use pv_core::config::{CliOverrides, Config, DbKind};
+use pv_core::config::CliOverrides;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,9 +21,7 @@ pub async fn run(
     overrides: &CliOverrides,
     args: Args,
 ) -> anyhow::Result<()> {
-    let config = Config::load(config_path, Some(overrides))?;
-    let db = pv_core::db::connect(&config, DbKind::Users).await?;
-    pv_core::db::check_not_newer(DbKind::Users, &db).await?;
+    let db = super::open_users_db(config_path, overrides, false).await?;
     match args.command {
         AuditCommand::Verify => {
             let v = pv_security::audit::verify(&db).await?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use pv_core::config::{CliOverrides, Config, DbKind};
+use pv_core::config::CliOverrides;
 use pv_core::{Clock, SystemClock};
 use pv_security::access::{self, NewRule, RuleAction, RuleSource};
 use pv_security::audit::{AuditLog, Event};
@@ -50,9 +50,7 @@ pub async fn run(
     overrides: &CliOverrides,
     args: Args,
 ) -> anyhow::Result<()> {
-    let config = Config::load(config_path, Some(overrides))?;
-    let db = pv_core::db::connect(&config, DbKind::Users).await?;
-    pv_core::db::migrate(DbKind::Users, &db).await?;
+    let db = super::open_users_db(config_path, overrides, true).await?;
     let now = SystemClock::new().now();
     let audit = AuditLog::new(db.clone());
     match args.command {
