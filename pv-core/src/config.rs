@@ -190,11 +190,27 @@ pub struct SecurityConfig {
     pub argon2_iterations: u32,
     /// Argon2id lanes. Default 1.
     pub argon2_parallelism: u32,
+    /// Failed sign-in or PIN attempts allowed before lock-outs start. Default 5.
+    pub lockout_free_attempts: u32,
+    /// First lock-out, in seconds; each further failure doubles it. Default 30.
+    pub lockout_base_seconds: u64,
+    /// Longest lock-out, in seconds. Default 3600.
+    pub lockout_max_seconds: u64,
+    /// Failures older than this many seconds are forgotten. Default 86400.
+    pub lockout_window_seconds: u64,
 }
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        Self { argon2_memory_kib: 19_456, argon2_iterations: 2, argon2_parallelism: 1 }
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            lockout_free_attempts: 5,
+            lockout_base_seconds: 30,
+            lockout_max_seconds: 3600,
+            lockout_window_seconds: 86_400,
+        }
     }
 }
 
@@ -354,6 +370,13 @@ impl Config {
         if self.security.argon2_memory_kib < 8 * self.security.argon2_parallelism.max(1) {
             return Err(Error::Config(
                 "security.argon2_memory_kib must be at least 8 × argon2_parallelism".into(),
+            ));
+        }
+        let sec = &self.security;
+        if sec.lockout_base_seconds == 0 || sec.lockout_max_seconds < sec.lockout_base_seconds {
+            return Err(Error::Config(
+                "security.lockout_base_seconds must be at least 1 and at most lockout_max_seconds"
+                    .into(),
             ));
         }
         if self.blocklist.requests_per_minute == 0 {

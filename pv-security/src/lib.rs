@@ -1,6 +1,7 @@
 //! PentaVision security primitives.
 //!
 //! Module map:
+//! - [`throttle`]: failed-attempt counters, exponential back-off and lock-out (login, PIN).
 //! - [`password`]: Argon2id hashing and verification with parameters from configuration.
 //! - [`access`]: IP rules (blocked networks and the exemption list): add, remove, list, expiry.
 //! - [`audit`]: the hash-chained audit log: append and verify.
@@ -22,6 +23,7 @@ pub mod access;
 pub mod audit;
 pub mod blocklist;
 pub mod password;
+pub mod throttle;
 
 /// pv-security's error.
 #[derive(Debug, thiserror::Error)]

@@ -40,7 +40,12 @@ mod tests {
     use super::*;
 
     fn fast() -> SecurityConfig {
-        SecurityConfig { argon2_memory_kib: 1024, argon2_iterations: 1, argon2_parallelism: 1 }
+        SecurityConfig {
+            argon2_memory_kib: 1024,
+            argon2_iterations: 1,
+            argon2_parallelism: 1,
+            ..SecurityConfig::default()
+        }
     }
 
     #[test]

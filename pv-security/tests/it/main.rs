@@ -1,3 +1,4 @@
 //! pv-security integration tests on SQLite, PostgreSQL and MariaDB.
 
 mod audit;
+mod throttle;
