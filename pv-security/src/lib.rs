@@ -2,6 +2,8 @@
 //!
 //! Module map:
 //! - [`throttle`]: failed-attempt counters, exponential back-off and lock-out (login, PIN).
+//! - [`totp`]: RFC 6238 codes with a one-step drift window, replay refusal, QR enrollment,
+//!   recovery codes.
 //! - [`password`]: Argon2id hashing and verification with parameters from configuration.
 //! - [`access`]: IP rules (blocked networks and the exemption list): add, remove, list, expiry.
 //! - [`audit`]: the hash-chained audit log: append and verify.
@@ -24,6 +26,7 @@ pub mod audit;
 pub mod blocklist;
 pub mod password;
 pub mod throttle;
+pub mod totp;
 
 /// pv-security's error.
 #[derive(Debug, thiserror::Error)]
