@@ -202,15 +202,33 @@ pub fn known_migrations(kind: DbKind) -> Vec<String> {
 }
 
 /// Names of the migrations applied to `db`, oldest first (empty for a new database).
+///
+/// Read-only: unlike sea-orm-migration's own listing it never creates the history table, so
+/// status pages and `migrate --status` issue no DDL.
 pub async fn applied_migrations(kind: DbKind, db: &DatabaseConnection) -> Result<Vec<String>> {
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::{Alias, Order, Query};
     let wrap = |source| Error::Database { db: kind.name(), source };
-    let models = match kind {
-        DbKind::Users => users::migration::Migrator::get_migration_models(db).await,
-        DbKind::Faces => faces::migration::Migrator::get_migration_models(db).await,
-        DbKind::Records => records::migration::Migrator::get_migration_models(db).await,
+    let table = migration_table(kind);
+    if !sea_orm_migration::SchemaManager::new(db).has_table(table).await.map_err(wrap)? {
+        return Ok(Vec::new());
     }
-    .map_err(wrap)?;
-    Ok(models.into_iter().map(|m| m.version).collect())
+    let select = Query::select()
+        .column(Alias::new("version"))
+        .from(Alias::new(table))
+        .order_by(Alias::new("version"), Order::Asc)
+        .to_owned();
+    let rows = db.query_all(&select).await.map_err(wrap)?;
+    rows.iter().map(|row| row.try_get::<String>("", "version").map_err(wrap)).collect()
+}
+
+/// The table in which `kind` keeps its migration history.
+pub fn migration_table(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Users => "pv_users_migrations",
+        DbKind::Faces => "pv_faces_migrations",
+        DbKind::Records => "pv_records_migrations",
+    }
 }
 
 /// Refuse a database that carries a migration this binary does not know.

@@ -2,6 +2,7 @@
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -56,5 +57,3 @@ pub fn init(config: &Config, file_prefix: &str) -> Result<TelemetryGuard> {
     let _ = tracing_subscriber::registry().with(filter).with(stderr).with(file_layer).try_init();
     Ok(TelemetryGuard { _file: guard })
 }
-
-use tracing_subscriber::Layer as _;

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use pv_core::db::users::audit_event;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, NotSet, QueryOrder, QuerySelect};
 use sha2::{Digest, Sha256};
 
 use crate::Result;
@@ -125,23 +125,9 @@ impl AuditLog {
             hash: String::new(),
         };
         row.hash = event_hash(&row);
-        let saved = audit_event::ActiveModel {
-            occurred_at: Set(row.occurred_at),
-            actor_user_id: Set(row.actor_user_id),
-            actor_name: Set(row.actor_name),
-            action: Set(row.action),
-            target_kind: Set(row.target_kind),
-            target_id: Set(row.target_id),
-            ip: Set(row.ip),
-            user_agent: Set(row.user_agent),
-            outcome: Set(row.outcome),
-            details: Set(row.details),
-            prev_hash: Set(row.prev_hash),
-            hash: Set(row.hash),
-            ..Default::default()
-        }
-        .insert(&self.db)
-        .await?;
+        let mut active = audit_event::ActiveModel::from(row).reset_all();
+        active.id = NotSet;
+        let saved = active.insert(&self.db).await?;
         Ok(saved)
     }
 }

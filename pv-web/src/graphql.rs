@@ -302,7 +302,7 @@ pub async fn graphiql() -> Response {
     .into_response()
 }
 
-/// Run a GraphQL request and return its JSON (for the UI and tests).
+/// Run a GraphQL query and return the response as JSON (for embedding code and tests).
 pub async fn execute_json(api: &GraphqlApi, query: &str) -> serde_json::Value {
     let response = api.execute(async_graphql::Request::new(query)).await;
     serde_json::to_value(&response).unwrap_or(serde_json::Value::Null)

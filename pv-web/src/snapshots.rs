@@ -10,15 +10,12 @@ use crate::graphql::GraphqlApi;
 /// Render `(openapi.json, schema.graphql)`. The GraphQL schema is built over in-memory SQLite
 /// connections: it depends on the entities only.
 pub async fn render(config: &Config) -> crate::Result<(String, String)> {
-    let mut conns = Vec::new();
-    for kind in DbKind::ALL {
-        conns.push(db::connect_url(kind, "sqlite::memory:", config).await?);
-    }
-    let mut it = conns.into_iter();
-    let (Some(users), Some(faces), Some(records)) = (it.next(), it.next(), it.next()) else {
-        return Err(crate::Error::Schema("three connections expected".into()));
+    let memory = |kind| db::connect_url(kind, "sqlite::memory:", config);
+    let dbs = Databases {
+        users: memory(DbKind::Users).await?,
+        faces: memory(DbKind::Faces).await?,
+        records: memory(DbKind::Records).await?,
     };
-    let dbs = Databases { users, faces, records };
     let api = GraphqlApi::build(&dbs, &config.graphql).await?;
     let sdl = api.sdl();
     dbs.close().await;

@@ -14,8 +14,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "pentavision-blocklist", version, about)]
 struct Cli {
-    /// TOML configuration file (the server's).
-    #[arg(long, env = "PENTAVISION_CONFIG", value_name = "FILE")]
+    /// TOML configuration file (the server's); also read from $PENTAVISION_CONFIG.
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Data directory [default: ./pentavision-data].
     #[arg(long, value_name = "DIR")]

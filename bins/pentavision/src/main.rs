@@ -14,8 +14,8 @@ mod cmds;
 #[derive(Debug, Parser)]
 #[command(name = "pentavision", version, about, long_about = None)]
 struct Cli {
-    /// TOML configuration file (default: DATA_DIR/pentavision.toml when it exists).
-    #[arg(long, global = true, env = "PENTAVISION_CONFIG", value_name = "FILE")]
+    /// TOML configuration file (default: DATA_DIR/pentavision.toml when it exists); also read from $PENTAVISION_CONFIG.
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Data directory for SQLite databases, logs and recordings [default: ./pentavision-data].
     #[arg(long, global = true, value_name = "DIR")]

@@ -50,7 +50,7 @@ pub enum SystemResponse {
     /// The server's state.
     #[oai(status = 200)]
     Ok(Json<SystemInfo>),
-    /// Something failed while gathering it.
+    /// An unexpected server error, as a problem document (every operation can answer so).
     #[oai(status = 500, content_type = "application/problem+json")]
     Error(Json<Problem>),
 }

@@ -14,12 +14,12 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     let url = format!("http://{addr}/");
     let data_dir = std::fs::canonicalize(&state.config().data_dir)
         .unwrap_or_else(|_| state.config().data_dir.clone());
-    let engines: Vec<String> = state
-        .dbs()
-        .status()
-        .await
-        .into_iter()
-        .map(|s| format!("{} ({})", s.kind, s.backend))
+    let engines: Vec<String> = pv_core::config::DbKind::ALL
+        .iter()
+        .map(|&kind| {
+            let backend = pv_core::db::backend_name(state.dbs().get(kind).get_database_backend());
+            format!("{kind} ({backend})")
+        })
         .collect();
     tracing::info!(%addr, data_dir = %data_dir.display(), "PentaVision {} listening", pv_core::VERSION);
     println!("PentaVision {} is running at {url}", pv_core::VERSION);

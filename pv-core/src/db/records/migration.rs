@@ -15,6 +15,6 @@ impl MigratorTrait for Migrator {
     }
 
     fn migration_table_name() -> DynIden {
-        Alias::new("pv_records_migrations").into_iden()
+        Alias::new(crate::db::migration_table(crate::config::DbKind::Records)).into_iden()
     }
 }

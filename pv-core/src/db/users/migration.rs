@@ -19,6 +19,6 @@ impl MigratorTrait for Migrator {
     }
 
     fn migration_table_name() -> DynIden {
-        Alias::new("pv_users_migrations").into_iden()
+        Alias::new(crate::db::migration_table(crate::config::DbKind::Users)).into_iden()
     }
 }
