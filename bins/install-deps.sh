@@ -7,8 +7,15 @@ purpose="${1:-run}"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-run_pkgs=(gcc libc6-dev pkg-config curl ca-certificates)
-test_pkgs=(chromium procps)
+# GStreamer (recording, motion, snapshots, RTMP) and ffmpeg (fallback recorder) are run-time
+# needs; the -dev packages are what gstreamer-rs links against.
+run_pkgs=(gcc libc6-dev pkg-config curl ca-certificates
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  libgstrtspserver-1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp ffmpeg)
+# Test peers: Chromium for the UI, nginx-rtmp as an RTMP endpoint, nginx and wrk for the
+# blocklist benchmark.
+test_pkgs=(chromium procps nginx-light libnginx-mod-rtmp wrk)
 
 missing=()
 want=("${run_pkgs[@]}")
@@ -24,7 +31,15 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing system packages: ${missing[*]}"
   as_root apt-get update -qq
+  # Daemons installed for tests (nginx) must not start on their default ports: the tests own
+  # their ports and start them themselves.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 755 /usr/sbin/policy-rc.d
+    remove_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ "${remove_policy:-0}" = 1 ]; then as_root rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

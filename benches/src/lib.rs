@@ -5,3 +5,6 @@
 //! - `cargo run --release -p pv-benches --bin coldstart -- --runs 5`: starts the real
 //!   `pentavision` binary repeatedly and reports cold-start time (spawn → `/readyz` 200) and
 //!   idle resident memory. Build the server first (`cargo build --release -p pentavision`).
+//! - `benches/blocklist-load.sh`: builds both in release mode and runs the `blocklist_load` bin,
+//!   which serves a 100 000-rule blocklist from the real `pentavision-blocklist` and the same
+//!   CSV from nginx, loads both with `wrk` and prints requests/s and p99 latency side by side.

@@ -64,6 +64,17 @@ impl Default for Config {
     }
 }
 
+/// `192.0.2.1`, `2001:db8::/32`, …
+fn is_ip_or_network(text: &str) -> bool {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (text, None),
+    };
+    let Ok(addr) = addr.trim().parse::<std::net::IpAddr>() else { return false };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|p| p <= max))
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./pentavision-data")
 }
@@ -78,6 +89,14 @@ pub struct ServerConfig {
     pub body_limit_bytes: u64,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT. Default 10.
     pub shutdown_grace_seconds: u64,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` header names the
+    /// real client. Requests from anywhere else are judged by their socket address. Default
+    /// none.
+    pub trusted_proxies: Vec<String>,
+    /// The origin browsers use to reach the server, e.g. `https://nvr.example.com`: passkeys
+    /// are bound to its host name and session cookies get `Secure` when it is `https`. Default
+    /// `http://localhost:PORT` for the listen port.
+    pub public_origin: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +105,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 16 * 1024 * 1024,
             shutdown_grace_seconds: 10,
+            trusted_proxies: Vec::new(),
+            public_origin: None,
         }
     }
 }
@@ -198,6 +219,13 @@ pub struct SecurityConfig {
     pub lockout_max_seconds: u64,
     /// Failures older than this many seconds are forgotten. Default 86400.
     pub lockout_window_seconds: u64,
+    /// A session unused for this many minutes ends. Default 120.
+    pub session_idle_minutes: u32,
+    /// A session ends this many hours after sign-in, whatever the activity. Default 24.
+    pub session_absolute_hours: u32,
+    /// Sign-in, second-factor and passkey requests allowed per client address per minute.
+    /// Default 30.
+    pub auth_requests_per_minute: u32,
 }
 
 impl Default for SecurityConfig {
@@ -210,6 +238,9 @@ impl Default for SecurityConfig {
             lockout_base_seconds: 30,
             lockout_max_seconds: 3600,
             lockout_window_seconds: 86_400,
+            session_idle_minutes: 120,
+            session_absolute_hours: 24,
+            auth_requests_per_minute: 30,
         }
     }
 }
@@ -362,6 +393,20 @@ impl Config {
         if self.server.body_limit_bytes < 1024 {
             return Err(Error::Config("server.body_limit_bytes must be at least 1024".into()));
         }
+        for proxy in &self.server.trusted_proxies {
+            if !is_ip_or_network(proxy) {
+                return Err(Error::Config(format!(
+                    "server.trusted_proxies: {proxy:?} is not an IP address or CIDR network"
+                )));
+            }
+        }
+        if let Some(origin) = &self.server.public_origin
+            && !(origin.starts_with("http://") || origin.starts_with("https://"))
+        {
+            return Err(Error::Config(format!(
+                "server.public_origin: {origin:?} must start with http:// or https://"
+            )));
+        }
         if self.graphql.max_depth == 0 || self.graphql.max_complexity == 0 {
             return Err(Error::Config(
                 "graphql.max_depth and graphql.max_complexity must be at least 1".into(),
@@ -373,6 +418,16 @@ impl Config {
             ));
         }
         let sec = &self.security;
+        if sec.session_idle_minutes == 0
+            || sec.session_absolute_hours == 0
+            || sec.auth_requests_per_minute == 0
+        {
+            return Err(Error::Config(
+                "security.session_idle_minutes, session_absolute_hours and \
+                 auth_requests_per_minute must be at least 1"
+                    .into(),
+            ));
+        }
         if sec.lockout_base_seconds == 0 || sec.lockout_max_seconds < sec.lockout_base_seconds {
             return Err(Error::Config(
                 "security.lockout_base_seconds must be at least 1 and at most lockout_max_seconds"

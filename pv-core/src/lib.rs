@@ -26,6 +26,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod recordings;
 pub mod setup;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

@@ -1,5 +1,7 @@
 //! pv-media's error type.
 
+use std::path::PathBuf;
+
 use chrono::{DateTime, Utc};
 use pv_core::ErrorKind;
 use pv_core::ids::CameraId;
@@ -44,6 +46,37 @@ pub enum Error {
     /// A schedule entry with out-of-range or contradictory fields.
     #[error("invalid schedule entry: {0}")]
     InvalidSchedule(String),
+    /// A camera stream URL the recorder cannot use.
+    #[error("invalid stream URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given, credentials removed.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A recorder setting out of range.
+    #[error("invalid recorder setting: {0}")]
+    InvalidRecorderConfig(String),
+    /// GStreamer could not be initialised, lacks an element, or refused a pipeline.
+    #[error("GStreamer: {0}")]
+    Gstreamer(String),
+    /// A file-system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A helper process (ffmpeg) could not be started or failed.
+    #[error("{program}: {reason}")]
+    Process {
+        /// The program.
+        program: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -56,8 +89,34 @@ impl Error {
             | Error::InvalidSegmentName { .. }
             | Error::InvalidCameraDir { .. }
             | Error::InvalidRecordingMode(_)
-            | Error::InvalidSchedule(_) => ErrorKind::InvalidInput,
+            | Error::InvalidSchedule(_)
+            | Error::InvalidUrl { .. }
+            | Error::InvalidRecorderConfig(_) => ErrorKind::InvalidInput,
+            Error::Gstreamer(_) | Error::Io { .. } | Error::Process { .. } => ErrorKind::Internal,
         }
+    }
+
+    /// Wrap an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+impl From<gstreamer::glib::Error> for Error {
+    fn from(err: gstreamer::glib::Error) -> Self {
+        Error::Gstreamer(err.to_string())
+    }
+}
+
+impl From<gstreamer::glib::BoolError> for Error {
+    fn from(err: gstreamer::glib::BoolError) -> Self {
+        Error::Gstreamer(err.to_string())
+    }
+}
+
+impl From<gstreamer::StateChangeError> for Error {
+    fn from(err: gstreamer::StateChangeError) -> Self {
+        Error::Gstreamer(err.to_string())
     }
 }
 

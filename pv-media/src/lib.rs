@@ -1,9 +1,18 @@
-//! PentaVision media: where and when cameras are recorded.
+//! PentaVision media: where, when and how cameras are recorded.
 //!
-//! This first slice holds the parts of ingest that do not need GStreamer; the pipeline modules
-//! (source, record, motion, snapshot, rtmp, live) build on them.
+//! Recording never decodes or encodes: RTSP is depayloaded, parsed and cut into fragmented MP4
+//! segments by GStreamer (ffmpeg `-c copy` as a per-camera fallback). This crate never touches
+//! the database: recorders emit [`record::RecorderEvent`]s and the composition layer writes rows.
 //!
 //! Module map:
+//! - [`record`]: one supervised recorder per camera ([`record::Recorder`]): status over a watch
+//!   channel, finished segments and recording gaps as events, reconnects with capped back-off,
+//!   ffmpeg fallback.
+//! - [`recovery`]: the start-up scan of a camera's ingest directory: complete, repaired and
+//!   discarded segment files, for reconciliation with the database.
+//! - [`mp4`]: a small reader for the MP4 boxes the recorder writes (completeness, codec,
+//!   size, duration, the last complete fragment).
+//! - `testcam` (feature `testkit`): a simulated RTSP camera serving pre-encoded clips.
 //! - [`layout`]: the on-disk ingest layout: the stable per-camera directory (by MAC address when
 //!   known, else by camera id) and sortable segment file names that the recovery pass parses
 //!   back into (start time, camera id).
@@ -33,7 +42,18 @@
 pub mod error;
 pub mod layout;
 pub mod mode;
+pub mod mp4;
+pub mod record;
+pub mod recovery;
 pub mod schedule;
+#[cfg(feature = "testkit")]
+pub mod testcam;
 
 pub use error::{Error, Result};
 pub use mode::RecordingMode;
+
+/// Initialise GStreamer (idempotent, cheap after the first call). Every entry point that builds
+/// a pipeline calls it; call it early to fail fast when the GStreamer libraries are missing.
+pub fn init() -> Result<()> {
+    gstreamer::init().map_err(Error::from)
+}

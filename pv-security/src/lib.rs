@@ -6,9 +6,20 @@
 //!   recovery codes.
 //! - [`password`]: Argon2id hashing and verification with parameters from configuration.
 //! - [`access`]: IP rules (blocked networks and the exemption list): add, remove, list, expiry.
+//! - [`rbac`]: roles and permissions; [`rbac::authorize`] makes every access decision.
 //! - [`audit`]: the hash-chained audit log: append and verify.
 //! - [`blocklist`]: building the firewall blocklist (the CSV that `pentavision-blocklist`
 //!   serves) from IP rules, with the never-block exclusions applied at generation time.
+//! - [`country`]: the country policy (allow/deny lists of ISO 3166-1 codes) over a
+//!   MaxMind-format database; `testkit` (feature) writes small `.mmdb` files for tests.
+//!
+//! - [`account`]: users, account status, the seeded administrator and its one-time setup
+//!   code, stored TOTP credentials and recovery codes.
+//! - [`signin`]: the sign-in flows (password + second factor, setup code, passkey) with
+//!   lock-out, audit events and the `pentavision::auth` log lines fail2ban reads.
+//! - [`passkey`]: WebAuthn registration and discoverable sign-in (webauthn-rs).
+//! - [`session`], [`token`]: browser sessions and API tokens; [`secret`]: how bearer secrets
+//!   are made and stored; [`seal`]: the server key sealing secrets at rest.
 //!
 //! Dependencies: `argon2` (RustCrypto, pure Rust, the PHC winner recommended by OWASP) and
 //! `ipnet` (the de-facto CIDR type, with aggregation).
@@ -22,10 +33,19 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod access;
+pub mod account;
 pub mod audit;
 pub mod blocklist;
+pub mod country;
+pub mod passkey;
 pub mod password;
+pub mod rbac;
+pub mod seal;
+pub mod secret;
+pub mod session;
+pub mod signin;
 pub mod throttle;
+pub mod token;
 pub mod totp;
 
 /// pv-security's error.
@@ -38,6 +58,9 @@ pub enum Error {
     /// Something looked up is not there.
     #[error("{0}")]
     NotFound(String),
+    /// The change contradicts the current state (a taken name, the last administrator).
+    #[error("{0}")]
+    Conflict(String),
     /// A database failure.
     #[error("users database: {0}")]
     Database(#[from] sea_orm::DbErr),
@@ -49,6 +72,7 @@ impl Error {
         match self {
             Error::InvalidInput(_) => pv_core::ErrorKind::InvalidInput,
             Error::NotFound(_) => pv_core::ErrorKind::NotFound,
+            Error::Conflict(_) => pv_core::ErrorKind::Conflict,
             Error::Database(_) => pv_core::ErrorKind::Unavailable,
         }
     }

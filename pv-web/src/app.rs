@@ -10,8 +10,11 @@
 //! | `/graphql` | GraphQL (POST), GraphiQL (GET) |
 //! | `/healthz`, `/readyz`, `/metrics` | operations |
 //!
-//! Until authentication exists, everything but `/healthz`, `/readyz` and `/metrics` is served
-//! only to loopback clients, whatever address the server listens on.
+//! Layers, outermost first: request tracing, IP rules and country policy ([`crate::access`]),
+//! compression, metrics, security headers, the body limit, same-origin writes (CSRF), then
+//! [`crate::auth::identify`] resolves the signed-in user. Every API operation and UI page
+//! checks permissions itself through [`crate::auth`]; `/healthz`, `/readyz`, `/metrics`, the
+//! sign-in endpoints and static assets are public.
 
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::{Compression, Tracing};
@@ -20,9 +23,6 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get};
 use crate::problem::Problem;
 use crate::state::AppState;
 use crate::{graphql, ops, problem, rest, ui};
-
-/// Paths served to any client (they reveal nothing and orchestration needs them).
-const PUBLIC_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// Compose the whole application for `state`.
 pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
@@ -33,6 +33,8 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
 
     Route::new()
         .at("/", get(ui::overview))
+        .at("/login", get(ui::login))
+        .at("/enrol", get(ui::enrol))
         .at("/static/:file", get(ui::static_file))
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
@@ -42,7 +44,7 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .nest("/api/v1", api)
         .nest("/api/docs", docs)
         .catch_all_error(problem::from_poem_error)
-        .around(loopback_only)
+        .around(crate::auth::identify)
         .around(same_origin_writes)
         // Erase the middleware types here and below: deeply nested endpoint types overflow the
         // compiler's query depth in crates that embed the app.
@@ -56,25 +58,6 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .data(state)
         .map_to_response()
         .boxed()
-}
-
-/// Refuse non-loopback clients on everything but [`PUBLIC_PATHS`].
-async fn loopback_only<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let remote_is_local = match req.remote_addr().as_socket_addr() {
-        Some(addr) => addr.ip().is_loopback() || addr.ip().to_canonical().is_loopback(),
-        // Unix sockets and in-process test clients are local by construction.
-        None => true,
-    };
-    if remote_is_local || PUBLIC_PATHS.contains(&req.uri().path()) {
-        return Ok(next.get_response(req).await);
-    }
-    tracing::warn!(remote = %req.remote_addr(), path = req.uri().path(), "refused non-loopback client");
-    Ok(Problem::new(
-        StatusCode::FORBIDDEN,
-        "this PentaVision server has no sign-in configured yet, so it serves its API and UI only \
-         to clients on the same machine (use an SSH tunnel to reach it)",
-    )
-    .into_response())
 }
 
 /// CSRF defence for every state-changing request (anything but GET/HEAD/OPTIONS): a request a

@@ -5,6 +5,9 @@
 //! Module map:
 //! - [`state`]: [`AppState`], what every handler can reach.
 //! - [`access`]: IP access control (blocklist / exemption list) before everything else.
+//! - [`client`]: the client address every security decision uses (trusted proxies).
+//! - [`auth`]: who is signed in ([`auth::Principal`]) and the guards of every operation.
+//! - [`limit`]: per-client rate limits (sign-in endpoints).
 //! - [`app`]: [`app::build`] composes every route and middleware into one endpoint.
 //! - [`server`]: binding, serving and graceful shutdown.
 //! - [`problem`]: RFC 9457 problem JSON, the one place an error kind becomes an HTTP status.
@@ -33,8 +36,11 @@
 
 pub mod access;
 pub mod app;
+pub mod auth;
 pub mod blocklist;
+pub mod client;
 pub mod graphql;
+pub mod limit;
 pub mod ops;
 pub mod problem;
 pub mod rest;
@@ -64,6 +70,9 @@ pub enum Error {
     /// The GraphQL schema could not be built (a bug).
     #[error("GraphQL schema: {0}")]
     Schema(String),
+    /// Start-up could not prepare the security layer (server key, passkey origin).
+    #[error("{0}")]
+    Startup(String),
 }
 
 impl Error {
@@ -73,6 +82,7 @@ impl Error {
             Error::Core(e) => e.kind(),
             Error::Io { .. } => pv_core::ErrorKind::Unavailable,
             Error::Schema(_) => pv_core::ErrorKind::Internal,
+            Error::Startup(_) => pv_core::ErrorKind::InvalidInput,
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use poem_openapi::{OpenApiService, Tags};
 
+pub mod auth;
+pub mod error;
 pub mod system;
 
 /// Tags that group operations in the OpenAPI document.
@@ -10,14 +12,16 @@ pub mod system;
 pub enum ApiTags {
     /// The server itself: version, databases, uptime.
     System,
+    /// Signing in and out, passkeys, TOTP, sessions and API tokens.
+    Auth,
 }
 
 /// The OpenAPI service with every operation of `/api/v1`.
-pub type ApiService = OpenApiService<system::SystemApi, ()>;
+pub type ApiService = OpenApiService<(system::SystemApi, auth::AuthApi), ()>;
 
 /// Build the `/api/v1` service.
 pub fn service() -> ApiService {
-    OpenApiService::new(system::SystemApi, "PentaVision API", pv_core::VERSION)
+    OpenApiService::new((system::SystemApi, auth::AuthApi), "PentaVision API", pv_core::VERSION)
         .description(
             "REST API of PentaVision, the self-hosted security-camera platform. Errors are \
              `application/problem+json` documents with a human `detail`.",

@@ -22,6 +22,11 @@ struct Inner {
     graphql: GraphqlApi,
     bound: OnceLock<SocketAddr>,
     ip_rules: crate::access::RulesCache,
+    proxies: crate::client::TrustedProxies,
+    key: pv_security::seal::ServerKey,
+    audit: pv_security::audit::AuditLog,
+    relying_party: OnceLock<pv_security::passkey::RelyingParty>,
+    auth_limiter: crate::limit::PerClientLimiter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -41,6 +46,12 @@ impl AppState {
     /// Build the state from already migrated databases.
     pub async fn new(config: Config, dbs: Databases, clock: Arc<dyn Clock>) -> crate::Result<Self> {
         let graphql = GraphqlApi::build(&dbs, &config.graphql).await?;
+        let key = pv_security::seal::ServerKey::load_or_create(&config.data_dir)
+            .map_err(|e| crate::Error::Startup(e.to_string()))?;
+        let audit = pv_security::audit::AuditLog::new(dbs.users.clone());
+        let proxies = crate::client::TrustedProxies::from_config(&config.server);
+        let auth_limiter =
+            crate::limit::PerClientLimiter::per_minute(config.security.auth_requests_per_minute);
         crate::ops::install_metrics_recorder();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -50,6 +61,11 @@ impl AppState {
                 graphql,
                 bound: OnceLock::new(),
                 ip_rules: Default::default(),
+                proxies,
+                key,
+                audit,
+                relying_party: OnceLock::new(),
+                auth_limiter,
             }),
         })
     }
@@ -83,6 +99,50 @@ impl AppState {
     /// The cached IP access rules.
     pub fn ip_rules(&self) -> &crate::access::RulesCache {
         &self.inner.ip_rules
+    }
+
+    /// The client address of `req` as every security decision sees it (see [`crate::client`]).
+    pub fn client_ip(&self, req: &poem::Request) -> Option<std::net::IpAddr> {
+        crate::client::client_ip(req, &self.inner.proxies)
+    }
+
+    /// The server key (seals secrets at rest, keys CSRF tokens).
+    pub fn key(&self) -> &pv_security::seal::ServerKey {
+        &self.inner.key
+    }
+
+    /// The audit log (one per server: appends are serialised through it).
+    pub fn audit(&self) -> &pv_security::audit::AuditLog {
+        &self.inner.audit
+    }
+
+    /// How long sessions live.
+    pub fn session_policy(&self) -> pv_security::session::SessionPolicy {
+        pv_security::session::SessionPolicy::from_config(&self.inner.config.security)
+    }
+
+    /// Per-client rate limit of the sign-in endpoints.
+    pub fn auth_limiter(&self) -> &crate::limit::PerClientLimiter {
+        &self.inner.auth_limiter
+    }
+
+    /// The origin browsers use: `server.public_origin`, else `http://localhost:PORT`.
+    pub fn public_origin(&self) -> String {
+        match &self.inner.config.server.public_origin {
+            Some(origin) => origin.trim_end_matches('/').to_string(),
+            None => format!("http://localhost:{}", self.listen_addr().port()),
+        }
+    }
+
+    /// The WebAuthn relying party for [`AppState::public_origin`] (built on first use, once the
+    /// listening port is known).
+    pub fn relying_party(&self) -> crate::Result<&pv_security::passkey::RelyingParty> {
+        if let Some(rp) = self.inner.relying_party.get() {
+            return Ok(rp);
+        }
+        let rp = pv_security::passkey::RelyingParty::new(&self.public_origin())
+            .map_err(|e| crate::Error::Startup(e.to_string()))?;
+        Ok(self.inner.relying_party.get_or_init(|| rp))
     }
 
     /// The GraphQL API.

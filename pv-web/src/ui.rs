@@ -5,8 +5,11 @@
 use askama::Template;
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Html, Path};
-use poem::{IntoResponse, Response, handler};
+use poem::{IntoResponse, Request, Response, handler};
+use pv_security::rbac::{self, Permission};
+use pv_security::session::Stage;
 
+use crate::auth::Principal;
 use crate::problem::Problem;
 use crate::rest::system::{SystemInfo, system_info};
 use crate::state::AppState;
@@ -64,15 +67,90 @@ struct OverviewPage {
     title: &'static str,
     active: &'static str,
     version: &'static str,
+    username: String,
     info: SystemInfo,
     uptime: String,
     memory: String,
     toasts_json: String,
 }
 
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    toasts_json: String,
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html")]
+struct EnrolPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    needs_password: bool,
+    toasts_json: String,
+}
+
+fn redirect(to: &str) -> Response {
+    Response::builder().status(StatusCode::SEE_OTHER).header(header::LOCATION, to).finish()
+}
+
+/// The page guard: the signed-in, fully enrolled caller holding `permission` somewhere, or
+/// the response to send instead (sign-in page, enrolment page, or 403).
+fn page_guard(
+    state: &AppState,
+    req: &Request,
+    permission: Permission,
+) -> Result<Principal, Response> {
+    let Some(p) = req.extensions().get::<Principal>() else { return Err(redirect("/login")) };
+    if p.stage == Stage::Enrol {
+        return Err(redirect("/enrol"));
+    }
+    rbac::authorize_any_property(&p.subject, permission, state.clock().now())
+        .map_err(|d| Problem::new(StatusCode::FORBIDDEN, d.message()).into_response())?;
+    Ok(p.clone())
+}
+
+/// `GET /login`: passkey and password sign-in.
+#[handler]
+pub async fn login(req: &Request) -> Response {
+    if let Some(p) = req.extensions().get::<Principal>() {
+        return redirect(if p.stage == Stage::Enrol { "/enrol" } else { "/" });
+    }
+    render(&LoginPage {
+        title: "Sign in",
+        active: "login",
+        version: pv_core::VERSION,
+        username: String::new(),
+        toasts_json: "[]".into(),
+    })
+}
+
+/// `GET /enrol`: enrol a passkey or TOTP (where setup-code and password-only sessions land).
+#[handler]
+pub async fn enrol(req: &Request) -> Response {
+    let Some(p) = req.extensions().get::<Principal>() else { return redirect("/login") };
+    render(&EnrolPage {
+        title: "Secure your account",
+        active: "enrol",
+        version: pv_core::VERSION,
+        username: p.user.username.clone(),
+        needs_password: p.user.password_hash.is_none(),
+        toasts_json: "[]".into(),
+    })
+}
+
 /// `GET /`: the system overview (version, databases, data dir, uptime).
 #[handler]
-pub async fn overview(state: Data<&AppState>) -> Response {
+pub async fn overview(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match page_guard(&state, req, Permission::SystemView) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
     let info = system_info(&state).await;
     let ready = info.databases.iter().filter(|d| d.reachable).count();
     let toast = if ready == info.databases.len() {
@@ -86,6 +164,7 @@ pub async fn overview(state: Data<&AppState>) -> Response {
         title: "Overview",
         active: "overview",
         version: pv_core::VERSION,
+        username: principal.user.username.clone(),
         uptime: human_duration(info.uptime_seconds),
         memory: info
             .resident_memory_bytes

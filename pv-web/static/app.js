@@ -58,6 +58,160 @@
     }
   }
 
+
+  // ---- Sign-in, passkeys and TOTP enrolment ----
+
+  function b64urlToBuf(s) {
+    const pad = "=".repeat((4 - (s.length % 4)) % 4);
+    const bin = atob((s + pad).replace(/-/g, "+").replace(/_/g, "/"));
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  }
+
+  function bufToB64url(buf) {
+    const bytes = new Uint8Array(buf);
+    let bin = "";
+    for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  async function postJson(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body || {}),
+      credentials: "same-origin",
+    });
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const text = await response.text();
+    return text ? JSON.parse(text) : {};
+  }
+
+  function afterSignIn(result) {
+    window.location.assign(result.stage === "enrol" ? "/enrol" : "/");
+  }
+
+  async function passkeyLogin() {
+    try {
+      const start = await postJson("/api/v1/auth/passkeys/login/start");
+      const pk = start.options.publicKey;
+      pk.challenge = b64urlToBuf(pk.challenge);
+      (pk.allowCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
+      const cred = await navigator.credentials.get({ publicKey: pk });
+      const credential = {
+        id: cred.id,
+        rawId: bufToB64url(cred.rawId),
+        type: cred.type,
+        extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+        response: {
+          authenticatorData: bufToB64url(cred.response.authenticatorData),
+          clientDataJSON: bufToB64url(cred.response.clientDataJSON),
+          signature: bufToB64url(cred.response.signature),
+          userHandle: cred.response.userHandle ? bufToB64url(cred.response.userHandle) : null,
+        },
+      };
+      afterSignIn(await postJson("/api/v1/auth/passkeys/login/finish",
+        { ceremony_id: start.ceremony_id, credential: credential }));
+    } catch (e) {
+      toast("Passkey sign-in failed: " + e.message, "error");
+    }
+  }
+
+  async function passwordLogin(event) {
+    event.preventDefault();
+    const form = event.target;
+    const codeRow = document.getElementById("code-row");
+    const body = { username: form.username.value, password: form.password.value };
+    if (codeRow && !codeRow.hidden && form.code.value) body.code = form.code.value;
+    try {
+      afterSignIn(await postJson("/api/v1/auth/login", body));
+    } catch (e) {
+      if (/authenticator app/.test(e.message) && codeRow && codeRow.hidden) {
+        codeRow.hidden = false;
+        form.code.focus();
+      }
+      toast(e.message, "error");
+    }
+  }
+
+  async function passkeyRegister() {
+    try {
+      const start = await postJson("/api/v1/auth/passkeys/register/start");
+      const pk = start.options.publicKey;
+      pk.challenge = b64urlToBuf(pk.challenge);
+      pk.user.id = b64urlToBuf(pk.user.id);
+      (pk.excludeCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
+      const cred = await navigator.credentials.create({ publicKey: pk });
+      const credential = {
+        id: cred.id,
+        rawId: bufToB64url(cred.rawId),
+        type: cred.type,
+        extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+        response: {
+          attestationObject: bufToB64url(cred.response.attestationObject),
+          clientDataJSON: bufToB64url(cred.response.clientDataJSON),
+        },
+      };
+      const name = (document.getElementById("passkey-name") || {}).value || "Passkey";
+      await postJson("/api/v1/auth/passkeys/register/finish",
+        { ceremony_id: start.ceremony_id, credential: credential, name: name });
+      toast("Passkey created.", "info");
+      setTimeout(function () { window.location.assign("/"); }, 600);
+    } catch (e) {
+      toast("Passkey registration failed: " + e.message, "error");
+    }
+  }
+
+  async function totpStart() {
+    try {
+      const pw = document.getElementById("new-password");
+      if (pw) {
+        await postJson("/api/v1/auth/password", { new_password: pw.value });
+        pw.disabled = true;
+      }
+      const t = await postJson("/api/v1/auth/totp/start");
+      const qr = document.getElementById("totp-qr");
+      const img = document.createElement("img");
+      img.alt = "QR code for your authenticator app";
+      img.src = "data:image/svg+xml;base64," + btoa(t.qr_svg);
+      qr.replaceChildren(img);
+      qr.hidden = false;
+      const secret = document.getElementById("totp-secret");
+      secret.textContent = "Or enter this key: " + t.secret;
+      secret.hidden = false;
+    } catch (e) {
+      toast(e.message, "error");
+    }
+  }
+
+  async function totpConfirm(event) {
+    event.preventDefault();
+    try {
+      const r = await postJson("/api/v1/auth/totp/confirm",
+        { code: document.getElementById("totp-code").value });
+      const list = document.getElementById("recovery-list");
+      list.replaceChildren();
+      r.recovery_codes.forEach(function (c) {
+        const li = document.createElement("li");
+        li.textContent = c;
+        list.appendChild(li);
+      });
+      document.getElementById("totp-form").hidden = true;
+      document.getElementById("recovery").hidden = false;
+      toast("Authenticator app enrolled.", "info");
+    } catch (e) {
+      toast(e.message, "error");
+    }
+  }
+
+  async function logout() {
+    try {
+      await postJson("/api/v1/auth/logout");
+    } catch (_) { /* signed out already */ }
+    window.location.assign("/login");
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     const initial = document.getElementById("pv-initial-toasts");
     if (initial) {
@@ -68,6 +222,18 @@
     document.querySelectorAll("[data-action=refresh-status]").forEach(function (b) {
       b.addEventListener("click", refreshStatus);
     });
+    const on = function (action, type, fn) {
+      document.querySelectorAll("[data-action=" + action + "]").forEach(function (el) {
+        el.addEventListener(type, fn);
+      });
+    };
+    on("passkey-login", "click", passkeyLogin);
+    on("password-login", "submit", passwordLogin);
+    on("passkey-register", "click", passkeyRegister);
+    on("totp-start", "click", totpStart);
+    on("logout", "click", logout);
+    const totpForm = document.getElementById("totp-form");
+    if (totpForm) totpForm.addEventListener("submit", totpConfirm);
   });
 
   window.pv = { toast: toast };

@@ -65,7 +65,17 @@ async fn serves_rules_from_the_database_with_exclusions_and_token() {
     let with_header = reqwest::get(format!("{url}?header=1")).await.unwrap().text().await.unwrap();
     assert!(with_header.starts_with("network\r\n"));
 
-    // A token set in the database applies at once, without a restart.
+    // Conditional requests: the same list is 304 without a body.
+    let first = reqwest::get(&url).await.unwrap();
+    let etag = first.headers()["etag"].clone();
+    assert_eq!(first.headers()["cache-control"], "no-cache, max-age=60");
+    let client = reqwest::Client::new();
+    let again = client.get(&url).header("if-none-match", etag.clone()).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag);
+    assert_eq!(again.text().await.unwrap(), "");
+
+    // A token set in the database applies without a restart (within the 1 s re-validation).
     blocklist_setting::ActiveModel {
         enabled: Set(true),
         token_hash: Set(Some(pv_web::blocklist::sha256_hex("s3cret-token"))),
@@ -76,8 +86,14 @@ async fn serves_rules_from_the_database_with_exclusions_and_token() {
     .insert(&users)
     .await
     .unwrap();
-    let client = reqwest::Client::new();
-    let denied = client.get(&url).send().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let denied = loop {
+        let r = client.get(&url).send().await.unwrap();
+        if r.status() != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(denied.status(), 401);
     assert_eq!(denied.headers()["content-type"], "application/problem+json");
     let wrong = client.get(&url).bearer_auth("nope").send().await.unwrap();

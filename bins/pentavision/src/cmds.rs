@@ -6,6 +6,7 @@ pub mod export_schema;
 pub mod ip;
 pub mod migrate;
 pub mod run;
+pub mod token;
 
 use std::path::Path;
 

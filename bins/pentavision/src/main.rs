@@ -41,6 +41,8 @@ enum Command {
     Audit(cmds::audit::Args),
     /// Block, exempt, remove or list IP addresses and networks.
     Ip(cmds::ip::Args),
+    /// Create, revoke or list API tokens.
+    Token(cmds::token::Args),
 }
 
 impl Cli {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
             Command::ExportSchema(args) => cmds::export_schema::run(args).await,
             Command::Audit(args) => cmds::audit::run(config_path, &overrides, args).await,
             Command::Ip(args) => cmds::ip::run(config_path, &overrides, args).await,
+            Command::Token(args) => cmds::token::run(config_path, &overrides, args).await,
         }
     });
     match result {

@@ -41,6 +41,8 @@ pub mod role_permission;
 #[allow(missing_docs)]
 pub mod session;
 #[allow(missing_docs)]
+pub mod setup_code;
+#[allow(missing_docs)]
 pub mod totp_credential;
 #[allow(missing_docs)]
 pub mod user;

@@ -5,6 +5,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
+use crate::auth::{Guarded, perm};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -59,7 +60,11 @@ pub enum SystemResponse {
 impl SystemApi {
     /// Version, uptime, data directory and the state of the three databases.
     #[oai(path = "/system", method = "get", operation_id = "getSystem")]
-    async fn system(&self, state: Data<&AppState>) -> SystemResponse {
+    async fn system(
+        &self,
+        state: Data<&AppState>,
+        _auth: Guarded<perm::SystemView>,
+    ) -> SystemResponse {
         SystemResponse::Ok(Json(system_info(&state).await))
     }
 }

@@ -2,6 +2,8 @@
 //! SQLite databases, plus the API-contract snapshots.
 
 mod api;
+mod blocklist;
+mod country;
 mod snapshots;
 
 use std::sync::Arc;

@@ -9,6 +9,13 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     let config = Config::load(config_path, Some(overrides))?;
     let _telemetry = pv_core::telemetry::init(&config, "pentavision")?;
     let state = pv_web::AppState::start(config).await.context("start-up")?;
+    let seed = pv_security::account::seed_admin(
+        &state.dbs().users,
+        &state.config().data_dir,
+        chrono::Utc::now(),
+    )
+    .await
+    .context("seeding the system administrator")?;
     let server = pv_web::server::Server::bind(&state).await?;
     let addr = server.local_addr();
     let url = format!("http://{addr}/");
@@ -26,11 +33,25 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     println!("  data:      {}", data_dir.display());
     println!("  databases: {}", engines.join(", "));
     println!("  API:       {url}api/docs   GraphQL: {url}graphql");
-    println!(
-        "  First login: open {url} in a browser on this machine. No accounts exist yet, so \
-         there is nothing to sign in with: until sign-in is set up the UI and API answer only \
-         clients on this machine."
-    );
+    let login_url = format!("{}/login", state.public_origin());
+    match seed {
+        pv_security::account::Seed::Created { code, file } => {
+            println!("  First login: open {login_url}, sign in as `Thalia` with the one-time setup code");
+            println!("      {code}");
+            println!(
+                "    then enrol a passkey or an authenticator app. The code is also in {} (mode \
+                 0600) and stops working after the enrolment.",
+                file.display()
+            );
+        }
+        pv_security::account::Seed::Pending { file } => {
+            println!(
+                "  First login: open {login_url} and sign in as `Thalia` with the setup code in {}.",
+                file.display()
+            );
+        }
+        pv_security::account::Seed::Done => println!("  Sign in: {login_url}"),
+    }
     println!("  Stop with Ctrl-C.");
     server.run(state.clone(), pv_web::server::shutdown_signal()).await?;
     state.dbs().clone().close().await;

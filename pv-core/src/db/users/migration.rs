@@ -5,6 +5,8 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261123_000002_seed_lan_exemptions;
+mod m20261123_000003_seed_roles;
+mod m20261123_000004_sign_in;
 
 /// The `users` migrator.
 #[derive(Debug)]
@@ -15,6 +17,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_seed_lan_exemptions::Migration),
+            Box::new(m20261123_000003_seed_roles::Migration),
+            Box::new(m20261123_000004_sign_in::Migration),
         ]
     }
 

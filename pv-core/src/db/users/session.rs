@@ -24,6 +24,9 @@ pub struct Model {
     pub user_agent: Option<String>,
     /// When the session was signed out or revoked (None: live until it expires).
     pub revoked_at: Option<DateTimeUtc>,
+    /// `full`, or `enrol`: signed in with a setup code or a password alone, and allowed only
+    /// to enrol a passkey or TOTP (which upgrades the session to `full`).
+    pub stage: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

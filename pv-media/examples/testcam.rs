@@ -1,0 +1,26 @@
+//! Serve a simulated camera (`pv_media::testcam`) until standard input closes, printing its URL.
+//!
+//! ```text
+//! cargo run -p pv-media --features testkit --example testcam -- [moving|static|h265|aac|garbage] [PORT]
+//! ```
+
+use std::io::Read;
+
+use pv_media::testcam::{Clip, TestCamera, TestCameraOptions};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let clip = match args.next().as_deref() {
+        None | Some("moving") => Clip::Moving,
+        Some("static") => Clip::Static,
+        Some("h265") => Clip::MovingH265,
+        Some("aac") => Clip::MovingAac,
+        Some("garbage") => Clip::Garbage,
+        Some(other) => return Err(format!("unknown clip {other}").into()),
+    };
+    let port = args.next().map(|p| p.parse()).transpose()?.unwrap_or(0);
+    let cam = TestCamera::start_with(clip, TestCameraOptions { port, ..Default::default() })?;
+    println!("{}", cam.url());
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! A simulated RTSP camera for tests (feature `testkit`).
+//!
+//! [`TestCamera::start`] serves a pre-encoded [`Clip`] in a loop from gst-rtsp-server on
+//! 127.0.0.1: the clip is encoded once per machine into a cache file ([`clip::cache_dir`]),
+//! loaded into memory once per process, and pushed into one shared RTP payloading pipeline per
+//! camera in real time, so a camera costs no encoder and a few per cent of a core however many
+//! clients read it. [`TestCamera::stop`] closes the port and every client connection (the
+//! camera disappears); [`TestCamera::restart`] brings it back on the same port.
+//!
+//! ```no_run
+//! # fn main() -> pv_media::Result<()> {
+//! use pv_media::testcam::{Clip, TestCamera};
+//! let mut cam = TestCamera::start(Clip::Moving)?;
+//! let url = cam.url(); // rtsp://127.0.0.1:PORT/cam
+//! cam.stop();
+//! cam.restart()?;
+//! # Ok(()) }
+//! ```
+
+pub mod clip;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+
+pub use clip::Clip;
+use clip::ClipData;
+
+use crate::{Error, Result};
+
+/// The mount path every test camera serves.
+pub const MOUNT: &str = "/cam";
+
+/// How a [`TestCamera`] is set up.
+#[derive(Debug, Clone, Default)]
+pub struct TestCameraOptions {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Require this user name and password (HTTP basic authentication).
+    pub credentials: Option<(String, String)>,
+}
+
+/// A running (or stopped) simulated camera. Dropping it stops it.
+#[derive(Debug)]
+pub struct TestCamera {
+    clip: Clip,
+    data: Arc<ClipData>,
+    options: TestCameraOptions,
+    port: u16,
+    running: Option<Running>,
+}
+
+#[derive(Debug)]
+struct Running {
+    server: rtsp::RTSPServer,
+    context: glib::MainContext,
+    source: Option<glib::SourceId>,
+    main_loop: glib::MainLoop,
+    thread: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TestCamera {
+    /// Serve `clip` on a free port.
+    pub fn start(clip: Clip) -> Result<TestCamera> {
+        Self::start_with(clip, TestCameraOptions::default())
+    }
+
+    /// Serve `clip` as `options` say.
+    pub fn start_with(clip: Clip, options: TestCameraOptions) -> Result<TestCamera> {
+        crate::init()?;
+        let data = clip::load(clip)?;
+        let mut cam = TestCamera { clip, data, port: options.port, options, running: None };
+        cam.restart()?;
+        Ok(cam)
+    }
+
+    /// `rtsp://127.0.0.1:PORT/cam` (without credentials).
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}{MOUNT}", self.port)
+    }
+
+    /// The URL with `user:password@` when the camera requires credentials.
+    pub fn url_with_credentials(&self) -> String {
+        match &self.options.credentials {
+            Some((user, pass)) => format!("rtsp://{user}:{pass}@127.0.0.1:{}{MOUNT}", self.port),
+            None => self.url(),
+        }
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The clip served.
+    pub fn clip(&self) -> Clip {
+        self.clip
+    }
+
+    /// Whether the camera is serving.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Disappear: close the listening socket and every client connection. Idempotent.
+    pub fn stop(&mut self) {
+        let Some(mut running) = self.running.take() else {
+            return;
+        };
+        running.stop.store(true, Ordering::SeqCst);
+        if let Some(pool) = running.server.session_pool() {
+            pool.filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+        }
+        running.server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+        if let Some(source) = running.source.take()
+            && let Some(source) = running.context.find_source_by_id(&source)
+        {
+            source.destroy();
+        }
+        running.main_loop.quit();
+        if let Some(thread) = running.thread.take() {
+            let _ = thread.join();
+        }
+        tracing::debug!(port = self.port, "test camera stopped");
+    }
+
+    /// (Re)start serving on the same port. A running camera is stopped first.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = rtsp::RTSPServer::new();
+        server.set_address("127.0.0.1");
+        server.set_service(&self.port.to_string());
+        let mounts = server
+            .mount_points()
+            .ok_or_else(|| Error::Gstreamer("RTSP server has no mount points".into()))?;
+        let factory = rtsp::RTSPMediaFactory::new();
+        let audio = if self.data.audio.is_some() {
+            " appsrc name=asrc is-live=true format=time do-timestamp=true max-bytes=0 ! rtpmp4gpay name=pay1 pt=97"
+        } else {
+            ""
+        };
+        factory.set_launch(&format!(
+            "( appsrc name=src is-live=true format=time do-timestamp=true max-bytes=0 ! {} name=pay0 pt=96 config-interval=1{audio} )",
+            self.clip.payloader()
+        ));
+        factory.set_shared(true);
+        factory.set_protocols(
+            gstreamer_rtsp_server::gst_rtsp::RTSPLowerTrans::TCP
+                | gstreamer_rtsp_server::gst_rtsp::RTSPLowerTrans::UDP,
+        );
+        let data = self.data.clone();
+        let feeder_stop = stop.clone();
+        factory.connect_media_configure(move |_, media| {
+            let bin = media.element();
+            let appsrc = |name: &str| {
+                bin.downcast_ref::<gst::Bin>()
+                    .and_then(|b| b.by_name(name))
+                    .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            };
+            let streams = [
+                (appsrc("src"), Some((data.caps.clone(), data.frames.clone()))),
+                (appsrc("asrc"), data.audio.clone()),
+            ];
+            for (src, stream) in streams {
+                let (Some(src), Some((caps, frames))) = (src, stream) else { continue };
+                src.set_caps(Some(&caps));
+                let stop = feeder_stop.clone();
+                let _ = std::thread::Builder::new()
+                    .name("testcam-feed".into())
+                    .spawn(move || feed(&src, &frames, &stop));
+            }
+        });
+        if let Some((user, pass)) = &self.options.credentials {
+            let auth = rtsp::RTSPAuth::new();
+            let token = rtsp::RTSPToken::builder()
+                .field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+                .build();
+            auth.add_basic(rtsp::RTSPAuth::make_basic(user, pass).as_str(), &token);
+            server.set_auth(Some(&auth));
+            factory.add_role_from_structure(
+                &gst::Structure::builder("user")
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                    .build(),
+            );
+        }
+        mounts.add_factory(MOUNT, factory);
+
+        let context = glib::MainContext::new();
+        let source = server.attach(Some(&context))?;
+        let port = u16::try_from(server.bound_port())
+            .map_err(|_| Error::Gstreamer("RTSP server did not bind".into()))?;
+        self.port = port;
+        let main_loop = glib::MainLoop::new(Some(&context), false);
+        let loop_ = main_loop.clone();
+        let thread_context = context.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("testcam-{port}"))
+            .spawn(move || {
+                let _ = thread_context.with_thread_default(|| loop_.run());
+            })
+            .map_err(|e| Error::Gstreamer(format!("cannot start test camera thread: {e}")))?;
+        tracing::debug!(port, clip = self.clip.name(), "test camera serving");
+        self.running = Some(Running {
+            server,
+            context,
+            source: Some(source),
+            main_loop,
+            thread: Some(thread),
+            stop,
+        });
+        Ok(())
+    }
+}
+
+impl Drop for TestCamera {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Push a stream's buffers into `src` in real time (each buffer's own duration, else one video
+/// frame), looping, until the media goes away or the camera stops. `src` time-stamps them.
+fn feed(src: &gst_app::AppSrc, frames: &[gst::Buffer], stop: &AtomicBool) {
+    let frame = Duration::from_secs(1) / clip::FPS;
+    let mut due = Instant::now();
+    for buffer in frames.iter().cycle() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let duration = buffer.duration().map_or(frame, |d| Duration::from_nanos(d.nseconds()));
+        due += duration;
+        let mut buffer = buffer.copy();
+        {
+            let Some(b) = buffer.get_mut() else { break };
+            b.set_pts(gst::ClockTime::NONE);
+            b.set_dts(gst::ClockTime::NONE);
+            b.set_duration(gst::ClockTime::from_nseconds(duration.as_nanos() as u64));
+        }
+        if src.push_buffer(buffer).is_err() {
+            break;
+        }
+    }
+}

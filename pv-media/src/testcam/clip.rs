@@ -1,0 +1,264 @@
+//! The pre-encoded clips a [`TestCamera`](super::TestCamera) serves: generated once with x264 or
+//! x265 into a cache file, then loaded into memory as access units.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use crate::{Error, Result};
+
+/// Frame width of every clip.
+pub const WIDTH: u32 = 1280;
+/// Frame height of every clip.
+pub const HEIGHT: u32 = 720;
+/// Frames per second of every clip.
+pub const FPS: u32 = 15;
+/// Frames per group of pictures: one key frame per second.
+pub const GOP_FRAMES: u32 = FPS;
+/// Frames in one loop of a clip (10 s).
+pub const FRAMES: u32 = FPS * 10;
+/// AAC frames (1024 samples at 16 kHz) in one loop of a clip with audio (9.98 s).
+const AUDIO_FRAMES: u32 = 16_000 * 10 / 1024;
+
+/// What a simulated camera shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Clip {
+    /// H.264: a ball moving over a static grey background.
+    Moving,
+    /// H.264: a static scene (colour bars); nothing moves.
+    Static,
+    /// H.265: the moving ball.
+    MovingH265,
+    /// H.264 moving ball with an AAC audio track (a 440 Hz tone, 16 kHz mono).
+    MovingAac,
+    /// RTP-packetised H.264 that is not H.264: random slice data, no parameter sets, no key
+    /// frame. Nothing can be recorded from it.
+    Garbage,
+}
+
+impl Clip {
+    /// Short name, used in cache file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Clip::Moving => "moving",
+            Clip::Static => "static",
+            Clip::MovingH265 => "moving-h265",
+            Clip::MovingAac => "moving-aac",
+            Clip::Garbage => "garbage",
+        }
+    }
+
+    /// The codec name recordings of this clip carry (`h264`, `h265`).
+    pub fn codec(self) -> &'static str {
+        match self {
+            Clip::MovingH265 => "h265",
+            _ => "h264",
+        }
+    }
+
+    fn source(self) -> String {
+        match self {
+            Clip::Moving | Clip::MovingH265 | Clip::MovingAac | Clip::Garbage => {
+                "videotestsrc pattern=ball background-color=0xff505050".to_owned()
+            }
+            Clip::Static => "videotestsrc pattern=smpte".to_owned(),
+        }
+    }
+
+    fn encoder(self) -> String {
+        match self {
+            Clip::MovingH265 => format!(
+                "x265enc key-int-max={GOP_FRAMES} speed-preset=ultrafast bitrate=1500 option-string=bframes=0 ! h265parse"
+            ),
+            _ => format!(
+                "x264enc bframes=0 key-int-max={GOP_FRAMES} speed-preset=ultrafast bitrate=1500 ! h264parse"
+            ),
+        }
+    }
+
+    fn parser(self) -> &'static str {
+        match self {
+            Clip::MovingH265 => {
+                "h265parse config-interval=-1 ! video/x-h265,stream-format=byte-stream,alignment=au"
+            }
+            _ => {
+                "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au"
+            }
+        }
+    }
+
+    /// The RTP payloader a camera uses for this clip.
+    pub(crate) fn payloader(self) -> &'static str {
+        match self {
+            Clip::MovingH265 => "rtph265pay",
+            _ => "rtph264pay",
+        }
+    }
+}
+
+/// A clip in memory: its caps and access units, and those of its audio track.
+#[derive(Debug)]
+pub(crate) struct ClipData {
+    pub caps: gst::Caps,
+    pub frames: Vec<gst::Buffer>,
+    pub audio: Option<(gst::Caps, Vec<gst::Buffer>)>,
+}
+
+/// The directory clips are cached in: `$PV_TESTCAM_CACHE`, else `<tmp>/pv-media-testcam`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("PV_TESTCAM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("pv-media-testcam"))
+}
+
+/// The cached MP4 file of `clip`, generated on first use (atomically: other processes may race).
+/// [`Clip::Garbage`] has no file; it is made in memory.
+pub fn clip_file(clip: Clip) -> Result<PathBuf> {
+    let dir = cache_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let path = dir.join(format!("{}-{WIDTH}x{HEIGHT}-{FPS}fps-v1.mp4", clip.name()));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let tmp = dir.join(format!(".{}-{}.tmp.mp4", clip.name(), std::process::id()));
+    let audio = if clip == Clip::MovingAac {
+        format!(
+            "audiotestsrc num-buffers={AUDIO_FRAMES} samplesperbuffer=1024 ! audio/x-raw,rate=16000,channels=1 ! avenc_aac ! aacparse ! mux. "
+        )
+    } else {
+        String::new()
+    };
+    let launch = format!(
+        "{} num-buffers={FRAMES} ! video/x-raw,width={WIDTH},height={HEIGHT},framerate={FPS}/1 ! {} ! mux. {audio}mp4mux name=mux ! filesink location={}",
+        clip.source(),
+        clip.encoder(),
+        tmp.display()
+    );
+    tracing::info!(clip = clip.name(), path = %path.display(), "generating test clip");
+    run_to_eos(&launch)?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
+/// The clip's access units, loaded once per process.
+pub(crate) fn load(clip: Clip) -> Result<Arc<ClipData>> {
+    type Loaded = Vec<(Clip, Arc<ClipData>)>;
+    static CACHE: OnceLock<Mutex<Loaded>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, data)) = cache.iter().find(|(c, _)| *c == clip) {
+        return Ok(data.clone());
+    }
+    let data = Arc::new(match clip {
+        Clip::Garbage => garbage(),
+        _ => read_access_units(clip, &clip_file(clip)?)?,
+    });
+    cache.push((clip, data.clone()));
+    Ok(data)
+}
+
+fn read_access_units(clip: Clip, path: &Path) -> Result<ClipData> {
+    crate::init()?;
+    let audio = if clip == Clip::MovingAac {
+        "d.audio_0 ! queue ! aacparse ! appsink name=asink sync=false"
+    } else {
+        ""
+    };
+    let launch = format!(
+        "filesrc location={} ! qtdemux name=d d.video_0 ! queue ! {} ! appsink name=sink sync=false {audio}",
+        path.display(),
+        clip.parser()
+    );
+    let pipeline = gst::parse::launch(&launch)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| Error::Gstreamer("clip reader is not a pipeline".into()))?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| Error::Gstreamer("clip reader has no appsink".into()))?;
+    let asink = pipeline.by_name("asink").and_then(|e| e.downcast::<gst_app::AppSink>().ok());
+    pipeline.set_state(gst::State::Playing)?;
+    let video = pull_all(&sink);
+    let audio = asink.as_ref().map(pull_all);
+    let _ = pipeline.set_state(gst::State::Null);
+    let (Some(caps), frames) = video else {
+        return Err(Error::Gstreamer(format!("{}: no video", path.display())));
+    };
+    if frames.is_empty() {
+        return Err(Error::Gstreamer(format!("{}: no frames", path.display())));
+    }
+    let audio = match audio {
+        Some((Some(caps), frames)) if !frames.is_empty() => Some((caps, frames)),
+        Some(_) => return Err(Error::Gstreamer(format!("{}: no audio", path.display()))),
+        None => None,
+    };
+    Ok(ClipData { caps, frames, audio })
+}
+
+/// Every sample of an appsink until EOS: the first caps and the buffers.
+fn pull_all(sink: &gst_app::AppSink) -> (Option<gst::Caps>, Vec<gst::Buffer>) {
+    let mut frames = Vec::new();
+    let mut caps = None;
+    while let Ok(sample) = sink.pull_sample() {
+        if caps.is_none() {
+            caps = sample.caps_owned();
+        }
+        if let Some(buffer) = sample.buffer_owned() {
+            frames.push(buffer);
+        }
+    }
+    (caps, frames)
+}
+
+/// Random slice NAL units with start codes: valid RTP, useless H.264.
+fn garbage() -> ClipData {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let frames = (0..FRAMES)
+        .map(|_| {
+            let mut data = vec![0u8, 0, 0, 1, 0x41];
+            data.extend((0..4000).map(|_| (next() & 0xff) as u8 | 0x01));
+            gst::Buffer::from_mut_slice(data)
+        })
+        .collect();
+    let caps = gst::Caps::builder("video/x-h264")
+        .field("stream-format", "byte-stream")
+        .field("alignment", "au")
+        .field("width", WIDTH as i32)
+        .field("height", HEIGHT as i32)
+        .field("framerate", gst::Fraction::new(FPS as i32, 1))
+        .build();
+    ClipData { caps, frames, audio: None }
+}
+
+fn run_to_eos(launch: &str) -> Result<()> {
+    crate::init()?;
+    let pipeline = gst::parse::launch(launch)?;
+    let bus = pipeline.bus().ok_or_else(|| Error::Gstreamer("pipeline has no bus".into()))?;
+    pipeline.set_state(gst::State::Playing)?;
+    let mut result = Err(Error::Gstreamer("clip generation timed out".into()));
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(120)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => {
+                result = Ok(());
+                break;
+            }
+            gst::MessageView::Error(err) => {
+                result = Err(Error::Gstreamer(format!("clip generation: {}", err.error())));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}

@@ -1,0 +1,11 @@
+//! pv-media integration tests: simulated RTSP cameras (`pv_media::testcam`), real recorders,
+//! ffprobe on every finished segment, camera loss, kill -9 and recovery, bad input.
+//!
+//! Segments are 3 s long so the whole suite stays fast; independent scenarios run in parallel
+//! inside one test where they share a wait.
+
+mod bad_input;
+mod crash;
+mod record;
+mod support;
+mod testcam;
