@@ -54,6 +54,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A video frame whose size or buffer does not add up.
+    #[error("invalid frame: {0}")]
+    InvalidFrame(String),
+    /// A motion zone or motion setting out of range.
+    #[error("invalid motion zone: {0}")]
+    InvalidZone(String),
     /// A recorder setting out of range.
     #[error("invalid recorder setting: {0}")]
     InvalidRecorderConfig(String),
@@ -91,7 +97,9 @@ impl Error {
             | Error::InvalidRecordingMode(_)
             | Error::InvalidSchedule(_)
             | Error::InvalidUrl { .. }
-            | Error::InvalidRecorderConfig(_) => ErrorKind::InvalidInput,
+            | Error::InvalidRecorderConfig(_)
+            | Error::InvalidFrame(_)
+            | Error::InvalidZone(_) => ErrorKind::InvalidInput,
             Error::Gstreamer(_) | Error::Io { .. } | Error::Process { .. } => ErrorKind::Internal,
         }
     }

@@ -10,6 +10,8 @@
 //!   ffmpeg fallback.
 //! - [`recovery`]: the start-up scan of a camera's ingest directory: complete, repaired and
 //!   discarded segment files, for reconciliation with the database.
+//! - [`motion`]: motion detection on luma frames (blur, running-average background, per-zone
+//!   thresholds and masks, lighting-change rejection), plain Rust.
 //! - [`mp4`]: a small reader for the MP4 boxes the recorder writes (completeness, codec,
 //!   size, duration, the last complete fragment).
 //! - `testcam` (feature `testkit`): a simulated RTSP camera serving pre-encoded clips.
@@ -42,6 +44,7 @@
 pub mod error;
 pub mod layout;
 pub mod mode;
+pub mod motion;
 pub mod mp4;
 pub mod record;
 pub mod recovery;

@@ -3,12 +3,12 @@
 //! [`Recorder::start`] runs the camera's recording loop on its own thread, so one camera's
 //! failure or stall cannot hold up another's. Each attempt runs one backend:
 //!
-//! - GStreamer ([`gst`]): `rtspsrc` (TCP interleaved by default) → `rtph264depay`/`rtph265depay`
+//! - GStreamer: `rtspsrc` (TCP interleaved by default) → `rtph264depay`/`rtph265depay`
 //!   (chosen from the caps the camera announces) → `h264parse`/`h265parse` → `splitmuxsink`
 //!   (`async-finalize`, `mp4mux` with `fragment-duration`, `max-size-time` = the segment length).
 //!   AAC audio is passed through; G.711 cannot be stored in MP4 without transcoding and is left
 //!   out.
-//! - ffmpeg ([`ffmpeg`]): `ffmpeg -i URL -c copy -f segment -segment_format mp4`, used for a
+//! - ffmpeg: `ffmpeg -i URL -c copy -f segment -segment_format mp4`, used for a
 //!   camera whose stream GStreamer reached but could not record (pipeline did not preroll,
 //!   unsupported codec, missing element). Once a recorder falls back it stays on ffmpeg.
 //!
@@ -690,10 +690,20 @@ fn supervise(mut s: Session) {
     let mut attempt = 0u32;
     tracing::info!(camera = %camera, url = %redact_url(&s.config.url), %backend, "recorder started");
     while !s.stop.is_set() {
-        let end = match backend {
+        // A bug in one attempt must not leave this camera with a stale status: a panic ends
+        // the attempt like a lost camera, and the recorder tries again.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match backend {
             Backend::Gstreamer => gst::run(&mut s),
             Backend::Ffmpeg => ffmpeg::run(&mut s),
-        };
+        }));
+        let end = outcome.unwrap_or_else(|_| {
+            tracing::error!(camera = %camera, %backend, "recorder attempt panicked");
+            AttemptEnd::Lost {
+                reason: "internal error in the recorder (see the log)".to_owned(),
+                streamed: false,
+                fallback: false,
+            }
+        });
         let (reason, streamed, fallback) = match end {
             AttemptEnd::Stopped => break,
             AttemptEnd::Lost { reason, streamed, fallback } => (reason, streamed, fallback),

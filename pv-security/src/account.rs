@@ -151,7 +151,10 @@ pub async fn find_by_username(db: &DatabaseConnection, name: &str) -> Result<Opt
 
 /// The user with `id`.
 pub async fn get(db: &DatabaseConnection, id: i64) -> Result<user::Model> {
-    user::Entity::find_by_id(id).one(db).await?.ok_or_else(|| Error::NotFound(format!("no user {id}")))
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no user {id}")))
 }
 
 /// Set a user's password.
@@ -210,7 +213,11 @@ pub enum Seed {
 
 /// On first start (no users at all), create `Thalia` with the System Administrator role and a
 /// one-time setup code, printed by the caller and written to `DATA_DIR/setup-code.txt` (0600).
-pub async fn seed_admin(db: &DatabaseConnection, data_dir: &Path, now: DateTime<Utc>) -> Result<Seed> {
+pub async fn seed_admin(
+    db: &DatabaseConnection,
+    data_dir: &Path,
+    now: DateTime<Utc>,
+) -> Result<Seed> {
     let file = data_dir.join(SETUP_CODE_FILE);
     if user::Entity::find().count(db).await? > 0 {
         let pending = setup_code::Entity::find()

@@ -84,10 +84,9 @@ impl Family {
     fn ranges(self, nets: &[IpNet]) -> Vec<Range> {
         nets.iter()
             .filter_map(|net| match (self, net.trunc()) {
-                (Family::V4, IpNet::V4(n)) => Some((
-                    u128::from(u32::from(n.network())),
-                    u128::from(u32::from(n.broadcast())),
-                )),
+                (Family::V4, IpNet::V4(n)) => {
+                    Some((u128::from(u32::from(n.network())), u128::from(u32::from(n.broadcast()))))
+                }
                 (Family::V6, IpNet::V6(n)) => {
                     Some((u128::from(n.network()), u128::from(n.broadcast())))
                 }
@@ -232,10 +231,7 @@ pub async fn load_rules(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
 ) -> Result<(Vec<IpNet>, Vec<IpNet>)> {
-    let rules = ip_rule::Entity::find()
-        .filter(in_force(now))
-        .all(db)
-        .await?;
+    let rules = ip_rule::Entity::find().filter(in_force(now)).all(db).await?;
     let (mut blocked, mut exempt) = (Vec::new(), Vec::new());
     for rule in rules {
         match parse_network(&rule.network) {

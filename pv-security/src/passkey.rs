@@ -240,7 +240,10 @@ async fn take<T: serde::de::DeserializeOwned>(
         .filter(webauthn_ceremony::Column::Id.eq(id))
         .exec(db)
         .await?;
-    if deleted.rows_affected != 1 || row.kind != kind || row.user_id != user_id || row.expires_at <= now
+    if deleted.rows_affected != 1
+        || row.kind != kind
+        || row.user_id != user_id
+        || row.expires_at <= now
     {
         return Err(gone());
     }

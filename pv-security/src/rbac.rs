@@ -96,6 +96,7 @@ mod permission;
 mod scope;
 mod subject;
 
+pub use crate::account::AccountStatus;
 pub use builtin::{BuiltInRole, RoleScope, role_table};
 pub use load::load_subject;
 pub use manage::{
@@ -104,7 +105,6 @@ pub use manage::{
 };
 pub use permission::{Permission, PermissionCategory};
 pub use scope::{AccessSchedule, AccessWindow, AlarmZones, CameraScope};
-pub use crate::account::AccountStatus;
 pub use subject::{PropertyGrant, Subject};
 
 /// What a permission is used on.
@@ -355,7 +355,11 @@ impl CameraFilter {
 }
 
 /// The cameras on which `subject` holds `permission` at `now`, for list endpoints.
-pub fn camera_filter(subject: &Subject, permission: Permission, now: DateTime<Utc>) -> CameraFilter {
+pub fn camera_filter(
+    subject: &Subject,
+    permission: Permission,
+    now: DateTime<Utc>,
+) -> CameraFilter {
     if precheck(subject, permission).is_err() {
         return CameraFilter::Only(BTreeMap::new());
     }

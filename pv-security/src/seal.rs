@@ -43,10 +43,7 @@ impl ServerKey {
                     .ok()
                     .and_then(|b| b.try_into().ok())
                     .ok_or_else(|| {
-                        Error::InvalidInput(format!(
-                            "{} is not a 32-byte hex key",
-                            path.display()
-                        ))
+                        Error::InvalidInput(format!("{} is not a 32-byte hex key", path.display()))
                     })?;
                 Ok(Self { bytes })
             }

@@ -146,7 +146,9 @@ impl SignIn<'_> {
             }
         };
         if !first_ok {
-            return self.fail(&throttle, &subject, creds, Some(&user), method, ip, client, now).await;
+            return self
+                .fail(&throttle, &subject, creds, Some(&user), method, ip, client, now)
+                .await;
         }
         let status = AccountStatus::parse(&user.account_status).unwrap_or(AccountStatus::Disabled);
         if status != AccountStatus::Active {
@@ -170,7 +172,9 @@ impl SignIn<'_> {
             }
             Stage::Full
         } else if factors.passkeys > 0 {
-            return self.refuse(creds, Some(&user), method, Refused::PasskeyOnly, ip, client, now).await;
+            return self
+                .refuse(creds, Some(&user), method, Refused::PasskeyOnly, ip, client, now)
+                .await;
         } else {
             Stage::Enrol
         };
@@ -238,7 +242,8 @@ impl SignIn<'_> {
         if let Verdict::LockedUntil(until) = verdict {
             let exempt = ip.is_some_and(|ip| crate::throttle::lockout_exempt(ip, self.rules));
             if !exempt {
-                let mut event = Event::new(&creds.username, "auth.lockout", "user", &creds.username);
+                let mut event =
+                    Event::new(&creds.username, "auth.lockout", "user", &creds.username);
                 event.actor_user_id = user.map(|u| u.id);
                 event.outcome = Outcome::Denied;
                 event.ip = ip.map(|ip| ip.to_string());
@@ -264,8 +269,11 @@ impl SignIn<'_> {
         let name = safe_name(&creds.username);
         let mut event = Event::new(&name, "auth.login", "user", &name);
         event.actor_user_id = user.map(|u| u.id);
-        event.outcome =
-            if matches!(refused, Refused::BadCredentials) { Outcome::Failure } else { Outcome::Denied };
+        event.outcome = if matches!(refused, Refused::BadCredentials) {
+            Outcome::Failure
+        } else {
+            Outcome::Denied
+        };
         event.ip = ip.map(|ip| ip.to_string());
         event.user_agent = client.user_agent.clone();
         event = event.details(serde_json::json!({ "method": method, "reason": refused.reason() }));

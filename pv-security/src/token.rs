@@ -108,8 +108,7 @@ pub async fn revoke(
     if let Some(user) = user_id {
         q = q.filter(api_token::Column::UserId.eq(user));
     }
-    let row =
-        q.one(db).await?.ok_or_else(|| Error::NotFound(format!("no live API token {id}")))?;
+    let row = q.one(db).await?.ok_or_else(|| Error::NotFound(format!("no live API token {id}")))?;
     let mut active: api_token::ActiveModel = row.into();
     active.revoked_at = Set(Some(now));
     Ok(active.update(db).await?)

@@ -10,8 +10,7 @@
 //! - [`Signed`]: any signed-in session or token (even an `enrol`-stage session): sign-out,
 //!   "who am I", enrolling a passkey or TOTP;
 //! - [`Guarded<P>`](Guarded): a full session or token whose subject holds permission `P`
-//!   somewhere right now ([`authorize_any_property`]); operations on one resource then call
-//!   [`Principal::authorize`] with it. Both are poem-openapi security schemes, so the OpenAPI
+//!   globally; operations on one property's resources call [`Principal::authorize`] with it. Both are poem-openapi security schemes, so the OpenAPI
 //!   document lists the session cookie and bearer token on every guarded operation.
 
 use std::marker::PhantomData;
@@ -93,7 +92,9 @@ pub fn cookie(req: &Request, name: &str) -> Option<String> {
 pub fn session_cookie(state: &AppState, token: &str) -> String {
     let max_age = i64::from(state.config().security.session_absolute_hours) * 3600;
     let secure = if state.public_origin().starts_with("https://") { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    )
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
@@ -108,7 +109,8 @@ pub async fn resolve(state: &AppState, req: &Request) -> poem::Result<Option<Pri
     let db = &state.dbs().users;
     let now = state.clock().now();
     let ip = state.client_ip(req);
-    let user_agent = req.header(poem::http::header::USER_AGENT).map(|ua| ua.chars().take(255).collect());
+    let user_agent =
+        req.header(poem::http::header::USER_AGENT).map(|ua| ua.chars().take(255).collect());
     let bearer = req
         .header(poem::http::header::AUTHORIZATION)
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
@@ -199,8 +201,8 @@ pub trait RequiredPermission: Send + Sync + 'static {
     const PERMISSION: Permission;
 }
 
-/// A fully signed-in caller holding `P` somewhere right now. Operations on one resource
-/// still call [`Principal::authorize`] for it.
+/// A fully signed-in caller holding `P` globally (system-wide operations). Operations on one
+/// property's resources check [`Principal::authorize`] with that resource instead.
 pub struct Guarded<P: RequiredPermission> {
     principal: Principal,
     _p: PhantomData<P>,
@@ -234,7 +236,7 @@ impl<'a, P: RequiredPermission> ApiExtractor<'a> for Guarded<P> {
         let principal = req.extensions().get::<Principal>().cloned().ok_or_else(unauthenticated)?;
         check_stage(&principal)?;
         let state = req.data::<AppState>().ok_or_else(unauthenticated)?;
-        rbac::authorize_any_property(&principal.subject, P::PERMISSION, state.clock().now())
+        rbac::authorize(&principal.subject, P::PERMISSION, &Resource::Global, state.clock().now())
             .map_err(denied)?;
         Ok(Self { principal, _p: PhantomData })
     }

@@ -296,9 +296,9 @@ fn none_match(req: &Request, etag: &HeaderValue) -> bool {
     let etag = etag.as_bytes();
     req.headers().get_all(header::IF_NONE_MATCH).iter().any(|v| {
         v.to_str().is_ok_and(|v| {
-            v.split(',').map(str::trim).any(|tag| {
-                tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == etag
-            })
+            v.split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == etag)
         })
     })
 }

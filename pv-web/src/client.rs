@@ -25,7 +25,10 @@ impl TrustedProxies {
             .trusted_proxies
             .iter()
             .filter_map(|entry| {
-                entry.parse::<IpNet>().ok().or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
+                entry
+                    .parse::<IpNet>()
+                    .ok()
+                    .or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
             })
             .collect();
         Self { nets }
@@ -85,7 +88,10 @@ mod tests {
     #[test]
     fn untrusted_peer_is_the_client_whatever_it_claims() {
         let p = proxies(&["10.0.0.1"]);
-        assert_eq!(p.resolve(Some(ip("203.0.113.5")), Some("192.168.250.7")), Some(ip("203.0.113.5")));
+        assert_eq!(
+            p.resolve(Some(ip("203.0.113.5")), Some("192.168.250.7")),
+            Some(ip("203.0.113.5"))
+        );
     }
 
     #[test]
@@ -98,7 +104,10 @@ mod tests {
     #[test]
     fn mapped_ipv6_peers_are_canonical() {
         let p = proxies(&["127.0.0.1"]);
-        assert_eq!(p.resolve(Some(ip("::ffff:127.0.0.1")), Some("2001:db8::1")), Some(ip("2001:db8::1")));
+        assert_eq!(
+            p.resolve(Some(ip("::ffff:127.0.0.1")), Some("2001:db8::1")),
+            Some(ip("2001:db8::1"))
+        );
     }
 
     #[test]

@@ -38,7 +38,12 @@ use seaography::{Builder, BuilderContext};
 
 use crate::state::AppState;
 
-static CONTEXT: LazyLock<BuilderContext> = LazyLock::new(BuilderContext::default);
+pub mod guard;
+
+static CONTEXT: LazyLock<BuilderContext> = LazyLock::new(|| BuilderContext {
+    hooks: seaography::LifecycleHooks::new(guard::RbacHooks),
+    ..BuilderContext::default()
+});
 
 /// Root fields that touch no database.
 const META_FIELDS: [&str; 4] = ["__typename", "__schema", "__type", "_ping"];
@@ -153,8 +158,21 @@ impl GraphqlApi {
         self.roots.get(root_field).copied()
     }
 
-    /// Execute a request, routed to the one database its operation touches.
-    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+    /// Execute a request for `caller` (None: anonymous, refused every entity), routed to the
+    /// one database its operation touches.
+    pub async fn execute(
+        &self,
+        request: async_graphql::Request,
+        caller: Option<guard::Caller>,
+        state: Option<AppState>,
+    ) -> async_graphql::Response {
+        let mut request = request;
+        if let Some(caller) = caller {
+            request = request.data(caller);
+        }
+        if let Some(state) = state {
+            request = request.data(state);
+        }
         match self.route(&request) {
             Ok(Some(kind)) => {
                 let conn: DatabaseConnection = self.dbs.get(kind).clone();
@@ -281,13 +299,35 @@ async fn map_root_fields(
     Ok(map)
 }
 
-/// `POST /graphql`.
+/// `POST /graphql`: signed-in callers only; every entity is guarded by [`guard`].
 #[handler]
 pub async fn graphql_post(
     state: Data<&AppState>,
+    req: &poem::Request,
     request: async_graphql_poem::GraphQLRequest,
-) -> async_graphql_poem::GraphQLResponse {
-    state.graphql().execute(request.0).await.into()
+) -> poem::Result<async_graphql_poem::GraphQLResponse> {
+    let principal = req.extensions().get::<crate::auth::Principal>().ok_or_else(|| {
+        poem::Error::from_string(
+            "sign in first to use GraphQL",
+            poem::http::StatusCode::UNAUTHORIZED,
+        )
+    })?;
+    crate::auth::check_stage(principal)?;
+    let caller = caller_of(principal, state.clock().now());
+    Ok(state.graphql().execute(request.0, Some(caller), Some(state.clone())).await.into())
+}
+
+/// The GraphQL caller of a signed-in principal.
+pub fn caller_of(
+    principal: &crate::auth::Principal,
+    now: chrono::DateTime<chrono::Utc>,
+) -> guard::Caller {
+    guard::Caller {
+        subject: principal.subject.clone(),
+        now,
+        user: Some((principal.user.id, principal.user.username.clone())),
+        ip: principal.ip.map(|ip| ip.to_string()),
+    }
 }
 
 /// `GET /graphql`: GraphiQL.
@@ -302,8 +342,13 @@ pub async fn graphiql() -> Response {
     .into_response()
 }
 
-/// Run a GraphQL query and return the response as JSON (for embedding code and tests).
-pub async fn execute_json(api: &GraphqlApi, query: &str) -> serde_json::Value {
-    let response = api.execute(async_graphql::Request::new(query)).await;
+/// Run a GraphQL query as `caller` and return the response as JSON (for embedding code and
+/// tests).
+pub async fn execute_json(
+    api: &GraphqlApi,
+    caller: Option<guard::Caller>,
+    query: &str,
+) -> serde_json::Value {
+    let response = api.execute(async_graphql::Request::new(query), caller, None).await;
     serde_json::to_value(&response).unwrap_or(serde_json::Value::Null)
 }

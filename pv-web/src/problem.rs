@@ -72,6 +72,20 @@ impl IntoResponse for Problem {
 
 /// Turn any poem error (routing, extraction, a handler's error) into a problem response.
 pub async fn from_poem_error(err: poem::Error) -> Response {
+    // An operation's own error response (already a problem document) passes unchanged.
+    if err.is_from_response() {
+        let resp = err.into_response();
+        let is_problem = resp
+            .headers()
+            .get(poem::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
+        if is_problem {
+            return resp;
+        }
+        return Problem::new(resp.status(), resp.status().canonical_reason().unwrap_or("error"))
+            .into_response();
+    }
     let status = err.status();
     let detail = if status.is_server_error() {
         tracing::error!(error = %err, "request failed");

@@ -3,6 +3,7 @@
 
 use poem_openapi::{OpenApiService, Tags};
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod system;
@@ -14,19 +15,25 @@ pub enum ApiTags {
     System,
     /// Signing in and out, passkeys, TOTP, sessions and API tokens.
     Auth,
+    /// Users and roles, IP rules, the country policy and the audit log.
+    Admin,
 }
 
 /// The OpenAPI service with every operation of `/api/v1`.
-pub type ApiService = OpenApiService<(system::SystemApi, auth::AuthApi), ()>;
+pub type ApiService = OpenApiService<(system::SystemApi, auth::AuthApi, admin::AdminApi), ()>;
 
 /// Build the `/api/v1` service.
 pub fn service() -> ApiService {
-    OpenApiService::new((system::SystemApi, auth::AuthApi), "PentaVision API", pv_core::VERSION)
-        .description(
-            "REST API of PentaVision, the self-hosted security-camera platform. Errors are \
+    OpenApiService::new(
+        (system::SystemApi, auth::AuthApi, admin::AdminApi),
+        "PentaVision API",
+        pv_core::VERSION,
+    )
+    .description(
+        "REST API of PentaVision, the self-hosted security-camera platform. Errors are \
              `application/problem+json` documents with a human `detail`.",
-        )
-        .server("/api/v1")
+    )
+    .server("/api/v1")
 }
 
 /// The OpenAPI document as pretty JSON (what `/api/v1/openapi.json` serves).

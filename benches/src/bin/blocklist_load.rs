@@ -123,7 +123,8 @@ fn networks(n: usize) -> Vec<String> {
             }
             _ => {
                 let hi = (0x2001_0db8u64 << 32) | rng.below(1 << 32);
-                let addr = std::net::Ipv6Addr::from((u128::from(hi) << 64) | u128::from(rng.next()));
+                let addr =
+                    std::net::Ipv6Addr::from((u128::from(hi) << 64) | u128::from(rng.next()));
                 if rng.below(2) == 0 {
                     addr.to_string()
                 } else {
@@ -378,9 +379,10 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
         }
         let mut rows = Vec::new();
         for round in 1..=args.rounds {
-            for (name, etag_d, etag_n) in
-                [("200 full list", None, None), ("304 If-None-Match", Some(&daemon_etag), Some(&nginx_etag))]
-            {
+            for (name, etag_d, etag_n) in [
+                ("200 full list", None, None),
+                ("304 If-None-Match", Some(&daemon_etag), Some(&nginx_etag)),
+            ] {
                 let d = wrk(args, &daemon_url, etag_d.map(String::as_str))?;
                 let n = wrk(args, &nginx_url, etag_n.map(String::as_str))?;
                 rows.push((round, name, d, n));

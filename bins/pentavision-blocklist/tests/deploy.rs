@@ -55,7 +55,8 @@ fn ini(text: &str) -> BTreeMap<(String, String), Vec<String>> {
             last = None;
             continue;
         }
-        let (key, value) = trimmed.split_once('=').unwrap_or_else(|| panic!("not key=value: {line}"));
+        let (key, value) =
+            trimmed.split_once('=').unwrap_or_else(|| panic!("not key=value: {line}"));
         let key = (section.clone(), key.trim().to_string());
         out.entry(key.clone()).or_default().push(value.trim().to_string());
         last = Some(key);
@@ -117,10 +118,8 @@ fn units_are_hardened() {
     let blocklist = unit("pentavision-blocklist.service");
     assert_eq!(
         service_values(&blocklist, "ExecStart"),
-        [
-            "/usr/local/bin/pentavision-blocklist --config /etc/pentavision/pentavision.toml \
-             --listen 0.0.0.0:7080"
-        ]
+        ["/usr/local/bin/pentavision-blocklist --config /etc/pentavision/pentavision.toml \
+             --listen 0.0.0.0:7080"]
     );
     assert_eq!(service_values(&blocklist, "MemoryDenyWriteExecute"), ["yes"]);
     let users = read("sysusers.d/pentavision.conf");
@@ -133,8 +132,11 @@ fn units_in_temp_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_pentavision-blocklist"), bin.join("pentavision-blocklist"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_pentavision-blocklist"),
+        bin.join("pentavision-blocklist"),
+    )
+    .unwrap();
     let truth = ["/usr/bin/true", "/bin/true"].into_iter().find(|p| Path::new(p).exists()).unwrap();
     std::os::unix::fs::symlink(truth, bin.join("pentavision")).unwrap();
     for name in ["pentavision-blocklist.service", "pentavision.service"] {
@@ -158,11 +160,8 @@ fn systemd_analyze_verify_and_security() {
         .args(names.map(|n| dir.path().join(n)))
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     // Unknown keys and bad values are only warnings (exit 0): any output is a failure.
     assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify:\n{text}");
 
@@ -217,7 +216,11 @@ async fn the_daemon_starts_with_the_production_config() {
 // fail2ban
 
 /// Expand `%(name)s` from the same section (and `%%`), as fail2ban's config reader does.
-fn interpolate(value: &str, section: &str, conf: &BTreeMap<(String, String), Vec<String>>) -> String {
+fn interpolate(
+    value: &str,
+    section: &str,
+    conf: &BTreeMap<(String, String), Vec<String>>,
+) -> String {
     let var = Regex::new(r"%\((\w+)\)s").unwrap();
     let mut value = value.to_string();
     for _ in 0..5 {
@@ -413,16 +416,21 @@ fn run_action(key: &str, ip: &str, bantime: &str) -> Vec<Vec<String>> {
     let fake = dir.path().join("pentavision");
     std::fs::write(
         &fake,
-        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\necho --- >> '{}'\n", record.display(), record.display()),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\necho --- >> '{}'\n",
+            record.display(),
+            record.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let init = conf[&("Init".to_string(), "pentavision".to_string())][0].clone();
     assert!(init.contains("--config /etc/pentavision/pentavision.toml"), "{init}");
-    let script = interpolate(&conf[&("Definition".to_string(), key.to_string())][0], "Definition", &conf)
-        .replace("<pentavision>", &fake.display().to_string())
-        .replace("<ip>", ip)
-        .replace("<bantime>", bantime);
+    let script =
+        interpolate(&conf[&("Definition".to_string(), key.to_string())][0], "Definition", &conf)
+            .replace("<pentavision>", &fake.display().to_string())
+            .replace("<ip>", ip)
+            .replace("<bantime>", bantime);
     let status = Command::new("sh").arg("-c").arg(&script).status().unwrap();
     assert!(status.success(), "{script}");
     let calls = std::fs::read_to_string(&record).unwrap_or_default();
@@ -441,7 +449,16 @@ fn action_blocks_and_removes_through_the_cli() {
     );
     assert_eq!(
         run_action("actionban", "2001:db8::7", "3600.0"),
-        [["ip", "block", "2001:db8::7", "--reason", "fail2ban", "--expires", "3600s", "--fail2ban"]]
+        [[
+            "ip",
+            "block",
+            "2001:db8::7",
+            "--reason",
+            "fail2ban",
+            "--expires",
+            "3600s",
+            "--fail2ban"
+        ]]
     );
     // A permanent ban (bantime -1) is a rule without expiry.
     assert_eq!(

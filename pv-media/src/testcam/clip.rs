@@ -262,3 +262,43 @@ fn run_to_eos(launch: &str) -> Result<()> {
     let _ = pipeline.set_state(gst::State::Null);
     result
 }
+
+/// Decode `clip` to grayscale frames of `width`×`height` (width a multiple of 4, so rows are
+/// unpadded), for motion tests.
+pub fn luma_frames(clip: Clip, width: u32, height: u32) -> Result<Vec<Vec<u8>>> {
+    if width == 0 || height == 0 || !width.is_multiple_of(4) {
+        return Err(Error::InvalidFrame(format!(
+            "{width}x{height}: width must be a multiple of 4"
+        )));
+    }
+    if clip == Clip::Garbage {
+        return Err(Error::InvalidFrame("the garbage clip has no pictures".into()));
+    }
+    crate::init()?;
+    let launch = format!(
+        "filesrc location={} ! qtdemux name=d d.video_0 ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=GRAY8,width={width},height={height} ! appsink name=sink sync=false",
+        clip_file(clip)?.display()
+    );
+    let pipeline = gst::parse::launch(&launch)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| Error::Gstreamer("decoder is not a pipeline".into()))?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| Error::Gstreamer("decoder has no appsink".into()))?;
+    pipeline.set_state(gst::State::Playing)?;
+    let (_, buffers) = pull_all(&sink);
+    let _ = pipeline.set_state(gst::State::Null);
+    let frames: Vec<Vec<u8>> = buffers
+        .iter()
+        .filter_map(|b| b.map_readable().ok().map(|m| m.as_slice().to_vec()))
+        .collect();
+    let size = (width * height) as usize;
+    if frames.is_empty() || frames.iter().any(|f| f.len() != size) {
+        return Err(Error::Gstreamer(format!(
+            "decoding {} gave no {width}x{height} frames",
+            clip.name()
+        )));
+    }
+    Ok(frames)
+}

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod crash;
+mod motion;
 mod record;
 mod support;
 mod testcam;

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pv_core::db::users::{permission, property, role, role_permission, user, user_property, user_role};
+use pv_core::db::users::{
+    permission, property, role, role_permission, user, user_property, user_role,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait,
 };

@@ -207,14 +207,7 @@ pub async fn assign_role(
             (row, true)
         }
     };
-    Ok(Grant {
-        id: row.id,
-        user_id,
-        role_id: role.id,
-        role_name: role.name,
-        property_id,
-        created,
-    })
+    Ok(Grant { id: row.id, user_id, role_id: role.id, role_name: role.name, property_id, created })
 }
 
 /// Take `role` on `property_id` (None: the global grant) away from `user_id`. Returns how many

@@ -244,7 +244,8 @@ mod tests {
 
     #[test]
     fn serde_uses_the_key() {
-        let json = serde_json::to_string(&[Permission::CamerasLive, Permission::AlarmsArm]).unwrap();
+        let json =
+            serde_json::to_string(&[Permission::CamerasLive, Permission::AlarmsArm]).unwrap();
         assert_eq!(json, r#"["cameras.live","alarms.arm"]"#);
         let back: Vec<Permission> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, [Permission::CamerasLive, Permission::AlarmsArm]);

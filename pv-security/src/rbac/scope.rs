@@ -52,7 +52,8 @@ impl CameraScope {
         let mut add = |v: &Value| -> Result<()> {
             match v {
                 Value::Number(n) => {
-                    camera_ids.insert(n.as_i64().ok_or_else(|| bad("a camera id is not an integer"))?);
+                    camera_ids
+                        .insert(n.as_i64().ok_or_else(|| bad("a camera id is not an integer"))?);
                 }
                 Value::String(s) => {
                     zones.insert(zone_name(s).ok_or_else(|| bad("an empty zone name"))?);
@@ -194,7 +195,9 @@ impl AccessWindow {
     fn parse(value: &Value) -> Result<AccessWindow> {
         let bad = |why: String| Error::InvalidInput(format!("access window: {why}"));
         let Value::Object(map) = value else {
-            return Err(bad("expected {\"days\": [...], \"start\": \"HH:MM\", \"end\": \"HH:MM\"}".into()));
+            return Err(bad(
+                "expected {\"days\": [...], \"start\": \"HH:MM\", \"end\": \"HH:MM\"}".into(),
+            ));
         };
         if let Some(key) = map.keys().find(|k| !matches!(k.as_str(), "days" | "start" | "end")) {
             return Err(bad(format!("unknown key '{key}'")));
@@ -222,7 +225,8 @@ impl AccessWindow {
                 .get(key)
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad(format!("'{key}' must be a time like \"13:00\"")))?;
-            parse_hhmm(text).ok_or_else(|| bad(format!("'{text}' is not a time from 00:00 to 24:00")))
+            parse_hhmm(text)
+                .ok_or_else(|| bad(format!("'{text}' is not a time from 00:00 to 24:00")))
         };
         let (start_minute, end_minute) = (time("start")?, time("end")?);
         if start_minute >= DAY {
@@ -331,16 +335,26 @@ mod tests {
     #[test]
     fn windows_parse_and_refuse() {
         assert_eq!(AccessSchedule::parse(&json!([])).unwrap(), AccessSchedule::Always);
-        let s = AccessSchedule::parse(&json!([{"days": ["tue", "Thursday"], "start": "13:00", "end": "16:00"}]))
-            .unwrap();
+        let s = AccessSchedule::parse(
+            &json!([{"days": ["tue", "Thursday"], "start": "13:00", "end": "16:00"}]),
+        )
+        .unwrap();
         assert_eq!(
             s,
-            AccessSchedule::Windows(vec![AccessWindow { days: 2 | 8, start_minute: 780, end_minute: 960 }])
+            AccessSchedule::Windows(vec![AccessWindow {
+                days: 2 | 8,
+                start_minute: 780,
+                end_minute: 960
+            }])
         );
         let all_day = AccessSchedule::parse(&json!([{"start": "00:00", "end": "24:00"}])).unwrap();
         assert_eq!(
             all_day,
-            AccessSchedule::Windows(vec![AccessWindow { days: 0x7f, start_minute: 0, end_minute: 1440 }])
+            AccessSchedule::Windows(vec![AccessWindow {
+                days: 0x7f,
+                start_minute: 0,
+                end_minute: 1440
+            }])
         );
         for bad in [
             json!({}),
@@ -361,7 +375,9 @@ mod tests {
     #[test]
     fn overnight_window_belongs_to_its_start_day() {
         // Friday 22:00 to Saturday 06:00.
-        let s = AccessSchedule::parse(&json!([{"days": ["fri"], "start": "22:00", "end": "06:00"}])).unwrap();
+        let s =
+            AccessSchedule::parse(&json!([{"days": ["fri"], "start": "22:00", "end": "06:00"}]))
+                .unwrap();
         let at = |d, h, m| Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
         // 2026-11-20 is a Friday.
         assert!(!s.is_open(Some(Tz::UTC), at(20, 21, 59)));

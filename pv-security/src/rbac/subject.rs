@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono_tz::Tz;
 
 use super::Permission;
-use crate::account::AccountStatus;
 use super::scope::{AccessSchedule, AlarmZones, CameraScope};
+use crate::account::AccountStatus;
 
 /// What a user holds on one property: the permissions of their role grants there (or of the
 /// membership's role override, which replaces them), limited to the membership's cameras,

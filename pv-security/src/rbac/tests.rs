@@ -92,9 +92,11 @@ fn global_roles_key_permissions() {
 #[test]
 fn property_roles_key_permissions() {
     let p = Resource::Property(5);
-    let allowed = |role: BuiltInRole, perm| authorize(&on_property(role, 5), perm, &p, now()).is_ok();
+    let allowed =
+        |role: BuiltInRole, perm| authorize(&on_property(role, 5), perm, &p, now()).is_ok();
     use BuiltInRole::*;
-    for perm in [UsersManage, PropertiesManage, CamerasManage, RecordingsDelete, AlarmsManage, FacesManage]
+    for perm in
+        [UsersManage, PropertiesManage, CamerasManage, RecordingsDelete, AlarmsManage, FacesManage]
     {
         assert!(allowed(Homeowner, perm), "homeowner: {perm}");
     }
@@ -123,9 +125,15 @@ fn property_roles_key_permissions() {
 fn property_grants_stay_on_their_property() {
     let s = on_property(BuiltInRole::Homeowner, 5);
     assert!(authorize(&s, CamerasLive, &cam(1, 5, None), now()).is_ok());
-    assert_eq!(reason(authorize(&s, CamerasLive, &cam(1, 6, None), now())), Some(DenyReason::MissingPermission));
+    assert_eq!(
+        reason(authorize(&s, CamerasLive, &cam(1, 6, None), now())),
+        Some(DenyReason::MissingPermission)
+    );
     let orphan = Resource::Camera { id: 1, property_id: None, zone: None };
-    assert_eq!(reason(authorize(&s, CamerasLive, &orphan, now())), Some(DenyReason::MissingPermission));
+    assert_eq!(
+        reason(authorize(&s, CamerasLive, &orphan, now())),
+        Some(DenyReason::MissingPermission)
+    );
     assert_eq!(
         reason(authorize(&s, PropertiesView, &Resource::Global, now())),
         Some(DenyReason::MissingPermission),
@@ -155,7 +163,10 @@ fn anonymous_and_inactive_are_refused_everything() {
         }
         assert!(authorize_any_property(&s, CamerasLive, now()).is_err());
         assert!(camera_filter(&s, CamerasLive, now()).is_empty());
-        assert_eq!(property_filter(&s, CamerasLive, now()), PropertyFilter::Only(Default::default()));
+        assert_eq!(
+            property_filter(&s, CamerasLive, now()),
+            PropertyFilter::Only(Default::default())
+        );
     }
 }
 
@@ -196,7 +207,10 @@ fn camera_scope_and_zones() {
     assert!(authorize(&s, CamerasLive, &cam(12, 5, Some("Garage")), now()).is_ok(), "zone");
     let d = authorize(&s, CamerasLive, &cam(13, 5, Some("kitchen")), now()).unwrap_err();
     assert_eq!(d.reason(), DenyReason::OutOfScope);
-    assert_eq!(reason(authorize(&s, CamerasLive, &cam(13, 5, None), now())), Some(DenyReason::OutOfScope));
+    assert_eq!(
+        reason(authorize(&s, CamerasLive, &cam(13, 5, None), now())),
+        Some(DenyReason::OutOfScope)
+    );
     // Property-wide: seeing the camera list is fine, property-wide actions are not.
     assert!(authorize(&s, CamerasView, &Resource::Property(5), now()).is_ok());
     assert_eq!(
@@ -206,13 +220,22 @@ fn camera_scope_and_zones() {
 
     let zone = |z: Option<&str>| Resource::Alarm { property_id: 5, zone: z.map(str::to_string) };
     assert!(authorize(&s, AlarmsDisarm, &zone(Some("Perimeter")), now()).is_ok());
-    assert_eq!(reason(authorize(&s, AlarmsDisarm, &zone(Some("interior")), now())), Some(DenyReason::OutOfScope));
-    assert_eq!(reason(authorize(&s, AlarmsDisarm, &zone(None), now())), Some(DenyReason::OutOfScope));
+    assert_eq!(
+        reason(authorize(&s, AlarmsDisarm, &zone(Some("interior")), now())),
+        Some(DenyReason::OutOfScope)
+    );
+    assert_eq!(
+        reason(authorize(&s, AlarmsDisarm, &zone(None), now())),
+        Some(DenyReason::OutOfScope)
+    );
     assert_eq!(
         reason(authorize(&s, AlarmsDisarm, &Resource::Property(5), now())),
         Some(DenyReason::OutOfScope)
     );
-    assert!(authorize(&s, AlarmsView, &zone(Some("interior")), now()).is_ok(), "viewing is not zoned");
+    assert!(
+        authorize(&s, AlarmsView, &zone(Some("interior")), now()).is_ok(),
+        "viewing is not zoned"
+    );
     assert!(authorize(&s, AlarmsView, &Resource::Property(5), now()).is_ok());
 
     // A global grant is not limited by a membership's scope.
@@ -227,8 +250,9 @@ fn housekeeper() -> Subject {
         Some(chrono_tz::America::New_York),
         BuiltInRole::Housekeeper.permissions(),
     );
-    grant.schedule = AccessSchedule::parse(&json!([{"days": ["tue", "thu"], "start": "13:00", "end": "16:00"}]))
-        .unwrap();
+    grant.schedule =
+        AccessSchedule::parse(&json!([{"days": ["tue", "thu"], "start": "13:00", "end": "16:00"}]))
+            .unwrap();
     active(4).with_property(grant)
 }
 
@@ -241,9 +265,17 @@ fn housekeeper_window_in_the_property_time_zone() {
     assert_eq!(at("2026-03-03T19:00:00Z"), None, "Tuesday 14:00 local");
     assert_eq!(at("2026-03-03T18:00:00Z"), None, "Tuesday 13:00 local, start inclusive");
     assert_eq!(at("2026-03-03T17:59:59Z"), Some(DenyReason::OutsideAccessWindow), "12:59");
-    assert_eq!(at("2026-03-03T21:00:00Z"), Some(DenyReason::OutsideAccessWindow), "16:00 exclusive");
+    assert_eq!(
+        at("2026-03-03T21:00:00Z"),
+        Some(DenyReason::OutsideAccessWindow),
+        "16:00 exclusive"
+    );
     assert_eq!(at("2026-03-03T21:30:00Z"), Some(DenyReason::OutsideAccessWindow), "Tuesday 16:30");
-    assert_eq!(at("2026-03-04T19:00:00Z"), Some(DenyReason::OutsideAccessWindow), "Wednesday 14:00");
+    assert_eq!(
+        at("2026-03-04T19:00:00Z"),
+        Some(DenyReason::OutsideAccessWindow),
+        "Wednesday 14:00"
+    );
     assert_eq!(at("2026-03-05T19:00:00Z"), None, "Thursday 14:00");
     // Summer (EDT, UTC−4) after the 2026-03-08 change: the window moves an hour in UTC.
     assert_eq!(at("2026-03-10T18:00:00Z"), None, "Tuesday 14:00 EDT");
@@ -285,10 +317,23 @@ fn housekeeper_window_with_a_simulated_clock() {
 #[test]
 fn unknown_property_time_zone_closes_windows_only() {
     let mut grant = PropertyGrant::new(5, None, [AlarmsArm]);
-    assert!(authorize(&active(1).with_property(grant.clone()), AlarmsArm, &Resource::Property(5), now()).is_ok());
+    assert!(
+        authorize(
+            &active(1).with_property(grant.clone()),
+            AlarmsArm,
+            &Resource::Property(5),
+            now()
+        )
+        .is_ok()
+    );
     grant.schedule = AccessSchedule::parse(&json!([{"start": "00:00", "end": "24:00"}])).unwrap();
     assert_eq!(
-        reason(authorize(&active(1).with_property(grant), AlarmsArm, &Resource::Property(5), now())),
+        reason(authorize(
+            &active(1).with_property(grant),
+            AlarmsArm,
+            &Resource::Property(5),
+            now()
+        )),
         Some(DenyReason::OutsideAccessWindow)
     );
 }
@@ -298,7 +343,9 @@ fn filters_agree_with_authorize() {
     let mut limited = PropertyGrant::new(5, Some(Tz::UTC), [CamerasView, CamerasLive]);
     limited.cameras = CameraScope::parse(Some(&json!([11, "garage"]))).unwrap();
     let mut windowed = PropertyGrant::new(6, Some(Tz::UTC), [CamerasView]);
-    windowed.schedule = AccessSchedule::parse(&json!([{"days": ["mon"], "start": "09:00", "end": "10:00"}])).unwrap();
+    windowed.schedule =
+        AccessSchedule::parse(&json!([{"days": ["mon"], "start": "09:00", "end": "10:00"}]))
+            .unwrap();
     let open = PropertyGrant::new(7, Some(Tz::UTC), [CamerasView]);
     let s = active(8).with_property(limited).with_property(windowed).with_property(open);
 
@@ -318,12 +365,12 @@ fn filters_agree_with_authorize() {
     }
     assert!(!camera_filter(&s, CamerasView, now()).allows(1, Some(6), None));
     assert!(camera_filter(&s, CamerasView, monday_9_30).allows(1, Some(6), None));
-    assert_eq!(
-        property_filter(&s, CamerasView, now()),
-        PropertyFilter::Only([5, 7].into())
-    );
+    assert_eq!(property_filter(&s, CamerasView, now()), PropertyFilter::Only([5, 7].into()));
     assert_eq!(camera_filter(&global(BuiltInRole::Auditor), CamerasView, now()), CameraFilter::All);
-    assert_eq!(property_filter(&global(BuiltInRole::Auditor), PropertiesView, now()), PropertyFilter::All);
+    assert_eq!(
+        property_filter(&global(BuiltInRole::Auditor), PropertiesView, now()),
+        PropertyFilter::All
+    );
 }
 
 #[test]

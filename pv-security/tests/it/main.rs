@@ -1,7 +1,7 @@
 //! pv-security integration tests on SQLite, PostgreSQL and MariaDB.
 
 mod audit;
-mod rbac;
 mod blocklist;
 mod country;
+mod rbac;
 mod throttle;

@@ -120,12 +120,8 @@ async fn catalogue(
         .into_iter()
         .map(|p| (p.key, (p.category, p.description)))
         .collect();
-    let roles = rbac::list_roles(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.name, r.permissions))
-        .collect();
+    let roles =
+        rbac::list_roles(db).await.unwrap().into_iter().map(|r| (r.name, r.permissions)).collect();
     (perms, roles)
 }
 
@@ -134,9 +130,7 @@ async fn seeded_catalogue_matches_the_code(engine: Engine) {
     let (perms, _) = catalogue(&db).await;
     let expected: BTreeMap<String, (String, Option<String>)> = Permission::ALL
         .iter()
-        .map(|p| {
-            (p.as_str().into(), (p.category().as_str().into(), Some(p.description().into())))
-        })
+        .map(|p| (p.as_str().into(), (p.category().as_str().into(), Some(p.description().into()))))
         .collect();
     assert_eq!(perms, expected, "{engine:?}");
 
@@ -271,10 +265,9 @@ async fn load_subject_reads_grants_memberships_and_overrides(engine: Engine) {
     // Suspended: refused everything, global grants included.
     set_status(&db, maria, AccountStatus::Suspended).await;
     let s = rbac::load_subject(&db, maria).await.unwrap();
-    for (p, r) in [
-        (Permission::AuditView, Resource::Global),
-        (Permission::CamerasExport, office_cam.clone()),
-    ] {
+    for (p, r) in
+        [(Permission::AuditView, Resource::Global), (Permission::CamerasExport, office_cam.clone())]
+    {
         assert_eq!(authorize(&s, p, &r, t0()).unwrap_err().reason(), DenyReason::AccountInactive);
     }
 
@@ -340,10 +333,16 @@ async fn last_admin_cannot_be_demoted(engine: Engine) {
     rbac::assign_role(&db, b, BuiltInRole::SystemAdministrator, Some(home), None, t0())
         .await
         .unwrap();
-    assert_eq!(rbac::set_admin(&db, a, false, None, t0()).await.unwrap_err().kind(), ErrorKind::Conflict);
+    assert_eq!(
+        rbac::set_admin(&db, a, false, None, t0()).await.unwrap_err().kind(),
+        ErrorKind::Conflict
+    );
     assert!(rbac::set_admin(&db, b, true, Some(a), t0()).await.unwrap());
     set_status(&db, b, AccountStatus::Suspended).await;
-    assert_eq!(rbac::set_admin(&db, a, false, None, t0()).await.unwrap_err().kind(), ErrorKind::Conflict);
+    assert_eq!(
+        rbac::set_admin(&db, a, false, None, t0()).await.unwrap_err().kind(),
+        ErrorKind::Conflict
+    );
 
     // Two active administrators: one may go.
     set_status(&db, b, AccountStatus::Active).await;
@@ -351,7 +350,10 @@ async fn last_admin_cannot_be_demoted(engine: Engine) {
     assert!(!rbac::set_admin(&db, a, false, Some(b), t0()).await.unwrap(), "no longer admin");
     let s = rbac::load_subject(&db, a).await.unwrap();
     assert!(authorize(&s, Permission::SystemConfigure, &Resource::Global, t0()).is_err());
-    assert_eq!(rbac::set_admin(&db, b, false, None, t0()).await.unwrap_err().kind(), ErrorKind::Conflict);
+    assert_eq!(
+        rbac::set_admin(&db, b, false, None, t0()).await.unwrap_err().kind(),
+        ErrorKind::Conflict
+    );
     let s = rbac::load_subject(&db, b).await.unwrap();
     assert!(authorize(&s, Permission::SystemConfigure, &Resource::Global, t0()).is_ok());
     let err = rbac::set_admin(&db, b + 99, false, None, t0()).await.unwrap_err();
@@ -392,3 +394,36 @@ on_every_engine!(
     last_admin_cannot_be_demoted,
     concurrent_demotions_keep_one_admin,
 );
+
+#[tokio::test]
+async fn zz_debug_mariadb() {
+    use sea_orm::TransactionTrait;
+    let (_env, db) = users_db(Engine::MySql).await;
+    let a = make_user(&db, "alice", AccountStatus::Active).await;
+    let b = make_user(&db, "bob", AccountStatus::Active).await;
+    rbac::set_admin(&db, a, true, None, t0()).await.unwrap();
+    rbac::set_admin(&db, b, true, None, t0()).await.unwrap();
+    let t1 = db.begin().await.unwrap();
+    let t2 = db.begin().await.unwrap();
+    eprintln!("t1 check");
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        rbac::ensure_not_last_admin(&t1, a),
+    )
+    .await;
+    eprintln!("t1 -> {r:?}");
+    let f2 = rbac::ensure_not_last_admin(&t2, b);
+    let del = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        eprintln!("t1 delete");
+        let r = t1.execute_unprepared(&format!("DELETE FROM user_roles WHERE user_id = {a}")).await;
+        eprintln!("t1 delete -> {r:?}");
+        t1.commit().await.unwrap();
+        eprintln!("t1 committed");
+    };
+    let (r2, ()) =
+        tokio::time::timeout(std::time::Duration::from_secs(20), async { tokio::join!(f2, del) })
+            .await
+            .unwrap();
+    eprintln!("t2 -> {r2:?}");
+}

@@ -272,7 +272,11 @@ fn refused(r: &Refused) -> ApiError {
     }
 }
 
-async fn start_session(state: &AppState, req: &Request, granted: Granted) -> ApiResult<LoginResponse> {
+async fn start_session(
+    state: &AppState,
+    req: &Request,
+    granted: Granted,
+) -> ApiResult<LoginResponse> {
     let (token, _) = session::create(
         &state.dbs().users,
         granted.user.id,
@@ -292,7 +296,14 @@ async fn start_session(state: &AppState, req: &Request, granted: Granted) -> Api
     ))
 }
 
-async fn audit(state: &AppState, p: &Principal, action: &str, kind: &str, id: &str, details: serde_json::Value) {
+async fn audit(
+    state: &AppState,
+    p: &Principal,
+    action: &str,
+    kind: &str,
+    id: &str,
+    details: serde_json::Value,
+) {
     let mut event = Event::new(&p.user.username, action, kind, id).details(details);
     event.actor_user_id = Some(p.user.id);
     event.ip = p.ip.map(|ip| ip.to_string());
@@ -308,8 +319,13 @@ async fn enrolled(state: &AppState, p: &Principal) -> ApiResult<()> {
     if let (Stage::Enrol, Some(id)) = (p.stage, p.session_id) {
         session::upgrade(&state.dbs().users, id).await?;
     }
-    account::retire_setup_codes(&state.dbs().users, &state.config().data_dir, p.user.id, state.clock().now())
-        .await?;
+    account::retire_setup_codes(
+        &state.dbs().users,
+        &state.config().data_dir,
+        p.user.id,
+        state.clock().now(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -338,12 +354,12 @@ impl AuthApi {
             rules: &rules,
             audit: state.audit(),
         };
-        let creds = Credentials {
-            username: body.0.username,
-            secret: body.0.password,
-            code: body.0.code,
-        };
-        match signin.password(&creds, state.client_ip(req), &client(&state, req), state.clock().now()).await? {
+        let creds =
+            Credentials { username: body.0.username, secret: body.0.password, code: body.0.code };
+        match signin
+            .password(&creds, state.client_ip(req), &client(&state, req), state.clock().now())
+            .await?
+        {
             Ok(granted) => start_session(&state, req, granted).await,
             Err(r) => Err(refused(&r)),
         }
@@ -356,7 +372,15 @@ impl AuthApi {
         if let Some(id) = p.session_id {
             session::revoke(&state.dbs().users, p.user.id, id, state.clock().now()).await?;
         }
-        audit(&state, p, "auth.logout", "session", &p.session_id.unwrap_or_default().to_string(), serde_json::json!({})).await;
+        audit(
+            &state,
+            p,
+            "auth.logout",
+            "session",
+            &p.session_id.unwrap_or_default().to_string(),
+            serde_json::json!({}),
+        )
+        .await;
         Ok(LogoutResponse::Done(auth::clear_session_cookie(&state)))
     }
 
@@ -387,17 +411,26 @@ impl AuthApi {
 
     /// Start a passkey sign-in (no user name needed: discoverable credentials).
     #[oai(path = "/auth/passkeys/login/start", method = "post", operation_id = "passkeyLoginStart")]
-    async fn passkey_login_start(&self, state: Data<&AppState>, req: &Request) -> ApiResult<Json<Ceremony>> {
+    async fn passkey_login_start(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+    ) -> ApiResult<Json<Ceremony>> {
         limit(&state, req)?;
         let rp = state.relying_party().map_err(|e| ApiError::bad_request(e.to_string()))?;
         let (id, rcr) = rp.start_authentication(&state.dbs().users, state.clock().now()).await?;
-        let options = serde_json::to_value(&rcr).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let options =
+            serde_json::to_value(&rcr).map_err(|e| ApiError::bad_request(e.to_string()))?;
         Ok(Json(Ceremony { ceremony_id: id, options }))
     }
 
     /// Finish a passkey sign-in. Sets the `pv_session` cookie. A replayed or expired challenge
     /// is refused.
-    #[oai(path = "/auth/passkeys/login/finish", method = "post", operation_id = "passkeyLoginFinish")]
+    #[oai(
+        path = "/auth/passkeys/login/finish",
+        method = "post",
+        operation_id = "passkeyLoginFinish"
+    )]
     async fn passkey_login_finish(
         &self,
         state: Data<&AppState>,
@@ -416,10 +449,14 @@ impl AuthApi {
         let now = state.clock().now();
         let ip = state.client_ip(req);
         let info = client(&state, req);
-        let credential = serde_json::from_value(body.0.credential)
-            .map_err(|e| ApiError::bad_request(format!("credential is not a WebAuthn assertion: {e}")))?;
+        let credential = serde_json::from_value(body.0.credential).map_err(|e| {
+            ApiError::bad_request(format!("credential is not a WebAuthn assertion: {e}"))
+        })?;
         let rp = state.relying_party().map_err(|e| ApiError::bad_request(e.to_string()))?;
-        match rp.finish_authentication(&state.dbs().users, body.0.ceremony_id, &credential, now).await {
+        match rp
+            .finish_authentication(&state.dbs().users, body.0.ceremony_id, &credential, now)
+            .await
+        {
             Ok(user_id) => match signin.passkey_succeeded(user_id, ip, &info, now).await? {
                 Ok(granted) => start_session(&state, req, granted).await,
                 Err(r) => Err(refused(&r)),
@@ -432,19 +469,36 @@ impl AuthApi {
     }
 
     /// Start registering a passkey for the signed-in user (allowed in an `enrol` session).
-    #[oai(path = "/auth/passkeys/register/start", method = "post", operation_id = "passkeyRegisterStart")]
-    async fn passkey_register_start(&self, state: Data<&AppState>, auth: Signed) -> ApiResult<Json<Ceremony>> {
+    #[oai(
+        path = "/auth/passkeys/register/start",
+        method = "post",
+        operation_id = "passkeyRegisterStart"
+    )]
+    async fn passkey_register_start(
+        &self,
+        state: Data<&AppState>,
+        auth: Signed,
+    ) -> ApiResult<Json<Ceremony>> {
         if auth.principal().token_id.is_some() {
-            return Err(ApiError::new(poem::http::StatusCode::FORBIDDEN, "passkeys are registered from a browser session"));
+            return Err(ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "passkeys are registered from a browser session",
+            ));
         }
         let rp = state.relying_party().map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let (id, options) = rp.start_registration(&state.dbs().users, &auth.principal().user, state.clock().now()).await?;
+        let (id, options) = rp
+            .start_registration(&state.dbs().users, &auth.principal().user, state.clock().now())
+            .await?;
         Ok(Json(Ceremony { ceremony_id: id, options }))
     }
 
     /// Finish registering a passkey. An `enrol` session becomes a full one, and the setup code
     /// stops working.
-    #[oai(path = "/auth/passkeys/register/finish", method = "post", operation_id = "passkeyRegisterFinish")]
+    #[oai(
+        path = "/auth/passkeys/register/finish",
+        method = "post",
+        operation_id = "passkeyRegisterFinish"
+    )]
     async fn passkey_register_finish(
         &self,
         state: Data<&AppState>,
@@ -452,14 +506,30 @@ impl AuthApi {
         body: Json<PasskeyRegistration>,
     ) -> ApiResult<Created<PasskeyInfo>> {
         let p = auth.principal();
-        let credential = serde_json::from_value(body.0.credential)
-            .map_err(|e| ApiError::bad_request(format!("credential is not a WebAuthn attestation: {e}")))?;
+        let credential = serde_json::from_value(body.0.credential).map_err(|e| {
+            ApiError::bad_request(format!("credential is not a WebAuthn attestation: {e}"))
+        })?;
         let rp = state.relying_party().map_err(|e| ApiError::bad_request(e.to_string()))?;
         let row = rp
-            .finish_registration(&state.dbs().users, p.user.id, body.0.ceremony_id, &credential, &body.0.name, state.clock().now())
+            .finish_registration(
+                &state.dbs().users,
+                p.user.id,
+                body.0.ceremony_id,
+                &credential,
+                &body.0.name,
+                state.clock().now(),
+            )
             .await?;
         enrolled(&state, p).await?;
-        audit(&state, p, "passkey.add", "passkey", &row.id.to_string(), serde_json::json!({ "name": row.name })).await;
+        audit(
+            &state,
+            p,
+            "passkey.add",
+            "passkey",
+            &row.id.to_string(),
+            serde_json::json!({ "name": row.name }),
+        )
+        .await;
         Ok(Created::Created(Json(PasskeyInfo {
             id: row.id,
             name: row.name,
@@ -470,13 +540,22 @@ impl AuthApi {
 
     /// The signed-in user's passkeys.
     #[oai(path = "/auth/passkeys", method = "get", operation_id = "listPasskeys")]
-    async fn passkeys(&self, state: Data<&AppState>, auth: Signed) -> ApiResult<Json<Vec<PasskeyInfo>>> {
+    async fn passkeys(
+        &self,
+        state: Data<&AppState>,
+        auth: Signed,
+    ) -> ApiResult<Json<Vec<PasskeyInfo>>> {
         let p = auth.principal();
         full(p)?;
         let rows = passkey::list(&state.dbs().users, p.user.id).await?;
         Ok(Json(
             rows.into_iter()
-                .map(|r| PasskeyInfo { id: r.id, name: r.name, created_at: r.created_at, last_used_at: r.last_used_at })
+                .map(|r| PasskeyInfo {
+                    id: r.id,
+                    name: r.name,
+                    created_at: r.created_at,
+                    last_used_at: r.last_used_at,
+                })
                 .collect(),
         ))
     }
@@ -493,17 +572,31 @@ impl AuthApi {
         let p = auth.principal();
         full(p)?;
         passkey::rename(&state.dbs().users, p.user.id, id.0, &body.0.name).await?;
-        audit(&state, p, "passkey.rename", "passkey", &id.0.to_string(), serde_json::json!({ "name": body.0.name })).await;
+        audit(
+            &state,
+            p,
+            "passkey.rename",
+            "passkey",
+            &id.0.to_string(),
+            serde_json::json!({ "name": body.0.name }),
+        )
+        .await;
         Ok(NoContent::Done)
     }
 
     /// Revoke one of the signed-in user's passkeys.
     #[oai(path = "/auth/passkeys/:id", method = "delete", operation_id = "revokePasskey")]
-    async fn revoke_passkey(&self, state: Data<&AppState>, auth: Signed, id: Path<i64>) -> ApiResult<NoContent> {
+    async fn revoke_passkey(
+        &self,
+        state: Data<&AppState>,
+        auth: Signed,
+        id: Path<i64>,
+    ) -> ApiResult<NoContent> {
         let p = auth.principal();
         full(p)?;
         passkey::revoke(&state.dbs().users, p.user.id, id.0).await?;
-        audit(&state, p, "passkey.revoke", "passkey", &id.0.to_string(), serde_json::json!({})).await;
+        audit(&state, p, "passkey.revoke", "passkey", &id.0.to_string(), serde_json::json!({}))
+            .await;
         Ok(NoContent::Done)
     }
 
@@ -527,10 +620,17 @@ impl AuthApi {
             }
         }
         let now = state.clock().now();
-        account::set_password(&state.dbs().users, &state.config().security, p.user.id, &body.0.new_password, now)
-            .await?;
+        account::set_password(
+            &state.dbs().users,
+            &state.config().security,
+            p.user.id,
+            &body.0.new_password,
+            now,
+        )
+        .await?;
         session::revoke_all(&state.dbs().users, p.user.id, p.session_id, now).await?;
-        audit(&state, p, "password.change", "user", &p.user.id.to_string(), serde_json::json!({})).await;
+        audit(&state, p, "password.change", "user", &p.user.id.to_string(), serde_json::json!({}))
+            .await;
         Ok(NoContent::Done)
     }
 
@@ -539,8 +639,13 @@ impl AuthApi {
     #[oai(path = "/auth/totp/start", method = "post", operation_id = "totpStart")]
     async fn totp_start(&self, state: Data<&AppState>, auth: Signed) -> ApiResult<Json<TotpStart>> {
         let p = auth.principal();
-        let e = account::totp_begin(&state.dbs().users, state.key(), &p.user, state.clock().now()).await?;
-        Ok(Json(TotpStart { otpauth_uri: e.otpauth_uri, qr_svg: e.qr_svg, secret: e.secret_base32 }))
+        let e = account::totp_begin(&state.dbs().users, state.key(), &p.user, state.clock().now())
+            .await?;
+        Ok(Json(TotpStart {
+            otpauth_uri: e.otpauth_uri,
+            qr_svg: e.qr_svg,
+            secret: e.secret_base32,
+        }))
     }
 
     /// Confirm the TOTP enrolment with a code from the app. Returns ten recovery codes (shown
@@ -555,10 +660,18 @@ impl AuthApi {
     ) -> ApiResult<Json<RecoveryCodes>> {
         limit(&state, req)?;
         let p = auth.principal();
-        let Some(codes) =
-            account::totp_confirm(&state.dbs().users, state.key(), p.user.id, &body.0.code, state.clock().now()).await?
+        let Some(codes) = account::totp_confirm(
+            &state.dbs().users,
+            state.key(),
+            p.user.id,
+            &body.0.code,
+            state.clock().now(),
+        )
+        .await?
         else {
-            return Err(ApiError::bad_request("that code is not right (or no enrolment was started); try the next one"));
+            return Err(ApiError::bad_request(
+                "that code is not right (or no enrolment was started); try the next one",
+            ));
         };
         enrolled(&state, p).await?;
         audit(&state, p, "totp.enrol", "user", &p.user.id.to_string(), serde_json::json!({})).await;
@@ -573,13 +686,18 @@ impl AuthApi {
         if !account::totp_remove(&state.dbs().users, p.user.id).await? {
             return Err(ApiError::new(poem::http::StatusCode::NOT_FOUND, "no TOTP is enrolled"));
         }
-        audit(&state, p, "totp.remove", "user", &p.user.id.to_string(), serde_json::json!({})).await;
+        audit(&state, p, "totp.remove", "user", &p.user.id.to_string(), serde_json::json!({}))
+            .await;
         Ok(NoContent::Done)
     }
 
     /// The signed-in user's live sessions.
     #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
-    async fn sessions(&self, state: Data<&AppState>, auth: Signed) -> ApiResult<Json<Vec<SessionInfo>>> {
+    async fn sessions(
+        &self,
+        state: Data<&AppState>,
+        auth: Signed,
+    ) -> ApiResult<Json<Vec<SessionInfo>>> {
         let p = auth.principal();
         full(p)?;
         let rows = session::list(&state.dbs().users, p.user.id, state.clock().now()).await?;
@@ -601,19 +719,32 @@ impl AuthApi {
 
     /// Revoke one of the signed-in user's sessions.
     #[oai(path = "/auth/sessions/:id", method = "delete", operation_id = "revokeSession")]
-    async fn revoke_session(&self, state: Data<&AppState>, auth: Signed, id: Path<i64>) -> ApiResult<NoContent> {
+    async fn revoke_session(
+        &self,
+        state: Data<&AppState>,
+        auth: Signed,
+        id: Path<i64>,
+    ) -> ApiResult<NoContent> {
         let p = auth.principal();
         full(p)?;
         if !session::revoke(&state.dbs().users, p.user.id, id.0, state.clock().now()).await? {
-            return Err(ApiError::new(poem::http::StatusCode::NOT_FOUND, format!("no live session {}", id.0)));
+            return Err(ApiError::new(
+                poem::http::StatusCode::NOT_FOUND,
+                format!("no live session {}", id.0),
+            ));
         }
-        audit(&state, p, "session.revoke", "session", &id.0.to_string(), serde_json::json!({})).await;
+        audit(&state, p, "session.revoke", "session", &id.0.to_string(), serde_json::json!({}))
+            .await;
         Ok(NoContent::Done)
     }
 
     /// The signed-in user's API tokens.
     #[oai(path = "/auth/tokens", method = "get", operation_id = "listTokens")]
-    async fn tokens(&self, state: Data<&AppState>, auth: Signed) -> ApiResult<Json<Vec<TokenInfo>>> {
+    async fn tokens(
+        &self,
+        state: Data<&AppState>,
+        auth: Signed,
+    ) -> ApiResult<Json<Vec<TokenInfo>>> {
         let p = auth.principal();
         full(p)?;
         let rows = token::list(&state.dbs().users, Some(p.user.id)).await?;
@@ -623,7 +754,12 @@ impl AuthApi {
     /// Create an API token acting as the signed-in user (optionally limited to some of their
     /// permissions). The secret is in this response only.
     #[oai(path = "/auth/tokens", method = "post", operation_id = "createToken")]
-    async fn create_token(&self, state: Data<&AppState>, auth: Signed, body: Json<NewToken>) -> ApiResult<Created<TokenInfo>> {
+    async fn create_token(
+        &self,
+        state: Data<&AppState>,
+        auth: Signed,
+        body: Json<NewToken>,
+    ) -> ApiResult<Created<TokenInfo>> {
         let p = auth.principal();
         full(p)?;
         let scopes = body.0.scopes.unwrap_or_default();
@@ -633,18 +769,33 @@ impl AuthApi {
             }
         }
         let new = token::NewToken { name: body.0.name, scopes, expires_at: body.0.expires_at };
-        let (secret, row) = token::create(&state.dbs().users, p.user.id, &new, state.clock().now()).await?;
-        audit(&state, p, "token.create", "api_token", &row.id.to_string(), serde_json::json!({ "name": row.name, "prefix": row.prefix })).await;
+        let (secret, row) =
+            token::create(&state.dbs().users, p.user.id, &new, state.clock().now()).await?;
+        audit(
+            &state,
+            p,
+            "token.create",
+            "api_token",
+            &row.id.to_string(),
+            serde_json::json!({ "name": row.name, "prefix": row.prefix }),
+        )
+        .await;
         Ok(Created::Created(Json(token_info(row, Some(secret)))))
     }
 
     /// Revoke one of the signed-in user's API tokens.
     #[oai(path = "/auth/tokens/:id", method = "delete", operation_id = "revokeToken")]
-    async fn revoke_token(&self, state: Data<&AppState>, auth: Signed, id: Path<i64>) -> ApiResult<NoContent> {
+    async fn revoke_token(
+        &self,
+        state: Data<&AppState>,
+        auth: Signed,
+        id: Path<i64>,
+    ) -> ApiResult<NoContent> {
         let p = auth.principal();
         full(p)?;
         token::revoke(&state.dbs().users, id.0, Some(p.user.id), state.clock().now()).await?;
-        audit(&state, p, "token.revoke", "api_token", &id.0.to_string(), serde_json::json!({})).await;
+        audit(&state, p, "token.revoke", "api_token", &id.0.to_string(), serde_json::json!({}))
+            .await;
         Ok(NoContent::Done)
     }
 }

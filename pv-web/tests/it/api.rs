@@ -6,7 +6,7 @@ use pv_core::config::DbKind;
 use pv_core::testkit::Engine;
 use serde_json::{Value, json};
 
-use crate::state;
+use crate::{admin_cookie, caller, state, user_with_role};
 
 #[tokio::test]
 async fn health_ready_and_metrics() {
@@ -38,8 +38,10 @@ async fn readyz_fails_with_a_problem_when_a_database_is_gone() {
 #[tokio::test]
 async fn system_endpoint_reports_real_state() {
     let (env, state) = state(Engine::Sqlite).await;
+    let cookie = admin_cookie(&state).await;
     let cli = TestClient::new(pv_web::app::build(state));
-    let resp = cli.get("/api/v1/system").send().await;
+    cli.get("/api/v1/system").send().await.assert_status(StatusCode::UNAUTHORIZED);
+    let resp = cli.get("/api/v1/system").header("cookie", &cookie).send().await;
     resp.assert_status_is_ok();
     let body: Value = resp.0.into_body().into_json().await.unwrap();
     assert_eq!(body["version"], pv_core::VERSION);
@@ -100,7 +102,7 @@ async fn oversized_bodies_are_refused() {
 async fn security_headers_are_set() {
     let (_env, state) = state(Engine::Sqlite).await;
     let cli = TestClient::new(pv_web::app::build(state));
-    let resp = cli.get("/").send().await;
+    let resp = cli.get("/login").send().await;
     resp.assert_status_is_ok();
     resp.assert_header("x-content-type-options", "nosniff");
     resp.assert_header("x-frame-options", "DENY");
@@ -112,8 +114,13 @@ async fn security_headers_are_set() {
 #[tokio::test]
 async fn overview_page_shows_real_state_and_a_toast() {
     let (env, state) = state(Engine::Sqlite).await;
+    let cookie = admin_cookie(&state).await;
     let cli = TestClient::new(pv_web::app::build(state));
-    let resp = cli.get("/").send().await;
+    let anonymous = cli.get("/").send().await;
+    anonymous.assert_status(StatusCode::SEE_OTHER);
+    anonymous.assert_header("location", "/login");
+    cli.get("/login").send().await.assert_status_is_ok();
+    let resp = cli.get("/").header("cookie", &cookie).send().await;
     resp.assert_status_is_ok();
     resp.assert_content_type("text/html; charset=utf-8");
     let html = resp.0.into_body().into_string().await.unwrap();
@@ -147,9 +154,17 @@ async fn openapi_document_is_openapi_3_with_problem_errors() {
 #[tokio::test]
 async fn graphql_introspection_and_queries_answer() {
     let (_env, state) = state(Engine::Sqlite).await;
+    let cookie = admin_cookie(&state).await;
+    let admin = caller(&state, 1).await;
     let cli = TestClient::new(pv_web::app::build(state.clone()));
+    cli.post("/graphql")
+        .body_json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
     let resp = cli
         .post("/graphql")
+        .header("cookie", &cookie)
         .body_json(&json!({ "query": "{ __schema { queryType { name } types { name } } }" }))
         .send()
         .await;
@@ -168,15 +183,19 @@ async fn graphql_introspection_and_queries_answer() {
         ("{ users { nodes { id username } } }", "users"),
         ("{ faceIdentities { nodes { id displayName } } }", "faceIdentities"),
     ] {
-        let body = pv_web::graphql::execute_json(state.graphql(), query).await;
+        let body = pv_web::graphql::execute_json(state.graphql(), Some(admin.clone()), query).await;
         assert!(body["errors"].is_null(), "{query}: {body}");
-        assert_eq!(body["data"][root]["nodes"], json!([]), "{query}");
+        let expected =
+            if root == "users" { json!([{ "id": 1, "username": "admin" }]) } else { json!([]) };
+        assert_eq!(body["data"][root]["nodes"], expected, "{query}");
     }
 }
 
 #[tokio::test]
 async fn graphql_mutations_reach_the_right_database() {
     let (_env, state) = state(Engine::Sqlite).await;
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let admin = caller(&state, admin_id).await;
     let api = state.graphql();
     assert_eq!(api.database_of("cameras"), Some(DbKind::Records));
     assert_eq!(api.database_of("users"), Some(DbKind::Users));
@@ -185,6 +204,7 @@ async fn graphql_mutations_reach_the_right_database() {
 
     let created = pv_web::graphql::execute_json(
         api,
+        Some(admin.clone()),
         r#"mutation { propertiesCreateOne(data: { name: "Lake house", timezone: "Europe/Oslo",
             createdAt: "2026-11-23T10:00:00Z", updatedAt: "2026-11-23T10:00:00Z" }) { id name } }"#,
     )
@@ -199,6 +219,7 @@ async fn graphql_mutations_reach_the_right_database() {
 
     let listed = pv_web::graphql::execute_json(
         api,
+        Some(admin.clone()),
         "query Q { properties(filters: { name: { eq: \"Lake house\" } }) { nodes { timezone } } }",
     )
     .await;
@@ -210,6 +231,7 @@ async fn graphql_operation_spanning_two_databases_is_refused() {
     let (_env, state) = state(Engine::Sqlite).await;
     let body = pv_web::graphql::execute_json(
         state.graphql(),
+        None,
         "query { ...Cams users { nodes { id } } } fragment Cams on Query { cameras { nodes { id } } }",
     )
     .await;
@@ -231,7 +253,7 @@ async fn graphql_limits_depth_and_hides_secrets() {
         "ofType { ".repeat(depth),
         " }".repeat(depth)
     );
-    let body = pv_web::graphql::execute_json(state.graphql(), &deep).await;
+    let body = pv_web::graphql::execute_json(state.graphql(), None, &deep).await;
     let message = body["errors"][0]["message"].as_str().unwrap_or_default().to_string();
     assert!(message.contains("nested too deep"), "{message}");
     assert!(body["data"].is_null());
@@ -240,6 +262,7 @@ async fn graphql_limits_depth_and_hides_secrets() {
 #[tokio::test]
 async fn cross_site_writes_are_refused() {
     let (_env, state) = state(Engine::Sqlite).await;
+    let cookie = admin_cookie(&state).await;
     let cli = TestClient::new(pv_web::app::build(state.clone()));
     let mutation = r#"{"query":"mutation { propertiesCreateOne(data: { name: \"x\", timezone: \"UTC\", createdAt: \"2026-01-01T00:00:00Z\", updatedAt: \"2026-01-01T00:00:00Z\" }) { id } }"}"#;
     let post = |ct: &'static str, origin: Option<&'static str>| {
@@ -247,6 +270,7 @@ async fn cross_site_writes_are_refused() {
             .post("/graphql")
             .header("host", "127.0.0.1:8080")
             .header("content-type", ct)
+            .header("cookie", &cookie)
             .header("content-length", mutation.len())
             .body(mutation);
         if let Some(o) = origin {

@@ -2,8 +2,10 @@
 //! SQLite databases, plus the API-contract snapshots.
 
 mod api;
+mod auth;
 mod blocklist;
 mod country;
+mod rbac_matrix;
 mod snapshots;
 
 use std::sync::Arc;
@@ -21,4 +23,65 @@ pub async fn state(engine: Engine) -> (TestEnv, AppState) {
         .await
         .expect("state");
     (env, state)
+}
+
+/// A user `name` holding `role` (globally, or on `property`), with no password.
+pub async fn user_with_role(
+    state: &AppState,
+    name: &str,
+    role: Option<&str>,
+    property: Option<i64>,
+) -> i64 {
+    let db = &state.dbs().users;
+    let new = pv_security::account::NewUser { username: name.into(), ..Default::default() };
+    let u =
+        pv_security::account::create_user(db, &state.config().security, &new, chrono::Utc::now())
+            .await
+            .expect("create user");
+    if let Some(role) = role {
+        pv_security::rbac::assign_role(
+            db,
+            u.id,
+            pv_security::rbac::RoleRef::Name(role.into()),
+            property,
+            None,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("assign role");
+    }
+    u.id
+}
+
+/// A fresh full-stage session cookie (`pv_session=…`) for `user_id`.
+pub async fn session_cookie(state: &AppState, user_id: i64) -> String {
+    let (token, _) = pv_security::session::create(
+        &state.dbs().users,
+        user_id,
+        pv_security::session::Stage::Full,
+        &Default::default(),
+        state.session_policy(),
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("session");
+    format!("pv_session={token}")
+}
+
+/// An administrator's session cookie.
+pub async fn admin_cookie(state: &AppState) -> String {
+    let id = user_with_role(state, "admin", Some("System Administrator"), None).await;
+    session_cookie(state, id).await
+}
+
+/// The GraphQL caller for `user_id`.
+pub async fn caller(state: &AppState, user_id: i64) -> pv_web::graphql::guard::Caller {
+    let subject =
+        pv_security::rbac::load_subject(&state.dbs().users, user_id).await.expect("subject");
+    pv_web::graphql::guard::Caller {
+        subject,
+        now: chrono::Utc::now(),
+        user: Some((user_id, "t".into())),
+        ip: None,
+    }
 }

@@ -36,7 +36,9 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     let login_url = format!("{}/login", state.public_origin());
     match seed {
         pv_security::account::Seed::Created { code, file } => {
-            println!("  First login: open {login_url}, sign in as `Thalia` with the one-time setup code");
+            println!(
+                "  First login: open {login_url}, sign in as `Thalia` with the one-time setup code"
+            );
             println!("      {code}");
             println!(
                 "    then enrol a passkey or an authenticator app. The code is also in {} (mode \

@@ -351,7 +351,8 @@ impl MigrationTrait for Migration {
             m.exec_stmt(delete).await?;
         }
         let keys: Vec<&str> = PERMISSIONS.iter().map(|p| p.0).collect();
-        let unused = Query::select().column(c("permission_id")).from(c("role_permissions")).to_owned();
+        let unused =
+            Query::select().column(c("permission_id")).from(c("role_permissions")).to_owned();
         let delete_permissions = Query::delete()
             .from_table(c("permissions"))
             .and_where(Expr::col(c("key")).is_in(keys))
