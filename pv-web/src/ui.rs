@@ -101,6 +101,7 @@ fn redirect(to: &str) -> Response {
 
 /// The page guard: the signed-in, fully enrolled caller holding `permission` somewhere, or
 /// the response to send instead (sign-in page, enrolment page, or 403).
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn page_guard(
     state: &AppState,
     req: &Request,

@@ -221,8 +221,30 @@ pub async fn revoke_role(
 ) -> Result<u64> {
     let role = find_role(db, &role.into()).await?;
     let txn = db.begin().await?;
-    if property_id.is_none() && is_admin_role(&role) {
-        ensure_not_last_admin(&txn, user_id).await?;
+    // Roll back explicitly on failure: a dropped transaction is only rolled back when its
+    // connection next reaches the pool, and until then it holds its locks.
+    let removed = match revoke_in(&txn, user_id, &role, property_id).await {
+        Ok(removed) => {
+            txn.commit().await?;
+            removed
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            return Err(e);
+        }
+    };
+    tracing::info!(user_id, role = %role.name, property_id, removed, "role revoked");
+    Ok(removed)
+}
+
+async fn revoke_in(
+    txn: &impl ConnectionTrait,
+    user_id: i64,
+    role: &role::Model,
+    property_id: Option<i64>,
+) -> Result<u64> {
+    if property_id.is_none() && is_admin_role(role) {
+        ensure_not_last_admin(txn, user_id).await?;
     }
     let removed = user_role::Entity::delete_many()
         .filter(user_role::Column::UserId.eq(user_id))
@@ -231,7 +253,7 @@ pub async fn revoke_role(
             Some(p) => user_role::Column::PropertyId.eq(p),
             None => user_role::Column::PropertyId.is_null(),
         })
-        .exec(&txn)
+        .exec(txn)
         .await?
         .rows_affected;
     if removed == 0 {
@@ -241,8 +263,6 @@ pub async fn revoke_role(
             property_id.map_or("globally".to_string(), |p| format!("on property {p}"))
         )));
     }
-    txn.commit().await?;
-    tracing::info!(user_id, role = %role.name, property_id, removed, "role revoked");
     Ok(removed)
 }
 
@@ -277,6 +297,8 @@ fn is_admin_role(role: &role::Model) -> bool {
 /// System Administrator role, so that demoting, suspending, disabling or deleting them would
 /// leave no administrator. Call it inside the transaction that makes that change: it first
 /// locks the System Administrator role row, so two such changes cannot both pass the check.
+/// On failure roll that transaction back explicitly rather than dropping it (a dropped
+/// transaction keeps its locks until its connection is next returned to the pool).
 pub async fn ensure_not_last_admin(db: &impl ConnectionTrait, user_id: i64) -> Result<()> {
     let admin_role = || {
         role::Column::Name

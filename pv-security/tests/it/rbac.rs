@@ -394,36 +394,3 @@ on_every_engine!(
     last_admin_cannot_be_demoted,
     concurrent_demotions_keep_one_admin,
 );
-
-#[tokio::test]
-async fn zz_debug_mariadb() {
-    use sea_orm::TransactionTrait;
-    let (_env, db) = users_db(Engine::MySql).await;
-    let a = make_user(&db, "alice", AccountStatus::Active).await;
-    let b = make_user(&db, "bob", AccountStatus::Active).await;
-    rbac::set_admin(&db, a, true, None, t0()).await.unwrap();
-    rbac::set_admin(&db, b, true, None, t0()).await.unwrap();
-    let t1 = db.begin().await.unwrap();
-    let t2 = db.begin().await.unwrap();
-    eprintln!("t1 check");
-    let r = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        rbac::ensure_not_last_admin(&t1, a),
-    )
-    .await;
-    eprintln!("t1 -> {r:?}");
-    let f2 = rbac::ensure_not_last_admin(&t2, b);
-    let del = async {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        eprintln!("t1 delete");
-        let r = t1.execute_unprepared(&format!("DELETE FROM user_roles WHERE user_id = {a}")).await;
-        eprintln!("t1 delete -> {r:?}");
-        t1.commit().await.unwrap();
-        eprintln!("t1 committed");
-    };
-    let (r2, ()) =
-        tokio::time::timeout(std::time::Duration::from_secs(20), async { tokio::join!(f2, del) })
-            .await
-            .unwrap();
-    eprintln!("t2 -> {r2:?}");
-}
