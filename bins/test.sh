@@ -10,6 +10,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pentavision/target}"
 export CARGO_TERM_COLOR=never
 
+# Example binaries some tests run (e.g. pv-media's `record`, killed mid-segment) must exist as
+# plain executables, which a test build of all targets does not produce.
+cargo build -q --locked --workspace --examples
 echo "==> cargo test (workspace, all targets)"
 cargo test --workspace --all-targets --locked --no-fail-fast
 echo "==> doc tests"

@@ -166,6 +166,7 @@ fn systemd_analyze_verify_and_security() {
     assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify:\n{text}");
 
     // The exposure score (0 best … 10), where this systemd can score unit files offline.
+    let level = Regex::new(r"Overall exposure level for \S+: ([0-9.]+)").unwrap();
     for (name, at_most) in [(names[0], 2.0), (names[1], 2.5)] {
         let out = Command::new("systemd-analyze")
             .args(["security", "--offline=yes", "--no-pager"])
@@ -177,7 +178,6 @@ fn systemd_analyze_verify_and_security() {
             return;
         }
         let text = String::from_utf8_lossy(&out.stdout);
-        let level = Regex::new(r"Overall exposure level for \S+: ([0-9.]+)").unwrap();
         let score: f64 = level.captures(&text).unwrap()[1].parse().unwrap();
         assert!(score <= at_most, "{name}: exposure {score} > {at_most}\n{text}");
     }

@@ -64,13 +64,38 @@ async fn wait_ready(url: &str) {
     }
 }
 
-async fn check_surfaces(url: &str) {
+/// An API token for the seeded administrator, made with `pentavision token create`.
+fn admin_token(data_dir: &Path, env: &[(&str, String)]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--data-dir", data_dir.to_str().unwrap(), "token", "create", "--user", "Thalia"])
+        .env_remove("PENTAVISION_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run pentavision token");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn get_as(url: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+async fn check_surfaces(url: &str, token: &str) {
     wait_ready(url).await;
+    // Signed out: the API refuses, the UI sends to the sign-in page.
+    assert_eq!(get(&format!("{url}/api/v1/system")).await.status(), 401);
     let spec: serde_json::Value =
         get(&format!("{url}/api/v1/openapi.json")).await.json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let gql: serde_json::Value = reqwest::Client::new()
         .post(format!("{url}/graphql"))
+        .bearer_auth(token)
         .json(&serde_json::json!({ "query": "{ __schema { queryType { name } } cameras { nodes { id } } }" }))
         .send()
         .await
@@ -79,7 +104,7 @@ async fn check_surfaces(url: &str) {
         .await
         .unwrap();
     assert_eq!(gql["data"]["__schema"]["queryType"]["name"], "Query", "{gql}");
-    let page = get(&format!("{url}/")).await;
+    let page = get_as(&format!("{url}/"), token).await;
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("System overview"));
 }
@@ -89,12 +114,14 @@ async fn default_start_uses_three_sqlite_files_and_serves_everything() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = start(&data, &[]);
-    check_surfaces(&server.url).await;
+    wait_ready(&server.url).await;
+    let token = admin_token(&data, &[]);
+    check_surfaces(&server.url, &token).await;
     for db in ["users", "faces", "records"] {
         assert!(data.join(format!("{db}.sqlite")).is_file(), "{db}.sqlite");
     }
     let info: serde_json::Value =
-        get(&format!("{}/api/v1/system", server.url)).await.json().await.unwrap();
+        get_as(&format!("{}/api/v1/system", server.url), &token).await.json().await.unwrap();
     assert!(info["databases"].as_array().unwrap().iter().all(|d| d["backend"] == "sqlite"));
     assert!(data.join("logs").is_dir(), "log files go to the data dir");
 }
@@ -108,9 +135,11 @@ async fn start_on_server_engine(engine: Engine) {
         ("PV_DATABASE__RECORDS_URL", db.records_url.clone().unwrap()),
     ];
     let server = start(env.data_dir.path(), &vars);
-    check_surfaces(&server.url).await;
+    wait_ready(&server.url).await;
+    let token = admin_token(env.data_dir.path(), &vars);
+    check_surfaces(&server.url, &token).await;
     let info: serde_json::Value =
-        get(&format!("{}/api/v1/system", server.url)).await.json().await.unwrap();
+        get_as(&format!("{}/api/v1/system", server.url), &token).await.json().await.unwrap();
     let expected = if engine == Engine::Postgres { "postgres" } else { "mysql" };
     for d in info["databases"].as_array().unwrap() {
         assert_eq!(d["backend"], expected, "{d}");
@@ -181,7 +210,7 @@ fn config_command_redacts_secrets_and_migrate_reports() {
     let out = run_to_end(&["--data-dir", d, "migrate"], &[]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("users: 0 applied before, 2 applied now"), "{text}");
+    assert!(text.contains("users: 0 applied before, 4 applied now"), "{text}");
     let out = run_to_end(&["--data-dir", d, "migrate", "--status"], &[]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("records: 1 applied before, 0 pending"), "{text}");

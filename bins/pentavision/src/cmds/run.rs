@@ -18,6 +18,8 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     .context("seeding the system administrator")?;
     let server = pv_web::server::Server::bind(&state).await?;
     let addr = server.local_addr();
+    // The printed sign-in URL and the passkey origin need the real port (listen port 0).
+    state.set_bound_addr(addr);
     let url = format!("http://{addr}/");
     let data_dir = std::fs::canonicalize(&state.config().data_dir)
         .unwrap_or_else(|_| state.config().data_dir.clone());
