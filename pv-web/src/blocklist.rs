@@ -16,6 +16,7 @@
 //!
 //! [`RulesMarker`]: pv_security::blocklist::RulesMarker
 
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -251,24 +252,19 @@ async fn build(
 /// A fixed one-minute window per client address.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    windows: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
+    windows: std::sync::Mutex<std::collections::HashMap<IpAddr, (i64, u32)>>,
 }
 
 impl RateLimiter {
     /// Count a request from `client` at unix second `now_s`; `Err(retry_after_seconds)` when the
     /// client already made `per_minute` requests in the current minute.
-    pub fn check(&self, client: &str, now_s: i64, per_minute: u32) -> Result<(), i64> {
+    pub fn check(&self, client: IpAddr, now_s: i64, per_minute: u32) -> Result<(), i64> {
         let minute = now_s.div_euclid(60);
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = match windows.get_mut(client) {
-            Some(entry) => entry,
-            None => {
-                if windows.len() > 10_000 {
-                    windows.retain(|_, (m, _)| *m == minute);
-                }
-                windows.entry(client.to_string()).or_insert((minute, 0))
-            }
-        };
+        if windows.len() > 10_000 && !windows.contains_key(&client) {
+            windows.retain(|_, (m, _)| *m == minute);
+        }
+        let entry = windows.entry(client).or_insert((minute, 0));
         if entry.0 != minute {
             *entry = (minute, 0);
         }
@@ -284,11 +280,13 @@ impl RateLimiter {
 #[derive(Clone, Copy)]
 struct Entries(usize);
 
-fn client_ip(req: &Request) -> String {
-    match req.remote_addr().as_socket_addr() {
-        Some(a) => a.ip().to_canonical().to_string(),
-        None => req.remote_addr().to_string(),
-    }
+/// The client's address (IPv4-mapped IPv6 as IPv4); unspecified when the connection has none
+/// (in-process tests), which then share one rate-limit window.
+fn client_ip(req: &Request) -> IpAddr {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_canonical())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 /// Whether an `If-None-Match` header list names `etag` (weak comparison, RFC 9110 §13.1.2).
@@ -316,7 +314,7 @@ async fn blocklist_csv(
     let settings = &snapshot.settings;
     let per_minute = settings.requests_per_minute;
     if let Err(retry_after) =
-        state.limiter.check(&client_ip(req), state.clock.now().timestamp(), per_minute)
+        state.limiter.check(client_ip(req), state.clock.now().timestamp(), per_minute)
     {
         let detail = format!("more than {per_minute} requests this minute; retry later");
         let mut resp = Problem::new(StatusCode::TOO_MANY_REQUESTS, detail).into_response();
@@ -363,17 +361,18 @@ async fn log_request<E: Endpoint<Output = Response>>(
     let started = Instant::now();
     let client_ip = client_ip(&req);
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let uri = req.uri().clone();
     let resp = next.call(req).await?;
     let status = resp.status().as_u16();
     let entries = resp.extensions().get::<Entries>().map(|e| e.0);
     let micros = started.elapsed().as_micros() as u64;
+    let path = uri.path();
     if path == "/healthz" {
-        tracing::debug!(client_ip, status, "health check");
+        tracing::debug!(%client_ip, status, "health check");
     } else if matches!(status, 401 | 429) {
-        tracing::warn!(client_ip, %method, path, status, micros, "blocklist request refused");
+        tracing::warn!(%client_ip, %method, path, status, micros, "blocklist request refused");
     } else {
-        tracing::info!(client_ip, %method, path, status, entries, micros, "blocklist request");
+        tracing::info!(%client_ip, %method, path, status, entries, micros, "blocklist request");
     }
     Ok(resp)
 }
@@ -409,12 +408,14 @@ mod tests {
     #[test]
     fn rate_limit_is_per_client_and_per_minute() {
         let l = RateLimiter::default();
+        let (a, b): (IpAddr, IpAddr) =
+            ("203.0.113.1".parse().unwrap(), "2001:db8::1".parse().unwrap());
         let t = 1_800_000_000; // a minute boundary
-        assert!(l.check("a", t, 2).is_ok());
-        assert!(l.check("a", t + 1, 2).is_ok());
-        assert_eq!(l.check("a", t + 15, 2), Err(45));
-        assert!(l.check("b", t + 15, 2).is_ok(), "other clients are not affected");
-        assert!(l.check("a", t + 60, 2).is_ok(), "a new minute starts afresh");
+        assert!(l.check(a, t, 2).is_ok());
+        assert!(l.check(a, t + 1, 2).is_ok());
+        assert_eq!(l.check(a, t + 15, 2), Err(45));
+        assert!(l.check(b, t + 15, 2).is_ok(), "other clients are not affected");
+        assert!(l.check(a, t + 60, 2).is_ok(), "a new minute starts afresh");
     }
 
     #[test]
