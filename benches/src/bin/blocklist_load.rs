@@ -11,8 +11,8 @@
 //! executable. Run with `benches/blocklist-load.sh` (release builds of both).
 //!
 //! The database's `requests_per_minute` is set very high for the run: the rate limiter still
-//! runs on every request, it just never refuses. The daemon logs one line per request (at
-//! `info`) to a pipe that is drained; nginx writes its access log to a file.
+//! runs on every request, it just never refuses. Both log one line per request to a file: the
+//! daemon (at `info`, `--log-level` to change) its stderr, nginx its access log.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -178,6 +178,8 @@ async fn seed(data_dir: &Path, rules: usize) -> anyhow::Result<()> {
 }
 
 fn start_daemon(args: &Args, data_dir: &Path) -> anyhow::Result<(Child, String)> {
+    // The request log goes to a file, as nginx's access log does.
+    let log = std::fs::File::create(data_dir.join("daemon.log"))?;
     let mut child = Command::new(&args.bin)
         .arg("--data-dir")
         .arg(data_dir)
@@ -187,12 +189,9 @@ fn start_daemon(args: &Args, data_dir: &Path) -> anyhow::Result<(Child, String)>
         .env("PV_LOGGING__FILE_ENABLED", "false")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(log)
         .spawn()
         .with_context(|| format!("spawn {}", args.bin.display()))?;
-    // Drain the request log like journald would.
-    let stderr = child.stderr.take().context("stderr")?;
-    std::thread::spawn(move || std::io::copy(&mut BufReader::new(stderr), &mut std::io::sink()));
     let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
     let first = lines.next().context("no output from the daemon")??;
     std::thread::spawn(move || for _ in lines {});

@@ -1,8 +1,10 @@
 //! `pentavision-blocklist`: serves the firewall blocklist as CSV on `GET /blocklist.csv`
 //! (default `127.0.0.1:7080`) for pfSense/OPNsense URL-table aliases and similar.
 //!
-//! It reads the users database (same `--config`/`--data-dir` as the server) on every request,
-//! so rule and setting changes apply without a restart.
+//! It reads the users database (same `--config`/`--data-dir` as the server), re-checking it at
+//! most every second, so rule and setting changes apply within a second and without a restart
+//! (caching, ETags and logging: `pv_web::blocklist`). Deployment: `deploy/` (systemd units,
+//! fail2ban filter and action).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
