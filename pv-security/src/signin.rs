@@ -17,7 +17,6 @@
 //! the shipped fail2ban filter reads. No secret ever reaches a log or an event.
 
 use std::net::IpAddr;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use pv_core::config::SecurityConfig;
@@ -328,9 +327,4 @@ async fn record_last_login(
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// Where the data dir's setup code file lives (for messages).
-pub fn setup_code_path(data_dir: &Path) -> std::path::PathBuf {
-    data_dir.join(account::SETUP_CODE_FILE)
 }

@@ -59,6 +59,27 @@ impl Principal {
         rbac::authorize(&self.subject, permission, resource, state.clock().now()).map_err(denied)
     }
 
+    /// Append a successful action by this caller to the audit log (a failure to write it is
+    /// logged; the action already happened).
+    pub async fn audit(
+        &self,
+        state: &AppState,
+        action: &str,
+        target_kind: &str,
+        target_id: &str,
+        details: serde_json::Value,
+    ) {
+        let mut event =
+            pv_security::audit::Event::new(&self.user.username, action, target_kind, target_id)
+                .details(details);
+        event.actor_user_id = Some(self.user.id);
+        event.ip = self.ip.map(|ip| ip.to_string());
+        event.user_agent = self.user_agent.clone();
+        if let Err(e) = state.audit().append(event, state.clock().now()).await {
+            tracing::error!(error = %e, action, "cannot write audit event");
+        }
+    }
+
     /// Where this caller came from (for sessions and audit events).
     pub fn client(&self) -> ClientInfo {
         ClientInfo { ip: self.ip.map(|ip| ip.to_string()), user_agent: self.user_agent.clone() }
@@ -148,9 +169,16 @@ fn internal(e: impl std::fmt::Display) -> poem::Error {
     poem::Error::from_string("the users database is unavailable", StatusCode::SERVICE_UNAVAILABLE)
 }
 
+/// Paths that never look at the caller: resolving a session there would only cost queries
+/// (a browser sends its cookie with every asset request).
+fn is_public_path(path: &str) -> bool {
+    path.starts_with("/static/") || matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
 /// Middleware: put the caller's [`Principal`] (if any) into the request.
 pub async fn identify<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    if let Some(state) = req.data::<AppState>().cloned()
+    if !is_public_path(req.uri().path())
+        && let Some(state) = req.data::<AppState>().cloned()
         && let Some(principal) = resolve(&state, &req).await?
     {
         req.extensions_mut().insert(principal);

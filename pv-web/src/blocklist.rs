@@ -71,13 +71,6 @@ pub fn sha256_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Equality whose time depends only on the lengths (here always 64 hex digits), not on where
-/// the inputs first differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    a.len() == b.len() && std::hint::black_box(diff) == 0
-}
-
 /// Whether `authorization` (the header's value) carries the token whose hex SHA-256 is
 /// `expected`. The scheme is matched case-insensitively (RFC 9110 §11.1).
 fn token_matches(authorization: Option<&str>, expected: &str) -> bool {
@@ -88,7 +81,7 @@ fn token_matches(authorization: Option<&str>, expected: &str) -> bool {
         .filter(|token| !token.is_empty());
     // Hash something even without a token so both paths take about as long.
     let sent = sha256_hex(token.unwrap_or(""));
-    constant_time_eq(sent.as_bytes(), expected.as_bytes()) & token.is_some()
+    pv_security::secret::constant_time_eq(sent.as_bytes(), expected.as_bytes()) & token.is_some()
 }
 
 /// Cache timing of the daemon.

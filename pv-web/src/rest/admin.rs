@@ -5,14 +5,12 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use pv_core::db::users::{audit_event, ip_rule, user};
 use pv_security::access::{self, NewRule, RuleAction, RuleSource};
-use pv_security::audit::{Event, Outcome};
 use pv_security::country::{CountryCode, CountryPolicy, PolicyMode};
 use pv_security::rbac::{self, Permission, RoleRef};
 use pv_security::{account, blocklist};
@@ -21,7 +19,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use super::ApiTags;
 use super::auth::{Created, NoContent};
 use super::error::{ApiError, ApiResult};
-use crate::auth::{Guarded, Principal, perm};
+use crate::auth::{Guarded, perm};
 use crate::state::AppState;
 
 /// The administration API.
@@ -191,24 +189,6 @@ pub enum AuditCsv {
     Ok(PlainText<String>, #[oai(header = "Content-Disposition")] String),
 }
 
-async fn audit(
-    state: &AppState,
-    p: &Principal,
-    action: &str,
-    kind: &str,
-    id: &str,
-    details: serde_json::Value,
-) {
-    let mut event = Event::new(&p.user.username, action, kind, id).details(details);
-    event.actor_user_id = Some(p.user.id);
-    event.ip = p.ip.map(|ip| ip.to_string());
-    event.user_agent = p.user_agent.clone();
-    event.outcome = Outcome::Success;
-    if let Err(e) = state.audit().append(event, state.clock().now()).await {
-        tracing::error!(error = %e, action, "cannot write audit event");
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn search_audit(
     state: &AppState,
@@ -302,9 +282,8 @@ impl AdminApi {
             expires_at,
         };
         let row = access::add_rule(&state.dbs().users, rule, now).await?;
-        audit(
+        auth.audit(
             &state,
-            &auth,
             &format!("ip.{}", action.as_str()),
             "ip_rule",
             &row.network,
@@ -334,9 +313,8 @@ impl AdminApi {
             expires_at: None,
         };
         let row = access::add_rule(&state.dbs().users, rule, state.clock().now()).await?;
-        audit(
+        auth.audit(
             &state,
-            &auth,
             "ip.exempt",
             "ip_rule",
             &row.network,
@@ -356,9 +334,8 @@ impl AdminApi {
     ) -> ApiResult<NoContent> {
         auth.authorize(&state, Permission::SecurityManage, &rbac::Resource::Global)?;
         let removed = access::remove_rules(&state.dbs().users, &network.0).await?;
-        audit(
+        auth.audit(
             &state,
-            &auth,
             "ip.remove",
             "ip_rule",
             &network.0,
@@ -411,9 +388,8 @@ impl AdminApi {
             state.clock().now(),
         )
         .await?;
-        audit(
+        auth.audit(
             &state,
-            &auth,
             "country_policy.set",
             "country_policy",
             "1",
@@ -457,9 +433,8 @@ impl AdminApi {
             state.clock().now(),
         )
         .await?;
-        audit(
+        auth.audit(
             &state,
-            &auth,
             "user.create",
             "user",
             &u.id.to_string(),
@@ -491,9 +466,8 @@ impl AdminApi {
             state.clock().now(),
         )
         .await?;
-        audit(
+        auth.audit(
             &state,
-            &auth,
             "user.status",
             "user",
             &id.0.to_string(),
@@ -523,9 +497,8 @@ impl AdminApi {
             state.clock().now(),
         )
         .await?;
-        audit(
+        auth.audit(
             &state,
-            &auth,
             "role.grant",
             "user",
             &id.0.to_string(),
@@ -552,9 +525,8 @@ impl AdminApi {
             body.0.property_id,
         )
         .await?;
-        audit(
+        auth.audit(
             &state,
-            &auth,
             "role.revoke",
             "user",
             &id.0.to_string(),
@@ -600,7 +572,6 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         auth: Guarded<perm::AuditExport>,
-        req: &Request,
         action: Query<Option<String>>,
         actor: Query<Option<String>>,
         outcome: Query<Option<String>>,
@@ -608,7 +579,6 @@ impl AdminApi {
         to: Query<Option<DateTime<Utc>>>,
         q: Query<Option<String>>,
     ) -> ApiResult<AuditCsv> {
-        let _ = req;
         let rows =
             search_audit(&state, action.0, actor.0, outcome.0, from.0, to.0, q.0, 10_000).await?;
         let mut out = String::from(
@@ -631,9 +601,8 @@ impl AdminApi {
             out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
             out.push_str("\r\n");
         }
-        audit(
+        auth.audit(
             &state,
-            &auth,
             "audit.export",
             "audit_log",
             "",

@@ -7,7 +7,6 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use pv_security::audit::{Event, Outcome};
 use pv_security::session::{self, Stage};
 use pv_security::signin::{Credentials, Granted, Refused, SignIn};
 use pv_security::{account, passkey, token};
@@ -261,10 +260,21 @@ fn client(state: &AppState, req: &Request) -> session::ClientInfo {
     }
 }
 
-fn refused(r: &Refused) -> ApiError {
+/// The sign-in service over this server's users database, key, rules and audit log.
+fn sign_in<'a>(state: &'a AppState, rules: &'a pv_security::access::RuleSet) -> SignIn<'a> {
+    SignIn {
+        db: &state.dbs().users,
+        config: &state.config().security,
+        key: state.key(),
+        rules,
+        audit: state.audit(),
+    }
+}
+
+fn refused(r: &Refused, now: DateTime<Utc>) -> ApiError {
     match r {
         Refused::Locked(until) => {
-            let wait = (*until - Utc::now()).num_seconds().max(1);
+            let wait = (*until - now).num_seconds().max(1);
             ApiError::too_many(r.message(), u64::try_from(wait).unwrap_or(1))
         }
         Refused::Inactive(_) => ApiError::new(poem::http::StatusCode::FORBIDDEN, r.message()),
@@ -294,24 +304,6 @@ async fn start_session(
         }),
         auth::session_cookie(state, &token),
     ))
-}
-
-async fn audit(
-    state: &AppState,
-    p: &Principal,
-    action: &str,
-    kind: &str,
-    id: &str,
-    details: serde_json::Value,
-) {
-    let mut event = Event::new(&p.user.username, action, kind, id).details(details);
-    event.actor_user_id = Some(p.user.id);
-    event.ip = p.ip.map(|ip| ip.to_string());
-    event.user_agent = p.user_agent.clone();
-    event.outcome = Outcome::Success;
-    if let Err(e) = state.audit().append(event, state.clock().now()).await {
-        tracing::error!(error = %e, action, "cannot write audit event");
-    }
 }
 
 /// After a passkey or TOTP enrolment: the session becomes full and setup codes die.
@@ -347,13 +339,7 @@ impl AuthApi {
     ) -> ApiResult<LoginResponse> {
         limit(&state, req)?;
         let rules = state.ip_rules().current(&state).await;
-        let signin = SignIn {
-            db: &state.dbs().users,
-            config: &state.config().security,
-            key: state.key(),
-            rules: &rules,
-            audit: state.audit(),
-        };
+        let signin = sign_in(&state, &rules);
         let creds =
             Credentials { username: body.0.username, secret: body.0.password, code: body.0.code };
         match signin
@@ -361,7 +347,7 @@ impl AuthApi {
             .await?
         {
             Ok(granted) => start_session(&state, req, granted).await,
-            Err(r) => Err(refused(&r)),
+            Err(r) => Err(refused(&r, state.clock().now())),
         }
     }
 
@@ -372,9 +358,8 @@ impl AuthApi {
         if let Some(id) = p.session_id {
             session::revoke(&state.dbs().users, p.user.id, id, state.clock().now()).await?;
         }
-        audit(
+        p.audit(
             &state,
-            p,
             "auth.logout",
             "session",
             &p.session_id.unwrap_or_default().to_string(),
@@ -439,13 +424,7 @@ impl AuthApi {
     ) -> ApiResult<LoginResponse> {
         limit(&state, req)?;
         let rules = state.ip_rules().current(&state).await;
-        let signin = SignIn {
-            db: &state.dbs().users,
-            config: &state.config().security,
-            key: state.key(),
-            rules: &rules,
-            audit: state.audit(),
-        };
+        let signin = sign_in(&state, &rules);
         let now = state.clock().now();
         let ip = state.client_ip(req);
         let info = client(&state, req);
@@ -459,7 +438,7 @@ impl AuthApi {
         {
             Ok(user_id) => match signin.passkey_succeeded(user_id, ip, &info, now).await? {
                 Ok(granted) => start_session(&state, req, granted).await,
-                Err(r) => Err(refused(&r)),
+                Err(r) => Err(refused(&r, state.clock().now())),
             },
             Err(e) => {
                 signin.passkey_failed(&e.to_string(), ip, &info, now).await?;
@@ -521,9 +500,8 @@ impl AuthApi {
             )
             .await?;
         enrolled(&state, p).await?;
-        audit(
+        p.audit(
             &state,
-            p,
             "passkey.add",
             "passkey",
             &row.id.to_string(),
@@ -572,9 +550,8 @@ impl AuthApi {
         let p = auth.principal();
         full(p)?;
         passkey::rename(&state.dbs().users, p.user.id, id.0, &body.0.name).await?;
-        audit(
+        p.audit(
             &state,
-            p,
             "passkey.rename",
             "passkey",
             &id.0.to_string(),
@@ -595,7 +572,7 @@ impl AuthApi {
         let p = auth.principal();
         full(p)?;
         passkey::revoke(&state.dbs().users, p.user.id, id.0).await?;
-        audit(&state, p, "passkey.revoke", "passkey", &id.0.to_string(), serde_json::json!({}))
+        p.audit(&state, "passkey.revoke", "passkey", &id.0.to_string(), serde_json::json!({}))
             .await;
         Ok(NoContent::Done)
     }
@@ -629,7 +606,7 @@ impl AuthApi {
         )
         .await?;
         session::revoke_all(&state.dbs().users, p.user.id, p.session_id, now).await?;
-        audit(&state, p, "password.change", "user", &p.user.id.to_string(), serde_json::json!({}))
+        p.audit(&state, "password.change", "user", &p.user.id.to_string(), serde_json::json!({}))
             .await;
         Ok(NoContent::Done)
     }
@@ -674,7 +651,7 @@ impl AuthApi {
             ));
         };
         enrolled(&state, p).await?;
-        audit(&state, p, "totp.enrol", "user", &p.user.id.to_string(), serde_json::json!({})).await;
+        p.audit(&state, "totp.enrol", "user", &p.user.id.to_string(), serde_json::json!({})).await;
         Ok(Json(RecoveryCodes { recovery_codes: codes }))
     }
 
@@ -686,8 +663,7 @@ impl AuthApi {
         if !account::totp_remove(&state.dbs().users, p.user.id).await? {
             return Err(ApiError::new(poem::http::StatusCode::NOT_FOUND, "no TOTP is enrolled"));
         }
-        audit(&state, p, "totp.remove", "user", &p.user.id.to_string(), serde_json::json!({}))
-            .await;
+        p.audit(&state, "totp.remove", "user", &p.user.id.to_string(), serde_json::json!({})).await;
         Ok(NoContent::Done)
     }
 
@@ -733,7 +709,7 @@ impl AuthApi {
                 format!("no live session {}", id.0),
             ));
         }
-        audit(&state, p, "session.revoke", "session", &id.0.to_string(), serde_json::json!({}))
+        p.audit(&state, "session.revoke", "session", &id.0.to_string(), serde_json::json!({}))
             .await;
         Ok(NoContent::Done)
     }
@@ -771,9 +747,8 @@ impl AuthApi {
         let new = token::NewToken { name: body.0.name, scopes, expires_at: body.0.expires_at };
         let (secret, row) =
             token::create(&state.dbs().users, p.user.id, &new, state.clock().now()).await?;
-        audit(
+        p.audit(
             &state,
-            p,
             "token.create",
             "api_token",
             &row.id.to_string(),
@@ -794,7 +769,7 @@ impl AuthApi {
         let p = auth.principal();
         full(p)?;
         token::revoke(&state.dbs().users, id.0, Some(p.user.id), state.clock().now()).await?;
-        audit(&state, p, "token.revoke", "api_token", &id.0.to_string(), serde_json::json!({}))
+        p.audit(&state, "token.revoke", "api_token", &id.0.to_string(), serde_json::json!({}))
             .await;
         Ok(NoContent::Done)
     }

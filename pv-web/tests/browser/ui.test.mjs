@@ -122,9 +122,7 @@ test('passkey: setup code → enrol a passkey → overview and its toasts → si
     });
     t.diagnostic(`server at ${server.url}, browser at ${server.base}, setup code ${server.setupCode}`);
 
-    await t.test('the printed first-login URL names the bound port',
-      { todo: 'run.rs builds the URL from state.public_origin() before the bound port is recorded' },
-      () => assert.ok(server.loginLine.includes(`${server.base}/login`), `printed: ${server.loginLine}`));
+    await t.test('the printed first-login URL names the bound port', () => assert.ok(server.loginLine.includes(`${server.base}/login`), `printed: ${server.loginLine}`));
 
     assert.ok(existsSync(server.setupCodeFile), 'a fresh server writes setup-code.txt');
 
