@@ -48,6 +48,9 @@ pub struct Config {
     /// The firewall blocklist daemon (`pentavision-blocklist`).
     #[serde(default)]
     pub blocklist: BlocklistConfig,
+    /// Recording defaults, retention and the disk guard.
+    #[serde(default)]
+    pub recording: RecordingConfig,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             graphql: GraphqlConfig::default(),
             security: SecurityConfig::default(),
             blocklist: BlocklistConfig::default(),
+            recording: RecordingConfig::default(),
         }
     }
 }
@@ -271,6 +275,40 @@ impl Default for BlocklistConfig {
     }
 }
 
+/// `[recording]`: how cameras are recorded unless a camera says otherwise, how long footage is
+/// kept, and the disk guard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Start the cameras' recorders with the server. Default true.
+    pub enabled: bool,
+    /// Segment length in seconds (a camera's `segment_seconds` overrides it). Default 60.
+    pub segment_seconds: u32,
+    /// Delete segments older than this many days (a camera's `retention_days` overrides it);
+    /// 0 keeps them until the disk guard needs the space. Default 30.
+    pub retention_days: u32,
+    /// Keep at least this many bytes free on the recordings' file system: when free space
+    /// falls below it the oldest unprotected segments are deleted. Default 2 GiB.
+    pub min_free_bytes: u64,
+    /// Seconds between retention and disk-guard passes. Default 60.
+    pub retention_interval_seconds: u64,
+    /// The ffmpeg program of the fallback recorder. Default `ffmpeg` (from `PATH`).
+    pub ffmpeg_program: PathBuf,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            segment_seconds: 60,
+            retention_days: 30,
+            min_free_bytes: 2 * 1024 * 1024 * 1024,
+            retention_interval_seconds: 60,
+            ffmpeg_program: PathBuf::from("ffmpeg"),
+        }
+    }
+}
+
 /// Which logical database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -432,6 +470,16 @@ impl Config {
             return Err(Error::Config(
                 "security.lockout_base_seconds must be at least 1 and at most lockout_max_seconds"
                     .into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.recording.segment_seconds) {
+            return Err(Error::Config(
+                "recording.segment_seconds must be between 1 and 3600".into(),
+            ));
+        }
+        if self.recording.retention_interval_seconds == 0 {
+            return Err(Error::Config(
+                "recording.retention_interval_seconds must be at least 1".into(),
             ));
         }
         if self.blocklist.requests_per_minute == 0 {

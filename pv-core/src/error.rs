@@ -68,6 +68,9 @@ pub enum Error {
     /// A caller supplied bad input.
     #[error("{0}")]
     InvalidInput(String),
+    /// The request conflicts with what is stored (a duplicate name, …).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl Error {
@@ -85,6 +88,7 @@ impl Error {
             Error::SchemaTooNew { .. } => ErrorKind::Unavailable,
             Error::Io { .. } => ErrorKind::Internal,
             Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Conflict(_) => ErrorKind::Conflict,
         }
     }
 

@@ -8,6 +8,8 @@
 //! - [`clock`]: the [`Clock`] trait so time-dependent logic is tested with a simulated clock.
 //! - [`telemetry`]: tracing set-up (human or JSON, rotating log files in the data dir).
 //! - [`setup`]: first-time set-up (what `pentavision-installer` runs).
+//! - [`cameras`]: camera rows (create, list, update, delete, live status).
+//! - [`recordings`]: the segment index, recording gaps and motion events.
 //! - [`db`]: the three logical databases (`users`, `faces`, `records`): entities, migrations,
 //!   connection and readiness.
 //!
@@ -21,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cameras;
 pub mod clock;
 pub mod config;
 pub mod db;

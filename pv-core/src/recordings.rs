@@ -36,11 +36,11 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
-use crate::db::records::{recording_gap, segment};
+use crate::db::records::{motion_event, recording_gap, segment, upload_queue};
 use crate::error::{Error, Result};
 use crate::ids::{CameraId, SegmentId};
 
@@ -150,6 +150,17 @@ pub async fn segment_paths(db: &impl ConnectionTrait, camera: CameraId) -> Resul
         .map_err(db_err)
 }
 
+/// Whether the camera has a row for `path`.
+pub async fn has_segment(db: &impl ConnectionTrait, camera: CameraId, path: &str) -> Result<bool> {
+    let n = segment::Entity::find()
+        .filter(segment::Column::CameraId.eq(camera.0))
+        .filter(segment::Column::Path.eq(path))
+        .count(db)
+        .await
+        .map_err(db_err)?;
+    Ok(n > 0)
+}
+
 /// Delete a camera's rows whose file is gone (as found by the recovery pass); returns how many.
 pub async fn delete_segments_by_path(
     db: &impl ConnectionTrait,
@@ -225,6 +236,168 @@ pub async fn gaps_in_range(
         .all(db)
         .await
         .map_err(db_err)
+}
+
+/// One segment row.
+pub async fn get_segment(db: &impl ConnectionTrait, id: SegmentId) -> Result<segment::Model> {
+    segment::Entity::find_by_id(id.0)
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| Error::NotFound(format!("recording {id} does not exist")))
+}
+
+/// Segments of the cameras in `cameras` (None: every camera) overlapping `[from, to)`, oldest
+/// first, at most `limit`.
+pub async fn list_segments(
+    db: &impl ConnectionTrait,
+    cameras: Option<&[i64]>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<segment::Model>> {
+    let mut q = segment::Entity::find()
+        .filter(segment::Column::StartedAt.lt(to))
+        .filter(segment::Column::EndedAt.gt(from));
+    if let Some(ids) = cameras {
+        q = q.filter(segment::Column::CameraId.is_in(ids.iter().copied()));
+    }
+    q.order_by_asc(segment::Column::StartedAt)
+        .order_by_asc(segment::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_err)
+}
+
+/// Flag a camera's segments that overlap `[from, to]` as holding motion; returns how many.
+pub async fn flag_motion(
+    db: &impl ConnectionTrait,
+    camera: CameraId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<u64> {
+    let res = segment::Entity::update_many()
+        .col_expr(segment::Column::Motion, Expr::value(true))
+        .filter(segment::Column::CameraId.eq(camera.0))
+        .filter(segment::Column::StartedAt.lte(to))
+        .filter(segment::Column::EndedAt.gte(from))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(res.rows_affected)
+}
+
+/// Store a motion event that began at `started_at` (open while `ended_at` is None); returns
+/// its id.
+pub async fn open_motion_event(
+    db: &impl ConnectionTrait,
+    camera: CameraId,
+    started_at: DateTime<Utc>,
+    score: f64,
+) -> Result<i64> {
+    let row = motion_event::ActiveModel {
+        camera_id: Set(camera.0),
+        zone_id: Set(None),
+        started_at: Set(started_at),
+        ended_at: Set(None),
+        peak_score: Set(score),
+        segment_id: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(db_err)?;
+    Ok(row.id)
+}
+
+/// End a camera's open motion events at `ended_at` with their peak score; returns how many.
+pub async fn close_motion_events(
+    db: &impl ConnectionTrait,
+    camera: CameraId,
+    ended_at: DateTime<Utc>,
+    peak_score: f64,
+) -> Result<u64> {
+    let res = motion_event::Entity::update_many()
+        .col_expr(motion_event::Column::EndedAt, Expr::value(ended_at))
+        .col_expr(motion_event::Column::PeakScore, Expr::value(peak_score))
+        .filter(motion_event::Column::CameraId.eq(camera.0))
+        .filter(motion_event::Column::EndedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(res.rows_affected)
+}
+
+/// Motion events of the cameras in `cameras` (None: all) overlapping `[from, to)`, oldest
+/// first, at most `limit`.
+pub async fn motion_events_in_range(
+    db: &impl ConnectionTrait,
+    cameras: Option<&[i64]>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<motion_event::Model>> {
+    let mut q = motion_event::Entity::find().filter(motion_event::Column::StartedAt.lt(to)).filter(
+        Condition::any()
+            .add(motion_event::Column::EndedAt.is_null())
+            .add(motion_event::Column::EndedAt.gt(from)),
+    );
+    if let Some(ids) = cameras {
+        q = q.filter(motion_event::Column::CameraId.is_in(ids.iter().copied()));
+    }
+    q.order_by_asc(motion_event::Column::StartedAt).limit(limit).all(db).await.map_err(db_err)
+}
+
+/// Segments that retention may delete, oldest first, at most `limit`: not protected and not
+/// waiting for (or in the middle of) an upload to a storage target. `camera` None: every
+/// camera; `before` None: any age.
+pub async fn deletable_segments(
+    db: &impl ConnectionTrait,
+    camera: Option<CameraId>,
+    before: Option<DateTime<Utc>>,
+    limit: u64,
+) -> Result<Vec<segment::Model>> {
+    let waiting = upload_queue::Entity::find()
+        .select_only()
+        .column(upload_queue::Column::SegmentId)
+        .filter(upload_queue::Column::Status.is_in(["pending", "uploading", "failed"]))
+        .into_query();
+    let mut q = segment::Entity::find()
+        .filter(segment::Column::Protected.eq(false))
+        .filter(segment::Column::Id.not_in_subquery(waiting));
+    if let Some(camera) = camera {
+        q = q.filter(segment::Column::CameraId.eq(camera.0));
+    }
+    if let Some(before) = before {
+        q = q.filter(segment::Column::EndedAt.lt(before));
+    }
+    q.order_by_asc(segment::Column::StartedAt)
+        .order_by_asc(segment::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_err)
+}
+
+/// Bytes of a camera's indexed segments. (Summed here rather than with SQL `SUM`, whose
+/// result type differs between the three engines.)
+pub async fn camera_bytes(db: &impl ConnectionTrait, camera: CameraId) -> Result<i64> {
+    let sizes: Vec<i64> = segment::Entity::find()
+        .select_only()
+        .column(segment::Column::SizeBytes)
+        .filter(segment::Column::CameraId.eq(camera.0))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_err)?;
+    Ok(sizes.iter().sum())
+}
+
+/// Delete one segment row (after its file was removed).
+pub async fn delete_segment(db: &impl ConnectionTrait, id: SegmentId) -> Result<()> {
+    segment::Entity::delete_by_id(id.0).exec(db).await.map_err(db_err)?;
+    Ok(())
 }
 
 #[cfg(all(test, feature = "testkit"))]

@@ -1,0 +1,292 @@
+//! Camera rows in the records database: create, read, update and delete a camera's settings,
+//! and write what the recorder learned (status, codec, resolution).
+//!
+//! Callers validate what only they can (URLs are checked by pv-media, the stream password is
+//! sealed by pv-security before it gets here); this module keeps the rules that need the
+//! database: names are unique (case-insensitively, on every engine), ids exist.
+//!
+//! ```no_run
+//! # async fn demo(db: &sea_orm::DatabaseConnection) -> pv_core::Result<()> {
+//! use pv_core::cameras::{self, CameraSettings};
+//! let mut settings = CameraSettings::new("Front door", "rtsp://192.0.2.10/stream1");
+//! settings.recording_mode = "motion".into();
+//! let cam = cameras::create(db, &settings, chrono::Utc::now()).await?;
+//! assert_eq!(cameras::get(db, cam.id).await?.name, "Front door");
+//! # Ok(()) }
+//! ```
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryOrder, Set};
+
+use crate::db::records::camera;
+use crate::error::{Error, Result};
+
+fn db_err(source: sea_orm::DbErr) -> Error {
+    Error::Database { db: "records", source }
+}
+
+/// What a user sets on a camera (everything but what the recorder learns).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraSettings {
+    /// Unique display name (1–128 characters).
+    pub name: String,
+    /// Main stream URL, without credentials.
+    pub main_url: String,
+    /// Sub stream URL.
+    pub sub_url: Option<String>,
+    /// Stream login.
+    pub username: Option<String>,
+    /// Stream password, already sealed for storage (never the plain text).
+    pub password_sealed: Option<String>,
+    /// Recorded at all.
+    pub enabled: bool,
+    /// Property (users database id).
+    pub property_id: Option<i64>,
+    /// Zone within the property.
+    pub zone: Option<String>,
+    /// IANA time zone.
+    pub timezone: Option<String>,
+    /// `continuous`, `motion` or `off`.
+    pub recording_mode: String,
+    /// `tcp` or `udp`.
+    pub transport: String,
+    /// Segment length override in seconds.
+    pub segment_seconds: Option<i32>,
+    /// Motion pre-roll in seconds.
+    pub pre_roll_seconds: i32,
+    /// Motion post-roll in seconds.
+    pub post_roll_seconds: i32,
+    /// Retention override in days.
+    pub retention_days: Option<i32>,
+    /// Size limit of the camera's local footage in bytes.
+    pub retention_max_bytes: Option<i64>,
+    /// `gstreamer` or `ffmpeg`; None: the default.
+    pub recorder_backend: Option<String>,
+}
+
+impl CameraSettings {
+    /// Settings with the defaults: enabled, continuous, TCP, 5 s pre-roll, 10 s post-roll.
+    pub fn new(name: impl Into<String>, main_url: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            main_url: main_url.into(),
+            sub_url: None,
+            username: None,
+            password_sealed: None,
+            enabled: true,
+            property_id: None,
+            zone: None,
+            timezone: None,
+            recording_mode: "continuous".into(),
+            transport: "tcp".into(),
+            segment_seconds: None,
+            pre_roll_seconds: 5,
+            post_roll_seconds: 10,
+            retention_days: None,
+            retention_max_bytes: None,
+            recorder_backend: None,
+        }
+    }
+
+    /// The settings stored in `row`.
+    pub fn from_model(row: &camera::Model) -> Self {
+        Self {
+            name: row.name.clone(),
+            main_url: row.main_url.clone(),
+            sub_url: row.sub_url.clone(),
+            username: row.username.clone(),
+            password_sealed: row.password.clone(),
+            enabled: row.enabled,
+            property_id: row.property_id,
+            zone: row.zone.clone(),
+            timezone: row.timezone.clone(),
+            recording_mode: row.recording_mode.clone(),
+            transport: row.transport.clone(),
+            segment_seconds: row.segment_seconds,
+            pre_roll_seconds: row.pre_roll_seconds,
+            post_roll_seconds: row.post_roll_seconds,
+            retention_days: row.retention_days,
+            retention_max_bytes: row.retention_max_bytes,
+            recorder_backend: row.recorder_backend.clone(),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err(Error::InvalidInput(
+                "a camera name is 1 to 128 characters without control characters".into(),
+            ));
+        }
+        if !matches!(self.recording_mode.as_str(), "continuous" | "motion" | "off") {
+            return Err(Error::InvalidInput(format!(
+                "recording_mode `{}` is not one of continuous, motion, off",
+                self.recording_mode
+            )));
+        }
+        if !matches!(self.transport.as_str(), "tcp" | "udp") {
+            return Err(Error::InvalidInput(format!(
+                "transport `{}` is not tcp or udp",
+                self.transport
+            )));
+        }
+        if let Some(b) = &self.recorder_backend
+            && !matches!(b.as_str(), "gstreamer" | "ffmpeg")
+        {
+            return Err(Error::InvalidInput(format!(
+                "recorder_backend `{b}` is not gstreamer or ffmpeg"
+            )));
+        }
+        let ranges = [
+            (self.segment_seconds.is_none_or(|s| (1..=3600).contains(&s)), "segment_seconds"),
+            ((0..=60).contains(&self.pre_roll_seconds), "pre_roll_seconds (0-60)"),
+            ((0..=600).contains(&self.post_roll_seconds), "post_roll_seconds (0-600)"),
+            (self.retention_days.is_none_or(|d| d >= 0), "retention_days"),
+            (self.retention_max_bytes.is_none_or(|b| b >= 0), "retention_max_bytes"),
+        ];
+        if let Some((_, field)) = ranges.iter().find(|(ok, _)| !ok) {
+            return Err(Error::InvalidInput(format!("{field} is out of range")));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, row: &mut camera::ActiveModel) {
+        row.name = Set(self.name.trim().to_owned());
+        row.main_url = Set(self.main_url.clone());
+        row.sub_url = Set(self.sub_url.clone());
+        row.username = Set(self.username.clone());
+        row.password = Set(self.password_sealed.clone());
+        row.enabled = Set(self.enabled);
+        row.property_id = Set(self.property_id);
+        row.zone = Set(self.zone.clone());
+        row.timezone = Set(self.timezone.clone());
+        row.recording_mode = Set(self.recording_mode.clone());
+        row.transport = Set(self.transport.clone());
+        row.segment_seconds = Set(self.segment_seconds);
+        row.pre_roll_seconds = Set(self.pre_roll_seconds);
+        row.post_roll_seconds = Set(self.post_roll_seconds);
+        row.retention_days = Set(self.retention_days);
+        row.retention_max_bytes = Set(self.retention_max_bytes);
+        row.recorder_backend = Set(self.recorder_backend.clone());
+    }
+}
+
+/// Refuse a name another camera (not `except`) already has, ignoring case.
+async fn check_unique(db: &impl ConnectionTrait, name: &str, except: Option<i64>) -> Result<()> {
+    let wanted = name.trim().to_lowercase();
+    let taken = list(db)
+        .await?
+        .into_iter()
+        .any(|c| Some(c.id) != except && c.name.to_lowercase() == wanted);
+    if taken {
+        return Err(Error::Conflict(format!("a camera named `{}` exists already", name.trim())));
+    }
+    Ok(())
+}
+
+/// Add a camera; its status starts as `new`.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    settings: &CameraSettings,
+    now: DateTime<Utc>,
+) -> Result<camera::Model> {
+    settings.check()?;
+    check_unique(db, &settings.name, None).await?;
+    let mut row = camera::ActiveModel {
+        status: Set("new".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    settings.apply(&mut row);
+    row.insert(db).await.map_err(db_err)
+}
+
+/// Every camera, by id.
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<camera::Model>> {
+    camera::Entity::find().order_by_asc(camera::Column::Id).all(db).await.map_err(db_err)
+}
+
+/// One camera.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<camera::Model> {
+    camera::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| Error::NotFound(format!("camera {id} does not exist")))
+}
+
+/// Replace a camera's settings.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: i64,
+    settings: &CameraSettings,
+    now: DateTime<Utc>,
+) -> Result<camera::Model> {
+    settings.check()?;
+    let current = get(db, id).await?;
+    check_unique(db, &settings.name, Some(id)).await?;
+    let mut row = current.into_active_model();
+    settings.apply(&mut row);
+    row.updated_at = Set(now);
+    row.update(db).await.map_err(db_err)
+}
+
+/// Delete a camera and (by cascade) its segment rows, gaps, zones, schedules and outputs. The
+/// files stay on disk for the caller to remove or keep.
+pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<()> {
+    let res = camera::Entity::delete_by_id(id).exec(db).await.map_err(db_err)?;
+    if res.rows_affected == 0 {
+        return Err(Error::NotFound(format!("camera {id} does not exist")));
+    }
+    Ok(())
+}
+
+/// What the recorder reports about a camera.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraObservation {
+    /// `new`, `streaming`, `reconnecting`, `failed` or `disabled`.
+    pub status: String,
+    /// Why (the last error).
+    pub status_reason: Option<String>,
+    /// The backend in use, `gstreamer` or `ffmpeg`.
+    pub backend: Option<String>,
+    /// Video codec of the last segment.
+    pub video_codec: Option<String>,
+    /// Audio codec of the last segment.
+    pub audio_codec: Option<String>,
+    /// Frame width.
+    pub width: Option<i32>,
+    /// Frame height.
+    pub height: Option<i32>,
+    /// When a frame was last received.
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// Store what the recorder reports (status always; codec, size and last-seen only when known).
+/// A camera deleted in the meantime is not an error.
+pub async fn observe(
+    db: &impl ConnectionTrait,
+    id: i64,
+    seen: &CameraObservation,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(current) = camera::Entity::find_by_id(id).one(db).await.map_err(db_err)? else {
+        return Ok(());
+    };
+    let mut row = current.into_active_model();
+    row.status = Set(seen.status.clone());
+    row.status_reason = Set(seen.status_reason.clone());
+    if seen.video_codec.is_some() {
+        row.video_codec = Set(seen.video_codec.clone());
+        row.audio_codec = Set(seen.audio_codec.clone());
+        row.width = Set(seen.width);
+        row.height = Set(seen.height);
+    }
+    if seen.last_seen_at.is_some() {
+        row.last_seen_at = Set(seen.last_seen_at);
+    }
+    row.updated_at = Set(now);
+    row.update(db).await.map_err(db_err)?;
+    Ok(())
+}
