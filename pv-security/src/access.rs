@@ -146,16 +146,39 @@ pub async fn add_rule(
 /// Remove every rule (block and exempt) for exactly this address or network. Returns how many
 /// were removed; removing nothing is an error naming the network.
 pub async fn remove_rules(db: &DatabaseConnection, network: &str) -> Result<u64> {
+    remove_matching(db, network, None).await
+}
+
+/// Remove only the rules with `action` for exactly this address or network: `Block` lifts a
+/// block and never touches an exemption (what a fail2ban unban does). Removing nothing is an
+/// error naming the network.
+pub async fn remove_action_rules(
+    db: &DatabaseConnection,
+    network: &str,
+    action: RuleAction,
+) -> Result<u64> {
+    remove_matching(db, network, Some(action)).await
+}
+
+async fn remove_matching(
+    db: &DatabaseConnection,
+    network: &str,
+    action: Option<RuleAction>,
+) -> Result<u64> {
     let net = entry_text(&parse_network(network)?);
-    let removed = ip_rule::Entity::delete_many()
-        .filter(ip_rule::Column::Network.eq(net.clone()))
-        .exec(db)
-        .await?
-        .rows_affected;
-    if removed == 0 {
-        return Err(Error::NotFound(format!("no rule for {net}")));
+    let mut delete =
+        ip_rule::Entity::delete_many().filter(ip_rule::Column::Network.eq(net.clone()));
+    if let Some(action) = action {
+        delete = delete.filter(ip_rule::Column::Action.eq(action.as_str()));
     }
-    tracing::info!(network = %net, removed, "ip rules removed");
+    let removed = delete.exec(db).await?.rows_affected;
+    if removed == 0 {
+        return Err(Error::NotFound(match action {
+            Some(a) => format!("no {} rule for {net}", a.as_str()),
+            None => format!("no rule for {net}"),
+        }));
+    }
+    tracing::info!(network = %net, action = action.map(RuleAction::as_str), removed, "ip rules removed");
     Ok(removed)
 }
 

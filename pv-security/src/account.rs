@@ -11,8 +11,8 @@ use pv_core::db::users::{
     passkey, recovery_code, role, setup_code, totp_credential, user, user_role,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 
 use crate::seal::ServerKey;
@@ -173,7 +173,10 @@ pub async fn set_password(
     Ok(())
 }
 
-/// Change a user's status; anything but active revokes their sessions.
+/// Change a user's status; anything but active revokes their sessions. Suspending or
+/// disabling the last active System Administrator is [`Error::Conflict`]: the guard
+/// ([`crate::rbac::ensure_not_last_admin`]) runs in the same transaction as the change, so two
+/// concurrent changes cannot both remove an administrator.
 pub async fn set_status(
     db: &DatabaseConnection,
     user_id: i64,
@@ -181,13 +184,50 @@ pub async fn set_status(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<user::Model> {
-    let mut u: user::ActiveModel = get(db, user_id).await?.into();
+    let txn = db.begin().await?;
+    // Roll back explicitly on failure: a dropped transaction keeps its locks until its
+    // connection next reaches the pool.
+    match set_status_in(&txn, user_id, status, reason, now).await {
+        Ok(u) => {
+            txn.commit().await?;
+            Ok(u)
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+async fn set_status_in(
+    txn: &impl ConnectionTrait,
+    user_id: i64,
+    status: AccountStatus,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    if status != AccountStatus::Active {
+        // First: it takes the lock before anything is read.
+        crate::rbac::ensure_not_last_admin(txn, user_id).await.map_err(|e| match e {
+            Error::Conflict(_) => Error::Conflict(format!(
+                "the last active System Administrator cannot be {}; make another user \
+                 administrator first",
+                status.as_str()
+            )),
+            other => other,
+        })?;
+    }
+    let found = user::Entity::find_by_id(user_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no user {user_id}")))?;
+    let mut u: user::ActiveModel = found.into();
     u.account_status = Set(status.as_str().into());
     u.status_reason = Set(reason.map(str::to_string));
     u.updated_at = Set(now);
-    let u = u.update(db).await?;
+    let u = u.update(txn).await?;
     if status != AccountStatus::Active {
-        crate::session::revoke_all(db, user_id, None, now).await?;
+        crate::session::revoke_all(txn, user_id, None, now).await?;
     }
     Ok(u)
 }

@@ -20,6 +20,9 @@
 //! - [`passkey`]: WebAuthn registration and discoverable sign-in (webauthn-rs).
 //! - [`session`], [`token`]: browser sessions and API tokens; [`secret`]: how bearer secrets
 //!   are made and stored; [`seal`]: the server key sealing secrets at rest.
+//! - [`pin`]: the 8-digit alarm disarm PIN: set with proof, no reuse of the last five,
+//!   every use recorded, lock-out, audit events.
+//! - [`csrf`]: per-page CSRF tokens bound to user, route and expiry (HMAC with the server key).
 //!
 //! Dependencies: `argon2` (RustCrypto, pure Rust, the PHC winner recommended by OWASP) and
 //! `ipnet` (the de-facto CIDR type, with aggregation).
@@ -37,8 +40,10 @@ pub mod account;
 pub mod audit;
 pub mod blocklist;
 pub mod country;
+pub mod csrf;
 pub mod passkey;
 pub mod password;
+pub mod pin;
 pub mod rbac;
 pub mod seal;
 pub mod secret;

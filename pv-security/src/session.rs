@@ -9,7 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use pv_core::config::SecurityConfig;
 use pv_core::db::users::session;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
 };
 
 use crate::Result;
@@ -155,7 +156,7 @@ pub async fn revoke(
 
 /// Revoke every session of `user_id` but `except` (password change, suspension).
 pub async fn revoke_all(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     user_id: i64,
     except: Option<i64>,
     now: DateTime<Utc>,

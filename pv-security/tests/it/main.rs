@@ -3,5 +3,6 @@
 mod audit;
 mod blocklist;
 mod country;
+mod pin;
 mod rbac;
 mod throttle;

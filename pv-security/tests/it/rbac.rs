@@ -8,6 +8,7 @@ use pv_core::ErrorKind;
 use pv_core::config::DbKind;
 use pv_core::db::users::{permission, property, role, role_permission, user, user_property};
 use pv_core::testkit::{Engine, TestEnv};
+use pv_security::account;
 use pv_security::rbac::{
     self, AccessSchedule, AccountStatus, BuiltInRole, CameraScope, DenyReason, Permission,
     Resource, RoleScope, Subject, authorize,
@@ -379,6 +380,87 @@ async fn concurrent_demotions_keep_one_admin(engine: Engine) {
     }
 }
 
+async fn last_admin_cannot_be_suspended_or_disabled(engine: Engine) {
+    let (_env, db) = users_db(engine).await;
+    let a = make_user(&db, "alice", AccountStatus::Active).await;
+    let b = make_user(&db, "bob", AccountStatus::Active).await;
+    rbac::set_admin(&db, a, true, None, t0()).await.unwrap();
+    let (_, session) = pv_security::session::create(
+        &db,
+        a,
+        pv_security::session::Stage::Full,
+        &Default::default(),
+        pv_security::session::SessionPolicy::from_config(&Default::default()),
+        t0(),
+    )
+    .await
+    .unwrap();
+    for status in [AccountStatus::Suspended, AccountStatus::Disabled] {
+        let err = account::set_status(&db, a, status, Some("test"), t0()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{engine:?}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains("last active System Administrator"), "{msg}");
+        assert!(msg.contains(status.as_str()), "{msg}");
+    }
+    // Nothing changed: still active, session still live.
+    let u = user::Entity::find_by_id(a).one(&db).await.unwrap().unwrap();
+    assert_eq!(u.account_status, "active");
+    let live = pv_security::session::list(&db, a, t0()).await.unwrap();
+    assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), vec![session.id]);
+    // Others may be suspended; reactivating is never refused.
+    account::set_status(&db, b, AccountStatus::Suspended, None, t0()).await.unwrap();
+    account::set_status(&db, b, AccountStatus::Active, None, t0()).await.unwrap();
+    account::set_status(&db, a, AccountStatus::Active, None, t0()).await.unwrap();
+    // With a second active administrator the first may go (and is signed out).
+    rbac::set_admin(&db, b, true, None, t0()).await.unwrap();
+    account::set_status(&db, a, AccountStatus::Suspended, None, t0()).await.unwrap();
+    assert!(pv_security::session::list(&db, a, t0()).await.unwrap().is_empty());
+    let err = account::set_status(&db, b, AccountStatus::Disabled, None, t0()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        account::set_status(&db, b + 99, AccountStatus::Active, None, t0())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+async fn concurrent_suspensions_and_demotions_keep_one_admin(engine: Engine) {
+    let (_env, db) = users_db(engine).await;
+    let a = make_user(&db, "alice", AccountStatus::Active).await;
+    let b = make_user(&db, "bob", AccountStatus::Active).await;
+    rbac::set_admin(&db, a, true, None, t0()).await.unwrap();
+    rbac::set_admin(&db, b, true, None, t0()).await.unwrap();
+    // Two suspensions at once: one wins.
+    let (ra, rb) = tokio::join!(
+        account::set_status(&db, a, AccountStatus::Suspended, None, t0()),
+        account::set_status(&db, b, AccountStatus::Disabled, None, t0()),
+    );
+    assert_eq!([ra.is_ok(), rb.is_ok()].iter().filter(|ok| **ok).count(), 1, "{engine:?}");
+    for e in [ra.err(), rb.err()].into_iter().flatten() {
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{engine:?}: {e}");
+    }
+    // Back to two administrators; a suspension racing a demotion: one wins.
+    for id in [a, b] {
+        account::set_status(&db, id, AccountStatus::Active, None, t0()).await.unwrap();
+    }
+    let (ra, rb) = tokio::join!(
+        account::set_status(&db, a, AccountStatus::Suspended, None, t0()),
+        rbac::set_admin(&db, b, false, None, t0()),
+    );
+    assert_eq!([ra.is_ok(), rb.is_ok()].iter().filter(|ok| **ok).count(), 1, "{engine:?}");
+    let admins =
+        [a, b].into_iter().map(|id| rbac::ensure_not_last_admin(&db, id)).collect::<Vec<_>>();
+    let mut conflicts = 0;
+    for check in admins {
+        if check.await.is_err() {
+            conflicts += 1;
+        }
+    }
+    assert_eq!(conflicts, 1, "exactly one active administrator is left");
+}
+
 macro_rules! on_every_engine {
     ($($name:ident),+ $(,)?) => {
         mod sqlite { $(#[tokio::test] async fn $name() { super::$name(pv_core::testkit::Engine::Sqlite).await })+ }
@@ -393,4 +475,6 @@ on_every_engine!(
     roles_are_granted_and_revoked,
     last_admin_cannot_be_demoted,
     concurrent_demotions_keep_one_admin,
+    last_admin_cannot_be_suspended_or_disabled,
+    concurrent_suspensions_and_demotions_keep_one_admin,
 );
