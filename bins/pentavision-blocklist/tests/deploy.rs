@@ -465,7 +465,11 @@ fn action_blocks_and_removes_through_the_cli() {
         run_action("actionban", "203.0.113.9", "-1"),
         [["ip", "block", "203.0.113.9", "--reason", "fail2ban", "--fail2ban"]]
     );
-    assert_eq!(run_action("actionunban", "203.0.113.9", "600"), [["ip", "remove", "203.0.113.9"]]);
+    // An unban lifts only the block, never an exemption of the same address.
+    assert_eq!(
+        run_action("actionunban", "203.0.113.9", "600"),
+        [["ip", "remove", "203.0.113.9", "--block-only"]]
+    );
 
     // The flags exist in the real CLI (`pentavision ip block|remove`).
     let cli = include_str!("../../pentavision/src/cmds/ip.rs");
@@ -475,6 +479,7 @@ fn action_blocks_and_removes_through_the_cli() {
         "reason: Option<String>",
         "expires: Option<String>",
         "fail2ban: bool",
+        "block_only: bool",
     ] {
         assert!(cli.contains(needle), "bins/pentavision/src/cmds/ip.rs no longer has {needle}");
     }

@@ -64,6 +64,50 @@ fn block_allow_list_remove() {
 }
 
 #[test]
+fn remove_block_only_keeps_an_exemption_of_the_same_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // An administrator exempted the address; fail2ban then banned it anyway.
+    assert!(pv(d, &["allow", "203.0.113.40", "--reason", "office"]).0);
+    assert!(pv(d, &["block", "203.0.113.40", "--fail2ban", "--expires", "1h"]).0);
+    assert!(pv(d, &["block", "203.0.113.41", "--fail2ban"]).0);
+    let rules_of = |d: &std::path::Path, net: &str| -> Vec<String> {
+        pv(d, &["list"])
+            .1
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(net))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(rules_of(d, "203.0.113.40"), ["exempt", "block"]);
+
+    // The unban lifts the block only.
+    let (ok, out, err) = pv(d, &["remove", "203.0.113.40", "--block-only"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "removed 1 block rule for 203.0.113.40");
+    assert_eq!(rules_of(d, "203.0.113.40"), ["exempt"], "the exemption stays");
+    // Nothing left to unban: a one-line error, and the exemption is still untouched.
+    let (ok, _, err) = pv(d, &["remove", "203.0.113.40", "--block-only"]);
+    assert!(!ok);
+    assert_eq!(err.trim(), "pentavision: no block rule for 203.0.113.40");
+    assert_eq!(rules_of(d, "203.0.113.40"), ["exempt"]);
+    // An address that only had a block loses it.
+    assert!(pv(d, &["remove", "203.0.113.41", "--block-only"]).0);
+    assert!(rules_of(d, "203.0.113.41").is_empty());
+    // A preloaded exemption is never removed by --block-only either.
+    let (ok, _, err) = pv(d, &["remove", "10.0.0.0/8", "--block-only"]);
+    assert!(!ok, "no block rule for a preloaded exemption");
+    assert!(err.contains("no block rule for 10.0.0.0/8"), "{err}");
+    assert_eq!(rules_of(d, "10.0.0.0/8"), ["exempt"]);
+    // Without the flag, every rule of the address goes.
+    assert!(pv(d, &["block", "203.0.113.40"]).0);
+    let (ok, out, _) = pv(d, &["remove", "203.0.113.40"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "removed 2 rules for 203.0.113.40");
+    assert!(rules_of(d, "203.0.113.40").is_empty());
+}
+
+#[test]
 fn bad_input_is_one_line_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

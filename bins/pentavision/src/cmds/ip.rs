@@ -27,6 +27,10 @@ enum IpCommand {
     Remove {
         /// Address or CIDR, as given when it was added.
         network: String,
+        /// Remove only block rules; an exemption of the address stays (what a fail2ban unban
+        /// uses, so it can never lift an administrator's exemption).
+        #[arg(long)]
+        block_only: bool,
     },
     /// List the rules in force (exemptions first).
     List,
@@ -82,12 +86,17 @@ pub async fn run(
     match args.command {
         IpCommand::Block(a) => add(&db, &audit, a, RuleAction::Block, now).await?,
         IpCommand::Allow(a) => add(&db, &audit, a, RuleAction::Exempt, now).await?,
-        IpCommand::Remove { network } => {
-            let n = access::remove_rules(&db, &network).await?;
+        IpCommand::Remove { network, block_only } => {
+            let n = if block_only {
+                access::remove_action_rules(&db, &network, RuleAction::Block).await?
+            } else {
+                access::remove_rules(&db, &network).await?
+            };
             let event = Event::new("cli", "ip_rule.remove", "ip_rule", &network)
-                .details(serde_json::json!({ "removed": n }));
+                .details(serde_json::json!({ "removed": n, "block_only": block_only }));
             audit.append(event, now).await?;
-            println!("removed {n} rule{} for {network}", if n == 1 { "" } else { "s" });
+            let kind = if block_only { "block rule" } else { "rule" };
+            println!("removed {n} {kind}{} for {network}", if n == 1 { "" } else { "s" });
         }
         IpCommand::Country(CountryCommand::Show) => show_country(&db).await?,
         IpCommand::Country(CountryCommand::Set { mode, countries, mmdb }) => {
