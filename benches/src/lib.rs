@@ -2,6 +2,11 @@
 //!
 //! - `cargo bench -p pv-benches --bench segments`: criterion benches of the segment-index hot
 //!   path (inserting and range-querying segment rows) on SQLite.
+//! - `cargo bench -p pv-benches --bench motion`: the motion kernel on 640x360 luma frames
+//!   (the motion watcher's analysis input).
+//! - `cargo bench -p pv-benches --bench watcher_cpu -- --cameras 4 --seconds 60`: CPU
+//!   per camera of whole motion watchers (RTSP, decode, 5 fps, 640 wide, kernel) on a
+//!   simulated camera in a child process, from `/proc/self/stat`.
 //! - `cargo run --release -p pv-benches --bin coldstart -- --runs 5`: starts the real
 //!   `pentavision` binary repeatedly and reports cold-start time (spawn → `/readyz` 200) and
 //!   idle resident memory. Build the server first (`cargo build --release -p pentavision`).

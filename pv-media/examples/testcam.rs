@@ -1,7 +1,7 @@
 //! Serve a simulated camera (`pv_media::testcam`) until standard input closes, printing its URL.
 //!
 //! ```text
-//! cargo run -p pv-media --features testkit --example testcam -- [moving|static|h265|aac|garbage] [PORT]
+//! cargo run -p pv-media --features testkit --example testcam -- [moving|static|h265|aac|garbage|burst|sub] [PORT]
 //! ```
 
 use std::io::Read;
@@ -16,6 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("h265") => Clip::MovingH265,
         Some("aac") => Clip::MovingAac,
         Some("garbage") => Clip::Garbage,
+        Some("burst") => Clip::Burst,
+        Some("sub") => Clip::MovingSub,
         Some(other) => return Err(format!("unknown clip {other}").into()),
     };
     let port = args.next().map(|p| p.parse()).transpose()?.unwrap_or(0);

@@ -1,15 +1,29 @@
 //! PentaVision media: where, when and how cameras are recorded.
 //!
 //! Recording never decodes or encodes: RTSP is depayloaded, parsed and cut into fragmented MP4
-//! segments by GStreamer (ffmpeg `-c copy` as a per-camera fallback). This crate never touches
+//! segments by GStreamer (ffmpeg `-c copy` as a per-camera fallback). The same parsed stream
+//! feeds an in-memory tap for snapshots and RTMP pushes; only a snapshot decodes (one frame). This crate never touches
 //! the database: recorders emit [`record::RecorderEvent`]s and the composition layer writes rows.
 //!
 //! Module map:
 //! - [`record`]: one supervised recorder per camera ([`record::Recorder`]): status over a watch
 //!   channel, finished segments and recording gaps as events, reconnects with capped back-off,
 //!   ffmpeg fallback.
+//! - [`tap`]: a camera's encoded stream in memory ([`tap::StreamTap`], fed by the recorder):
+//!   current caps, the last key frame, a bounded broadcast of access units that never slows
+//!   the recorder.
+//! - [`snapshot`]: JPEG of the latest key frame of a tap, or of a key frame of a segment file
+//!   (cameras on the ffmpeg fallback), decoded on demand.
+//! - [`rtmp`]: push a tap to an RTMP/RTMPS endpoint without transcoding
+//!   ([`rtmp::RtmpPush`]): H.264 and AAC in FLV, reconnects with capped back-off, status on a
+//!   watch channel.
+//! - [`export`]: join finished segment files of one camera into one MP4 without transcoding,
+//!   optionally trimmed at key frames.
 //! - [`recovery`]: the start-up scan of a camera's ingest directory: complete, repaired and
 //!   discarded segment files, for reconciliation with the database.
+//! - [`watch`]: a supervised motion watcher per camera ([`watch::MotionWatcher`]): the sub
+//!   stream decoded at a low rate and resolution, motion start/end events with hysteresis.
+//!   Motion-mode recorders run one and keep the main stream's pre-roll in memory.
 //! - [`motion`]: motion detection on luma frames (blur, running-average background, per-zone
 //!   thresholds and masks, lighting-change rejection), plain Rust.
 //! - [`mp4`]: a small reader for the MP4 boxes the recorder writes (completeness, codec,
@@ -42,15 +56,20 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod error;
+pub mod export;
 pub mod layout;
 pub mod mode;
 pub mod motion;
 pub mod mp4;
 pub mod record;
 pub mod recovery;
+pub mod rtmp;
 pub mod schedule;
+pub mod snapshot;
+pub mod tap;
 #[cfg(feature = "testkit")]
 pub mod testcam;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use mode::RecordingMode;

@@ -20,6 +20,22 @@
 //! resumes. Status ([`RecorderState`]) is published on a watch channel. [`Recorder::stop`]
 //! sends EOS so the last segment is finalised.
 //!
+//! In [`RecordingMode::Motion`] ([`RecorderConfig::mode`]) nothing is written while nothing
+//! moves: the main stream is kept in memory (depayloaded and parsed, never decoded) for the
+//! pre-roll, a [`MotionWatcher`](crate::watch::MotionWatcher) decodes the sub stream (or the
+//! main stream over a second connection) at a low rate, and on motion the buffered pictures
+//! and then the live ones are written as segments until the post-roll after the last motion
+//! has passed. Motion segments carry [`SegmentFinished::motion`]; the recorder forwards the
+//! watcher's [`RecorderEvent::MotionStarted`] and [`RecorderEvent::MotionEnded`]. Motion mode
+//! records video only and has no ffmpeg fallback. In continuous mode a watcher can run beside
+//! the recorder (see [`crate::watch`]).
+//!
+//! The GStreamer backend also feeds the camera's [`StreamTap`] ([`Recorder::tap`]): every
+//! access unit leaving the parsers is handed to the tap by reference (a pad probe, no extra
+//! elements in the recording path, no copy), so snapshots and RTMP pushes read the camera
+//! without a second connection and without decoding. Handing a unit over never waits for the
+//! tap's consumers.
+//!
 //! ```no_run
 //! # async fn demo() -> pv_media::Result<()> {
 //! use std::sync::Arc;
@@ -47,6 +63,7 @@
 
 mod ffmpeg;
 mod gst;
+mod motion;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -61,7 +78,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::layout::CameraDir;
 use crate::mp4;
-use crate::{Error, Result};
+use crate::tap::StreamTap;
+use crate::watch::MotionSettings;
+use crate::{Error, RecordingMode, Result};
 
 /// How RTSP media travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -152,6 +171,21 @@ pub struct RecorderConfig {
     pub ffmpeg_fallback: bool,
     /// The ffmpeg program (default `ffmpeg` on `PATH`).
     pub ffmpeg_program: PathBuf,
+    /// Continuous or motion (default continuous; `off` is refused: start no recorder).
+    pub mode: RecordingMode,
+    /// Motion mode: how much footage before the motion starts is kept (default 5 s, at most
+    /// 60 s). Recordings start at the key frame at or before it, so up to one group of pictures
+    /// more.
+    pub pre_roll: Duration,
+    /// Motion mode: how long recording goes on after the last moving frame (default 10 s, at
+    /// most 10 min). Motion within this time continues the same recording.
+    pub post_roll: Duration,
+    /// The stream motion is detected on: the camera's sub stream (same credentials and
+    /// transport). None (the default): the main stream, over a second connection.
+    pub motion_url: Option<String>,
+    /// How motion is detected: zones and masks, sensitivity, analysis rate and size,
+    /// hysteresis (default [`MotionSettings::default`]).
+    pub motion: MotionSettings,
 }
 
 impl fmt::Debug for RecorderConfig {
@@ -166,6 +200,10 @@ impl fmt::Debug for RecorderConfig {
             .field("camera_dir", &self.camera_dir)
             .field("segment_duration", &self.segment_duration)
             .field("backend", &self.backend)
+            .field("mode", &self.mode)
+            .field("pre_roll", &self.pre_roll)
+            .field("post_roll", &self.post_roll)
+            .field("motion_url", &self.motion_url.as_deref().map(redact_url))
             .finish_non_exhaustive()
     }
 }
@@ -196,6 +234,11 @@ impl RecorderConfig {
             backend: Backend::Gstreamer,
             ffmpeg_fallback: true,
             ffmpeg_program: PathBuf::from("ffmpeg"),
+            mode: RecordingMode::Continuous,
+            pre_roll: Duration::from_secs(5),
+            post_roll: Duration::from_secs(10),
+            motion_url: None,
+            motion: MotionSettings::default(),
         }
     }
 
@@ -225,7 +268,7 @@ impl RecorderConfig {
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, msg)) => Err(Error::InvalidRecorderConfig((*msg).to_owned())),
-            None => Ok(()),
+            None => motion::validate(self),
         }
     }
 
@@ -233,6 +276,11 @@ impl RecorderConfig {
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
         self.backoff_initial.saturating_mul(factor).min(self.backoff_max)
+    }
+
+    /// Whether a camera GStreamer cannot record goes to ffmpeg (never in motion mode).
+    fn falls_back(&self) -> bool {
+        self.ffmpeg_fallback && self.mode != RecordingMode::Motion
     }
 }
 
@@ -249,6 +297,8 @@ pub enum EndReason {
     Shutdown,
     /// Rebuilt from a file found by the recovery pass (`recovered`).
     Recovered,
+    /// Motion mode: the post-roll after the last motion ran out (`motion_end`).
+    MotionEnd,
 }
 
 impl EndReason {
@@ -260,6 +310,7 @@ impl EndReason {
             EndReason::Error => "error",
             EndReason::Shutdown => "shutdown",
             EndReason::Recovered => "recovered",
+            EndReason::MotionEnd => "motion_end",
         }
     }
 }
@@ -304,10 +355,14 @@ pub struct SegmentFinished {
     pub end_reason: EndReason,
     /// Which backend wrote it.
     pub backend: Backend,
+    /// Recorded because of motion (motion mode; the `segments.motion` column). Continuous
+    /// segments are false here: flag them from the motion events they overlap.
+    pub motion: bool,
 }
 
-/// What a recorder reports besides its status.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a recorder (or a [`MotionWatcher`](crate::watch::MotionWatcher)) reports besides its
+/// status.
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum RecorderEvent {
     /// A segment file is complete and durable; write its row.
@@ -330,6 +385,28 @@ pub enum RecorderEvent {
         started_at: DateTime<Utc>,
         /// When recording resumed.
         ended_at: DateTime<Utc>,
+    },
+    /// Motion began at `at` (the first moving frame); open a `motion_events` row.
+    MotionStarted {
+        /// The camera.
+        camera: CameraId,
+        /// Wall-clock time of the first moving frame.
+        at: DateTime<Utc>,
+        /// The highest motion score (fraction of the watched area that changed, 0..=1) of the
+        /// frames that started the event.
+        score: f64,
+    },
+    /// The motion that began at `started_at` is over; close its row and flag the segments
+    /// that overlap it.
+    MotionEnded {
+        /// The camera.
+        camera: CameraId,
+        /// As in the matching [`RecorderEvent::MotionStarted`].
+        started_at: DateTime<Utc>,
+        /// Wall-clock time of the last moving frame.
+        ended_at: DateTime<Utc>,
+        /// The highest motion score of the event, 0..=1.
+        peak_score: f64,
     },
 }
 
@@ -399,6 +476,7 @@ pub struct Recorder {
     stop: Arc<StopSignal>,
     thread: Option<JoinHandle<()>>,
     state: watch::Receiver<RecorderState>,
+    tap: StreamTap,
 }
 
 impl Recorder {
@@ -422,6 +500,7 @@ impl Recorder {
             since: clock.now(),
         });
         let stop = Arc::new(StopSignal::default());
+        let tap = StreamTap::new();
         let session = Session {
             config,
             dir,
@@ -429,6 +508,7 @@ impl Recorder {
             events,
             state: state_tx,
             stop: stop.clone(),
+            tap: tap.clone(),
             gap: None,
             last_end: None,
         };
@@ -439,7 +519,7 @@ impl Recorder {
                 program: "recorder",
                 reason: format!("cannot start thread: {e}"),
             })?;
-        Ok(Recorder { camera, stop, thread: Some(thread), state })
+        Ok(Recorder { camera, stop, thread: Some(thread), state, tap })
     }
 
     /// The camera recorded.
@@ -450,6 +530,13 @@ impl Recorder {
     /// The status channel.
     pub fn state(&self) -> watch::Receiver<RecorderState> {
         self.state.clone()
+    }
+
+    /// The camera's in-memory stream: caps, last key frame and a broadcast of access units
+    /// (see [`crate::tap`]). The same tap for the recorder's whole life, across reconnects;
+    /// it stays empty while the ffmpeg fallback records.
+    pub fn tap(&self) -> StreamTap {
+        self.tap.clone()
     }
 
     /// Stop: finalise the open segment (EOS), emit its event and wait for the thread.
@@ -487,7 +574,7 @@ pub(crate) struct StopSignal {
 }
 
 impl StopSignal {
-    fn set(&self) {
+    pub(crate) fn set(&self) {
         *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.cond.notify_all();
     }
@@ -497,7 +584,7 @@ impl StopSignal {
     }
 
     /// Sleep up to `d`; true when stopped.
-    fn sleep(&self, d: Duration) -> bool {
+    pub(crate) fn sleep(&self, d: Duration) -> bool {
         let guard = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
         let (guard, _) =
             self.cond.wait_timeout_while(guard, d, |s| !*s).unwrap_or_else(|p| p.into_inner());
@@ -535,6 +622,8 @@ pub(crate) struct Session {
     events: mpsc::UnboundedSender<RecorderEvent>,
     state: watch::Sender<RecorderState>,
     pub(crate) stop: Arc<StopSignal>,
+    /// The camera's stream tap (fed by the GStreamer backend).
+    pub(crate) tap: StreamTap,
     /// Start of the open gap, if any.
     gap: Option<DateTime<Utc>>,
     /// End of the last finished segment.
@@ -652,6 +741,7 @@ impl Session {
             height: video.height,
             end_reason: reason,
             backend,
+            motion: self.config.mode == RecordingMode::Motion,
         };
         self.segment_finished(seg);
     }
@@ -693,6 +783,7 @@ fn supervise(mut s: Session) {
         // A bug in one attempt must not leave this camera with a stale status: a panic ends
         // the attempt like a lost camera, and the recorder tries again.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match backend {
+            Backend::Gstreamer if s.config.mode == RecordingMode::Motion => motion::run(&mut s),
             Backend::Gstreamer => gst::run(&mut s),
             Backend::Ffmpeg => ffmpeg::run(&mut s),
         }));
@@ -708,7 +799,7 @@ fn supervise(mut s: Session) {
             AttemptEnd::Stopped => break,
             AttemptEnd::Lost { reason, streamed, fallback } => (reason, streamed, fallback),
             AttemptEnd::Unusable { reason } => {
-                if backend == Backend::Gstreamer && s.config.ffmpeg_fallback {
+                if backend == Backend::Gstreamer && s.config.falls_back() {
                     tracing::warn!(camera = %camera, reason, "GStreamer unusable; falling back to ffmpeg");
                     backend = Backend::Ffmpeg;
                     continue;
@@ -727,7 +818,7 @@ fn supervise(mut s: Session) {
             attempt = 0;
         }
         s.open_gap(&reason);
-        if fallback && backend == Backend::Gstreamer && s.config.ffmpeg_fallback {
+        if fallback && backend == Backend::Gstreamer && s.config.falls_back() {
             tracing::warn!(camera = %camera, reason, "GStreamer could not record the stream; falling back to ffmpeg");
             backend = Backend::Ffmpeg;
         }
@@ -754,8 +845,9 @@ pub(crate) fn fsync_file_and_dir(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Reject URLs the recorder cannot use.
-fn check_rtsp_url(url: &str) -> Result<()> {
+/// Reject URLs the recorder cannot use: anything but `rtsp://` / `rtsps://` with a host and
+/// no spaces or control characters. The error never contains the URL's credentials.
+pub fn check_rtsp_url(url: &str) -> Result<()> {
     let invalid = |reason| Error::InvalidUrl { url: redact_url(url), reason };
     let lower = url.to_ascii_lowercase();
     let rest = lower

@@ -99,6 +99,8 @@ impl RecoveredFile {
             height: self.height,
             end_reason: EndReason::Recovered,
             backend: Backend::Gstreamer,
+            // Not known after a crash; the motion events the file overlaps tell.
+            motion: false,
         }
     }
 }
@@ -157,6 +159,18 @@ pub fn path_key(path: &Path) -> String {
 /// Scan, repair and clean `data_dir/camera_dir`. A directory that does not exist yields an
 /// empty report.
 pub fn scan(data_dir: &Path, camera_dir: &CameraDir) -> Result<RecoveryReport> {
+    scan_with(data_dir, camera_dir, true)
+}
+
+/// What [`scan`] would do, changing nothing: files that need a repair are reported as
+/// [`Outcome::Repaired`] with the bytes that would be cut, files that would be deleted are in
+/// [`RecoveryReport::discarded`]. For `pentavision check` without `--repair`, and safe to run
+/// next to a live recorder.
+pub fn inspect(data_dir: &Path, camera_dir: &CameraDir) -> Result<RecoveryReport> {
+    scan_with(data_dir, camera_dir, false)
+}
+
+fn scan_with(data_dir: &Path, camera_dir: &CameraDir, repair: bool) -> Result<RecoveryReport> {
     let dir = data_dir.join(camera_dir.relative_path());
     let mut report = RecoveryReport { dir: dir.clone(), ..RecoveryReport::default() };
     let entries = match std::fs::read_dir(&dir) {
@@ -184,11 +198,13 @@ pub fn scan(data_dir: &Path, camera_dir: &CameraDir) -> Result<RecoveryReport> {
                 continue;
             }
         };
-        match examine(&path) {
+        match examine(&path, repair) {
             Ok((outcome, info)) => {
                 changed |= matches!(outcome, Outcome::Repaired { cut_bytes } if cut_bytes > 0);
                 let Some(video) = info.video else { continue };
-                tracing::info!(path = %path.display(), ?outcome, "recovery: usable segment");
+                if repair {
+                    tracing::info!(path = %path.display(), ?outcome, "recovery: usable segment");
+                }
                 report.files.push(RecoveredFile {
                     camera,
                     relative_path: path
@@ -207,9 +223,11 @@ pub fn scan(data_dir: &Path, camera_dir: &CameraDir) -> Result<RecoveryReport> {
                 });
             }
             Err(reason) => {
-                tracing::warn!(path = %path.display(), reason, "recovery: discarding unplayable segment");
-                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-                changed = true;
+                if repair {
+                    tracing::warn!(path = %path.display(), reason, "recovery: discarding unplayable segment");
+                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                    changed = true;
+                }
                 report.discarded.push((path, reason));
             }
         }
@@ -221,8 +239,9 @@ pub fn scan(data_dir: &Path, camera_dir: &CameraDir) -> Result<RecoveryReport> {
     Ok(report)
 }
 
-/// Classify one segment file, repairing it when it can be; `Err(reason)`: discard it.
-fn examine(path: &Path) -> std::result::Result<(Outcome, mp4::Mp4Info), String> {
+/// Classify one segment file, repairing it when it can be (and `repair` is set); `Err(reason)`:
+/// discard it.
+fn examine(path: &Path, repair: bool) -> std::result::Result<(Outcome, mp4::Mp4Info), String> {
     let info = mp4::inspect(path).map_err(|e| e.to_string())?;
     if info.file_len == 0 {
         return Err("empty file".into());
@@ -240,6 +259,9 @@ fn examine(path: &Path) -> std::result::Result<(Outcome, mp4::Mp4Info), String> 
         return Err("no complete fragment".into());
     }
     let cut_bytes = info.file_len - info.valid_len;
+    if !repair {
+        return Ok((Outcome::Repaired { cut_bytes }, info));
+    }
     if cut_bytes > 0 {
         mp4::truncate(path, info.valid_len).map_err(|e| e.to_string())?;
     }

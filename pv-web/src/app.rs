@@ -12,9 +12,10 @@
 //!
 //! Layers, outermost first: request tracing, IP rules and country policy ([`crate::access`]),
 //! compression, metrics, security headers, the body limit, same-origin writes (CSRF), then
-//! [`crate::auth::identify`] resolves the signed-in user. Every API operation and UI page
-//! checks permissions itself through [`crate::auth`]; `/healthz`, `/readyz`, `/metrics`, the
-//! sign-in endpoints and static assets are public.
+//! [`crate::auth::identify`] resolves the signed-in user, then [`crate::csrf::require_token`]
+//! checks the per-page CSRF token of sensitive writes from browser sessions. Every API
+//! operation and UI page checks permissions itself through [`crate::auth`]; `/healthz`,
+//! `/readyz`, `/metrics`, the sign-in endpoints and static assets are public.
 
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::{Compression, Tracing};
@@ -33,6 +34,8 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
 
     Route::new()
         .at("/", get(ui::overview))
+        .at("/cameras", get(ui::cameras))
+        .at("/recordings", get(ui::recordings))
         .at("/login", get(ui::login))
         .at("/enrol", get(ui::enrol))
         .at("/static/:file", get(ui::static_file))
@@ -44,6 +47,7 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .nest("/api/v1", api)
         .nest("/api/docs", docs)
         .catch_all_error(problem::from_poem_error)
+        .around(crate::csrf::require_token)
         .around(crate::auth::identify)
         .around(same_origin_writes)
         // Erase the middleware types here and below: deeply nested endpoint types overflow the

@@ -270,6 +270,49 @@ impl<'a, P: RequiredPermission> ApiExtractor<'a> for Guarded<P> {
     }
 }
 
+/// A fully signed-in caller holding `P` globally or on at least one property whose access
+/// window is open now: the guard of operations on cameras and other per-property resources.
+/// The handler then checks the resource itself with [`Principal::authorize`] (one camera) or
+/// filters with [`rbac::camera_filter`] (lists).
+pub struct Scoped<P: RequiredPermission> {
+    principal: Principal,
+    _p: PhantomData<P>,
+}
+
+impl<P: RequiredPermission> std::ops::Deref for Scoped<P> {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl<'a, P: RequiredPermission> ApiExtractor<'a> for Scoped<P> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <Signed as ApiExtractor>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        <Signed as ApiExtractor>::security_schemes()
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut poem::RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        let principal = req.extensions().get::<Principal>().cloned().ok_or_else(unauthenticated)?;
+        check_stage(&principal)?;
+        let state = req.data::<AppState>().ok_or_else(unauthenticated)?;
+        rbac::authorize_any_property(&principal.subject, P::PERMISSION, state.clock().now())
+            .map_err(denied)?;
+        Ok(Self { principal, _p: PhantomData })
+    }
+}
+
 /// Refuse `enrol`-stage sessions (they may only enrol a second factor).
 pub fn check_stage(principal: &Principal) -> poem::Result<()> {
     if principal.stage == Stage::Enrol {
@@ -312,6 +355,7 @@ pub mod perm {
         StorageView,
         StorageManage,
         CamerasView,
+        CamerasLive,
         CamerasPlayback,
         CamerasExport,
         CamerasManage,

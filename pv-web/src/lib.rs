@@ -7,7 +7,10 @@
 //! - [`access`]: IP access control (blocklist / exemption list) before everything else.
 //! - [`client`]: the client address every security decision uses (trusted proxies).
 //! - [`auth`]: who is signed in ([`auth::Principal`]) and the guards of every operation.
+//! - [`csrf`]: per-page CSRF tokens required on sensitive writes from browser sessions.
 //! - [`limit`]: per-client rate limits (sign-in endpoints).
+//! - [`nvr`]: the recording service: a pv-media recorder per camera, wired to the records
+//!   database (segment rows, gaps, status, recovery, retention, `pentavision check`).
 //! - [`app`]: [`app::build`] composes every route and middleware into one endpoint.
 //! - [`server`]: binding, serving and graceful shutdown.
 //! - [`problem`]: RFC 9457 problem JSON, the one place an error kind becomes an HTTP status.
@@ -39,8 +42,10 @@ pub mod app;
 pub mod auth;
 pub mod blocklist;
 pub mod client;
+pub mod csrf;
 pub mod graphql;
 pub mod limit;
+pub mod nvr;
 pub mod ops;
 pub mod problem;
 pub mod rest;

@@ -5,7 +5,10 @@ use poem_openapi::{OpenApiService, Tags};
 
 pub mod admin;
 pub mod auth;
+pub mod cameras;
 pub mod error;
+pub mod pin;
+pub mod recordings;
 pub mod system;
 
 /// Tags that group operations in the OpenAPI document.
@@ -13,19 +16,40 @@ pub mod system;
 pub enum ApiTags {
     /// The server itself: version, databases, uptime.
     System,
-    /// Signing in and out, passkeys, TOTP, sessions and API tokens.
+    /// Signing in and out, passkeys, TOTP, sessions, API and CSRF tokens, the disarm PIN.
     Auth,
     /// Users and roles, IP rules, the country policy and the audit log.
     Admin,
+    /// Cameras, their live status, snapshots, exports, RTMP outputs and events.
+    Cameras,
+    /// Recorded segments: listing and playback.
+    Recordings,
 }
 
 /// The OpenAPI service with every operation of `/api/v1`.
-pub type ApiService = OpenApiService<(system::SystemApi, auth::AuthApi, admin::AdminApi), ()>;
+pub type ApiService = OpenApiService<
+    (
+        system::SystemApi,
+        auth::AuthApi,
+        pin::PinApi,
+        admin::AdminApi,
+        cameras::CamerasApi,
+        recordings::RecordingsApi,
+    ),
+    (),
+>;
 
 /// Build the `/api/v1` service.
 pub fn service() -> ApiService {
     OpenApiService::new(
-        (system::SystemApi, auth::AuthApi, admin::AdminApi),
+        (
+            system::SystemApi,
+            auth::AuthApi,
+            pin::PinApi,
+            admin::AdminApi,
+            cameras::CamerasApi,
+            recordings::RecordingsApi,
+        ),
         "PentaVision API",
         pv_core::VERSION,
     )

@@ -27,6 +27,7 @@ struct Inner {
     audit: pv_security::audit::AuditLog,
     relying_party: OnceLock<pv_security::passkey::RelyingParty>,
     auth_limiter: crate::limit::PerClientLimiter,
+    nvr: crate::nvr::Nvr,
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,6 +54,13 @@ impl AppState {
         let auth_limiter =
             crate::limit::PerClientLimiter::per_minute(config.security.auth_requests_per_minute);
         crate::ops::install_metrics_recorder();
+        let nvr = crate::nvr::Nvr::new(
+            dbs.clone(),
+            config.data_dir.clone(),
+            config.recording.clone(),
+            clock.clone(),
+            key.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -66,6 +74,7 @@ impl AppState {
                 audit,
                 relying_party: OnceLock::new(),
                 auth_limiter,
+                nvr,
             }),
         })
     }
@@ -143,6 +152,11 @@ impl AppState {
         let rp = pv_security::passkey::RelyingParty::new(&self.public_origin())
             .map_err(|e| crate::Error::Startup(e.to_string()))?;
         Ok(self.inner.relying_party.get_or_init(|| rp))
+    }
+
+    /// The recording service (recorders start with [`crate::nvr::Nvr::start_all`]).
+    pub fn nvr(&self) -> &crate::nvr::Nvr {
+        &self.inner.nvr
     }
 
     /// The GraphQL API.

@@ -42,6 +42,16 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../static/app.js"),
     },
     Asset {
+        name: "cameras.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/cameras.js"),
+    },
+    Asset {
+        name: "recordings.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/recordings.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../static/favicon.svg"),
@@ -93,6 +103,79 @@ struct EnrolPage {
     username: String,
     needs_password: bool,
     toasts_json: String,
+}
+
+#[derive(Template)]
+#[template(path = "cameras.html")]
+struct CamerasPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    can_manage: bool,
+    page_json: String,
+    toasts_json: String,
+}
+
+#[derive(Template)]
+#[template(path = "recordings.html")]
+struct RecordingsPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    page_json: String,
+    toasts_json: String,
+}
+
+/// Serialise a page's data block (`<` escaped so it cannot close the script element).
+fn page_json(value: serde_json::Value) -> String {
+    value.to_string().replace('<', "\\u003c")
+}
+
+/// `GET /cameras`: the camera list with live status; add, enable/disable and delete for those
+/// who may manage cameras.
+#[handler]
+pub async fn cameras(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match page_guard(&state, req, Permission::CamerasView) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let now = state.clock().now();
+    let can_manage =
+        rbac::authorize_any_property(&principal.subject, Permission::CamerasManage, now).is_ok();
+    render(&CamerasPage {
+        title: "Cameras",
+        active: "cameras",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        can_manage,
+        page_json: page_json(serde_json::json!({ "can_manage": can_manage })),
+        toasts_json: "[]".into(),
+    })
+}
+
+/// `GET /recordings`: one timeline per camera for a day, and a player.
+#[handler]
+pub async fn recordings(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match page_guard(&state, req, Permission::CamerasPlayback) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let can_export = rbac::authorize_any_property(
+        &principal.subject,
+        Permission::CamerasExport,
+        state.clock().now(),
+    )
+    .is_ok();
+    render(&RecordingsPage {
+        title: "Recordings",
+        active: "recordings",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        page_json: page_json(serde_json::json!({ "can_export": can_export })),
+        toasts_json: "[]".into(),
+    })
 }
 
 fn redirect(to: &str) -> Response {

@@ -1,6 +1,7 @@
 //! The subcommands, one per file.
 
 pub mod audit;
+pub mod check;
 pub mod config;
 pub mod export_schema;
 pub mod ip;

@@ -37,6 +37,8 @@ enum Command {
     Config,
     /// Write the OpenAPI document and the GraphQL SDL (the committed API snapshots).
     ExportSchema(cmds::export_schema::Args),
+    /// Reconcile recorded files with the segment index (`--repair` fixes what it finds).
+    Check(cmds::check::Args),
     /// Check the tamper-evident audit log.
     Audit(cmds::audit::Args),
     /// Block, exempt, remove or list IP addresses and networks.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => cmds::migrate::run(config_path, &overrides, args).await,
             Command::Config => cmds::config::run(config_path, &overrides),
             Command::ExportSchema(args) => cmds::export_schema::run(args).await,
+            Command::Check(args) => cmds::check::run(config_path, &overrides, args).await,
             Command::Audit(args) => cmds::audit::run(config_path, &overrides, args).await,
             Command::Ip(args) => cmds::ip::run(config_path, &overrides, args).await,
             Command::Token(args) => cmds::token::run(config_path, &overrides, args).await,

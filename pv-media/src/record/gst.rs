@@ -1,5 +1,10 @@
 //! The GStreamer backend: one attempt is one pipeline, `rtspsrc → depay → parse →
 //! splitmuxsink(mp4mux, fragmented)`, supervised from its bus on the recorder thread.
+//!
+//! A pad probe after each parser hands every access unit and caps change to the camera's
+//! [`StreamTap`](crate::tap::StreamTap). A probe rather than a `tee` branch: the recording path
+//! keeps its elements, allocation and latency; the tap gets the buffers by reference and
+//! never pushes back (its broadcast drops units for consumers that fall behind).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +20,7 @@ use pv_core::ids::CameraId;
 
 use super::{AttemptEnd, Backend, EndReason, Session};
 use crate::layout::segment_file_name;
+use crate::tap::{StreamTap, Track};
 
 /// How long the bus loop waits for a message before checking stop and watchdogs.
 const POLL: Duration = Duration::from_millis(100);
@@ -79,12 +85,17 @@ pub(super) fn run(s: &mut Session) -> AttemptEnd {
         problem: Mutex::new(None),
         reserved: Mutex::new(Vec::new()),
     });
+    s.tap.begin_stream();
     let (pipeline, splitmux) = match build(s, &shared) {
         Ok(p) => p,
-        Err(reason) => return AttemptEnd::Unusable { reason },
+        Err(reason) => {
+            s.tap.end_stream();
+            return AttemptEnd::Unusable { reason };
+        }
     };
     let end = drive(s, &shared, &pipeline, &splitmux);
     let _ = pipeline.set_state(gst::State::Null);
+    s.tap.end_stream();
     end
 }
 
@@ -143,12 +154,18 @@ fn build(s: &Session, shared: &Arc<Shared>) -> Result<(gst::Pipeline, gst::Eleme
 
     let record_audio = c.record_audio;
     let select_shared = shared.clone();
+    let select_tap = s.tap.clone();
     src.connect("select-stream", false, move |args| {
         let caps = args.get(2).and_then(|v| v.get::<gst::Caps>().ok());
         let chosen = caps.as_ref().map(|caps| choose(caps, record_audio));
         select_shared.answered.store(true, Ordering::SeqCst);
         let selected = match chosen {
-            Some(Ok(Some(_))) => true,
+            Some(Ok(Some(chain))) => {
+                if !chain.video {
+                    select_tap.expect_audio();
+                }
+                true
+            }
             Some(Ok(None)) => false,
             Some(Err(problem)) => {
                 select_shared.set_problem(problem);
@@ -161,11 +178,12 @@ fn build(s: &Session, shared: &Arc<Shared>) -> Result<(gst::Pipeline, gst::Eleme
 
     let pad_shared = shared.clone();
     let sink = splitmux.clone();
+    let pad_tap = s.tap.clone();
     src.connect_pad_added(move |src, pad| {
         let Some(bin) = src.parent().and_downcast::<gst::Bin>() else { return };
         let Some(caps) = pad.current_caps() else { return };
         let Ok(Some(chain)) = choose(&caps, record_audio) else { return };
-        if let Err(problem) = link_chain(&bin, pad, &sink, chain, &pad_shared) {
+        if let Err(problem) = link_chain(&bin, pad, &sink, chain, &pad_shared, &pad_tap) {
             pad_shared.set_problem(problem);
         }
     });
@@ -232,6 +250,7 @@ fn link_chain(
     splitmux: &gst::Element,
     chain: Chain,
     shared: &Arc<Shared>,
+    tap: &StreamTap,
 ) -> Result<(), String> {
     let depay = make(chain.depay)?;
     let parse = make(chain.parse)?;
@@ -261,12 +280,40 @@ fn link_chain(
             },
         );
     }
+    add_tap_probe(&src_pad, tap, if chain.video { Track::Video } else { Track::Audio });
     for e in [&depay, &parse, &filter] {
         e.sync_state_with_parent().map_err(|e| e.to_string())?;
     }
     let depay_sink = depay.static_pad("sink").ok_or("depayloader has no sink pad")?;
     pad.link(&depay_sink).map_err(|e| format!("cannot link {}: {e:?}", chain.depay))?;
     Ok(())
+}
+
+/// Hand every buffer and caps change leaving `pad` to the tap (by reference; never blocks).
+fn add_tap_probe(pad: &gst::Pad, tap: &StreamTap, track: Track) {
+    let tap = tap.clone();
+    pad.add_probe(
+        gst::PadProbeType::BUFFER
+            | gst::PadProbeType::BUFFER_LIST
+            | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(buffer)) => tap.publish(track, buffer.clone()),
+                Some(gst::PadProbeData::BufferList(list)) => {
+                    for buffer in list.iter_owned() {
+                        tap.publish(track, buffer);
+                    }
+                }
+                Some(gst::PadProbeData::Event(e)) => {
+                    if let gst::EventView::Caps(c) = e.view() {
+                        tap.set_caps(track, c.caps_owned());
+                    }
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
 }
 
 /// Create the segment file for a new fragment with `create_new`, moving to the next second if

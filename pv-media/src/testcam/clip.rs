@@ -2,6 +2,7 @@
 //! x265 into a cache file, then loaded into memory as access units.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use gstreamer as gst;
@@ -10,16 +11,20 @@ use gstreamer_app as gst_app;
 
 use crate::{Error, Result};
 
-/// Frame width of every clip.
+/// Frame width of every clip but [`Clip::MovingSub`].
 pub const WIDTH: u32 = 1280;
-/// Frame height of every clip.
+/// Frame height of every clip but [`Clip::MovingSub`].
 pub const HEIGHT: u32 = 720;
 /// Frames per second of every clip.
 pub const FPS: u32 = 15;
 /// Frames per group of pictures: one key frame per second.
 pub const GOP_FRAMES: u32 = FPS;
-/// Frames in one loop of a clip (10 s).
+/// Frames in one loop of a clip (10 s), except [`Clip::Burst`] ([`BURST_FRAMES`]).
 pub const FRAMES: u32 = FPS * 10;
+/// Frames in one loop of [`Clip::Burst`] (16 s).
+pub const BURST_FRAMES: u32 = FPS * 16;
+/// The frames of a [`Clip::Burst`] loop in which the object moves: 7 s to 10 s.
+pub const BURST_MOVING: std::ops::Range<u32> = FPS * 7..FPS * 10;
 /// AAC frames (1024 samples at 16 kHz) in one loop of a clip with audio (9.98 s).
 const AUDIO_FRAMES: u32 = 16_000 * 10 / 1024;
 
@@ -38,6 +43,11 @@ pub enum Clip {
     /// RTP-packetised H.264 that is not H.264: random slice data, no parameter sets, no key
     /// frame. Nothing can be recorded from it.
     Garbage,
+    /// H.264, 16 s loop: a still textured scene for 7 s, then a person-sized block crossing the
+    /// frame for 3 s ([`BURST_MOVING`]), then the still scene again for 6 s.
+    Burst,
+    /// H.264 moving ball at 640x360: what a camera's sub stream looks like.
+    MovingSub,
 }
 
 impl Clip {
@@ -49,6 +59,38 @@ impl Clip {
             Clip::MovingH265 => "moving-h265",
             Clip::MovingAac => "moving-aac",
             Clip::Garbage => "garbage",
+            Clip::Burst => "burst",
+            Clip::MovingSub => "moving-sub",
+        }
+    }
+
+    /// Frame size in pixels: 1280x720, or 640x360 for [`Clip::MovingSub`].
+    pub fn size(self) -> (u32, u32) {
+        match self {
+            Clip::MovingSub => (640, 360),
+            _ => (WIDTH, HEIGHT),
+        }
+    }
+
+    /// How long one loop of the clip lasts (10 s; 16 s for [`Clip::Burst`]).
+    pub fn loop_duration(self) -> Duration {
+        Duration::from_secs(u64::from(self.frames() / FPS))
+    }
+
+    /// When the scene moves within one loop: `None` for a clip that moves all the time or
+    /// never; for [`Clip::Burst`], 7 s to 10 s after the loop starts.
+    pub fn motion_span(self) -> Option<(Duration, Duration)> {
+        let frame = Duration::from_secs(1) / FPS;
+        match self {
+            Clip::Burst => Some((frame * BURST_MOVING.start, frame * BURST_MOVING.end)),
+            _ => None,
+        }
+    }
+
+    fn frames(self) -> u32 {
+        match self {
+            Clip::Burst => BURST_FRAMES,
+            _ => FRAMES,
         }
     }
 
@@ -62,10 +104,11 @@ impl Clip {
 
     fn source(self) -> String {
         match self {
-            Clip::Moving | Clip::MovingH265 | Clip::MovingAac | Clip::Garbage => {
-                "videotestsrc pattern=ball background-color=0xff505050".to_owned()
-            }
             Clip::Static => "videotestsrc pattern=smpte".to_owned(),
+            Clip::Burst => format!(
+                "appsrc name=src format=time block=true caps=\"video/x-raw,format=I420,width={WIDTH},height={HEIGHT},framerate={FPS}/1\""
+            ),
+            _ => "videotestsrc pattern=ball background-color=0xff505050".to_owned(),
         }
     }
 
@@ -120,7 +163,8 @@ pub fn cache_dir() -> PathBuf {
 pub fn clip_file(clip: Clip) -> Result<PathBuf> {
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let path = dir.join(format!("{}-{WIDTH}x{HEIGHT}-{FPS}fps-v1.mp4", clip.name()));
+    let (width, height) = clip.size();
+    let path = dir.join(format!("{}-{width}x{height}-{FPS}fps-v1.mp4", clip.name()));
     if path.is_file() {
         return Ok(path);
     }
@@ -133,13 +177,18 @@ pub fn clip_file(clip: Clip) -> Result<PathBuf> {
         String::new()
     };
     let launch = format!(
-        "{} num-buffers={FRAMES} ! video/x-raw,width={WIDTH},height={HEIGHT},framerate={FPS}/1 ! {} ! mux. {audio}mp4mux name=mux ! filesink location={}",
+        "{} num-buffers={} ! video/x-raw,width={width},height={height},framerate={FPS}/1 ! {} ! mux. {audio}mp4mux name=mux ! filesink location={}",
         clip.source(),
+        clip.frames(),
         clip.encoder(),
         tmp.display()
     );
     tracing::info!(clip = clip.name(), path = %path.display(), "generating test clip");
-    run_to_eos(&launch)?;
+    let feed: Option<fn(&gst_app::AppSrc)> = match clip {
+        Clip::Burst => Some(feed_burst),
+        _ => None,
+    };
+    run_to_eos(&launch, feed)?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }
@@ -240,11 +289,59 @@ fn garbage() -> ClipData {
     ClipData { caps, frames, audio: None }
 }
 
-fn run_to_eos(launch: &str) -> Result<()> {
+/// The raw pictures of [`Clip::Burst`], pushed into the encoder's `appsrc`: a still scene of
+/// shaded blocks; during [`BURST_MOVING`] a bright 160x320 block with a dark stripe crosses it
+/// from left to right.
+fn feed_burst(src: &gst_app::AppSrc) {
+    let (w, h) = (WIDTH as usize, HEIGHT as usize);
+    let mut scene = vec![128u8; w * h * 3 / 2];
+    for y in 0..h {
+        for x in 0..w {
+            let block = (x / 80 * 7 + y / 60 * 13) % 9;
+            scene[y * w + x] = (60 + block * 12 + x * 20 / w) as u8;
+        }
+    }
+    let frame = gst::ClockTime::from_nseconds(1_000_000_000 / u64::from(FPS));
+    let moving = BURST_MOVING.end - BURST_MOVING.start;
+    for i in 0..BURST_FRAMES {
+        let mut data = scene.clone();
+        if BURST_MOVING.contains(&i) {
+            let step = (i - BURST_MOVING.start) as usize;
+            let (bw, bh, top) = (160, 320, 300);
+            let left = 60 + step * (w - bw - 120) / (moving as usize - 1);
+            for y in top..top + bh {
+                for x in left..left + bw {
+                    data[y * w + x] = if (x - left) / 20 == 3 { 40 } else { 215 };
+                }
+            }
+        }
+        let mut buffer = gst::Buffer::from_mut_slice(data);
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(frame * u64::from(i));
+            b.set_duration(frame);
+        }
+        if src.push_buffer(buffer).is_err() {
+            return;
+        }
+    }
+    let _ = src.end_of_stream();
+}
+
+/// Run `launch` until EOS; `feed`, when given, pushes the pictures into its `appsrc` named
+/// `src` on another thread.
+fn run_to_eos(launch: &str, feed: Option<fn(&gst_app::AppSrc)>) -> Result<()> {
     crate::init()?;
     let pipeline = gst::parse::launch(launch)?;
     let bus = pipeline.bus().ok_or_else(|| Error::Gstreamer("pipeline has no bus".into()))?;
     pipeline.set_state(gst::State::Playing)?;
+    if let Some(feed) = feed {
+        let src = pipeline
+            .downcast_ref::<gst::Bin>()
+            .and_then(|b| b.by_name("src"))
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            .ok_or_else(|| Error::Gstreamer("clip generator has no appsrc".into()))?;
+        std::thread::spawn(move || feed(&src));
+    }
     let mut result = Err(Error::Gstreamer("clip generation timed out".into()));
     while let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(120)) {
         match msg.view() {

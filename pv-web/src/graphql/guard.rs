@@ -46,7 +46,7 @@ pub enum Write {
 /// unknown entity (refused).
 pub fn rule(entity: &str) -> Option<(Permission, Write)> {
     use Permission as P;
-    use Write::{DeleteWith, Never, With};
+    use Write::{Never, With};
     Some(match entity {
         "ApiTokens" | "Sessions" | "Passkeys" | "TotpCredentials" | "RecoveryCodes"
         | "WebauthnCeremonies" | "DisarmPins" | "PinUses" | "AuthThrottles" => {
@@ -63,15 +63,15 @@ pub fn rule(entity: &str) -> Option<(Permission, Write)> {
         "FaceIdentities" | "FaceEmbeddings" | "FacePrivacyPolicies" | "FaceMatches" => {
             (P::FacesView, With(P::FacesManage))
         }
-        "Cameras"
-        | "CameraMacChanges"
+        // Cameras and the segment index change only through REST, which validates stream URLs,
+        // seals credentials, applies the change to the running recorder and deletes files with
+        // their rows (a row deleted alone would be re-indexed from its file by recovery).
+        "Cameras" | "RtmpOutputs" => (P::CamerasView, Never),
+        "Segments" | "RecordingGaps" | "MotionEvents" => (P::CamerasPlayback, Never),
+        "CameraMacChanges"
         | "CameraStorageTargets"
         | "MotionZones"
-        | "RecordingSchedules"
-        | "RtmpOutputs" => (P::CamerasView, With(P::CamerasManage)),
-        "Segments" | "RecordingGaps" | "MotionEvents" => {
-            (P::CamerasPlayback, DeleteWith(P::RecordingsDelete))
-        }
+        | "RecordingSchedules" => (P::CamerasView, With(P::CamerasManage)),
         "StorageProviders"
         | "StorageModules"
         | "StorageModuleHealthChecks"

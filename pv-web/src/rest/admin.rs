@@ -444,7 +444,8 @@ impl AdminApi {
         Ok(Created::Created(Json(u.into())))
     }
 
-    /// Activate, suspend or disable a user (suspension and disabling sign them out).
+    /// Activate, suspend or disable a user (suspension and disabling sign them out). The last
+    /// active System Administrator cannot be suspended or disabled.
     #[oai(path = "/users/:id/status", method = "put", operation_id = "setUserStatus")]
     async fn set_status(
         &self,
@@ -455,9 +456,7 @@ impl AdminApi {
     ) -> ApiResult<Json<UserInfo>> {
         auth.authorize(&state, Permission::UsersManage, &rbac::Resource::Global)?;
         let status = account::AccountStatus::parse(&body.0.status)?;
-        if status != account::AccountStatus::Active {
-            rbac::ensure_not_last_admin(&state.dbs().users, id.0).await?;
-        }
+        // Suspending or disabling the last active administrator is refused (409) inside.
         let u = account::set_status(
             &state.dbs().users,
             id.0,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use pv_security::session::{self, Stage};
@@ -226,6 +226,17 @@ pub struct TokenInfo {
     pub secret: Option<String>,
 }
 
+/// A CSRF token for one route.
+#[derive(Debug, Clone, Object)]
+pub struct CsrfToken {
+    /// The route it is for (numeric path segments written `{id}`).
+    pub route: String,
+    /// Send it as the `X-CSRF-Token` header.
+    pub token: String,
+    /// It stops working at.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Created.
 #[derive(ApiResponse)]
 pub enum Created<T: poem_openapi::types::ToJSON + Send + Sync> {
@@ -242,7 +253,8 @@ pub enum NoContent {
     Done,
 }
 
-fn limit(state: &AppState, req: &Request) -> ApiResult<()> {
+/// The per-client rate limit of the sign-in and credential endpoints, as a 429 problem.
+pub(crate) fn limit(state: &AppState, req: &Request) -> ApiResult<()> {
     state.auth_limiter().check(state.client_ip(req)).map_err(|wait| {
         ApiError::too_many(
             format!("too many sign-in requests from your address; retry in {wait} s"),
@@ -321,7 +333,8 @@ async fn enrolled(state: &AppState, p: &Principal) -> ApiResult<()> {
     Ok(())
 }
 
-fn full(p: &Principal) -> ApiResult<()> {
+/// Refuse `enrol`-stage sessions.
+pub(crate) fn full(p: &Principal) -> ApiResult<()> {
     check_stage(p).map_err(ApiError::from)
 }
 
@@ -712,6 +725,35 @@ impl AuthApi {
         p.audit(&state, "session.revoke", "session", &id.0.to_string(), serde_json::json!({}))
             .await;
         Ok(NoContent::Done)
+    }
+
+    /// A CSRF token for a sensitive route (`route`: the path under `/api/v1`, e.g.
+    /// `/users/{id}/status` or `/users/7/status`). Browser sessions send it as `X-CSRF-Token`
+    /// with changes to users, roles, IP rules, the country policy, services and their disarm
+    /// PIN; API-token callers need none. Valid for 30 minutes.
+    #[oai(path = "/auth/csrf", method = "get", operation_id = "csrfToken")]
+    async fn csrf_token(
+        &self,
+        state: Data<&AppState>,
+        auth: Signed,
+        route: Query<String>,
+    ) -> ApiResult<Json<CsrfToken>> {
+        let p = auth.principal();
+        full(p)?;
+        if route.0.len() > 200 {
+            return Err(ApiError::bad_request("route is longer than 200 characters"));
+        }
+        let route = crate::csrf::route_of(&route.0);
+        if !crate::csrf::is_protected(&route) {
+            return Err(ApiError::bad_request(format!(
+                "{route} needs no CSRF token (only changes to users, roles, IP rules, the \
+                 country policy, services and the disarm PIN do)"
+            )));
+        }
+        let token = crate::csrf::token_for(&state, p.user.id, &route);
+        let expires_at = pv_security::csrf::expires_at(&token)
+            .ok_or_else(|| ApiError::bad_request("cannot issue a token"))?;
+        Ok(Json(CsrfToken { route, token, expires_at }))
     }
 
     /// The signed-in user's API tokens.

@@ -6,7 +6,7 @@ use poem::test::TestClient;
 use pv_core::testkit::Engine;
 use serde_json::{Value, json};
 
-use crate::{admin_cookie, state, user_with_role};
+use crate::{state, user_with_role};
 
 fn cookie_of(resp: &poem::test::TestResponse) -> String {
     let set = resp.0.headers().get("set-cookie").expect("set-cookie").to_str().unwrap().to_string();
@@ -167,7 +167,10 @@ async fn ten_wrong_passwords_lock_the_account_but_not_for_the_exempt_network() {
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let (_env, state) = state(Engine::Sqlite).await;
-    let cookie = admin_cookie(&state).await;
+    let admin = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let cookie = crate::session_cookie(&state, admin).await;
+    let rules_token = crate::csrf_token(&state, admin, "/security/ip-rules");
+    let policy_token = crate::csrf_token(&state, admin, "/security/country-policy");
     let cli = TestClient::new(pv_web::app::build(state.clone()));
     use sea_orm::{EntityTrait, PaginatorTrait};
     let rules_before =
@@ -182,6 +185,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let detail = problem(
         cli.post("/api/v1/security/ip-rules")
             .header("cookie", &cookie)
+            .header("x-csrf-token", &rules_token)
             .body_json(&json!({ "network": "10.0.0.300/33", "action": "block" }))
             .send()
             .await,
@@ -192,6 +196,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let detail = problem(
         cli.put("/api/v1/security/country-policy")
             .header("cookie", &cookie)
+            .header("x-csrf-token", &policy_token)
             .body_json(&json!({ "mode": "deny", "countries": ["DE", "XX"], "mmdb_path": "/nonexistent.mmdb" }))
             .send()
             .await,
@@ -203,6 +208,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     problem(
         cli.post("/api/v1/security/ip-rules")
             .header("cookie", &cookie)
+            .header("x-csrf-token", &rules_token)
             .header("content-type", "application/json")
             .header("content-length", big.len())
             .body(big)
@@ -214,6 +220,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     problem(
         cli.post("/api/v1/security/ip-rules")
             .header("cookie", &cookie)
+            .header("x-csrf-token", &rules_token)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("content-length", 20)
             .body("network=1.2.3.4&a=b")
@@ -231,6 +238,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     // A good rule goes in.
     cli.post("/api/v1/security/ip-rules")
         .header("cookie", &cookie)
+        .header("x-csrf-token", &rules_token)
         .body_json(&json!({ "network": "203.0.113.0/24", "action": "block", "reason": "test" }))
         .send()
         .await
@@ -332,4 +340,27 @@ async fn api_tokens_act_as_their_user_until_revoked() {
         .send()
         .await
         .assert_status(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_last_active_administrator_cannot_be_suspended() {
+    let (_env, state) = state(Engine::Sqlite).await;
+    let admin = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let cookie = crate::session_cookie(&state, admin).await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let path = format!("/api/v1/users/{admin}/status");
+    let resp = cli
+        .put(&path)
+        .header("cookie", &cookie)
+        .header("x-csrf-token", crate::csrf_token(&state, admin, &path))
+        .body_json(&json!({ "status": "suspended" }))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CONFLICT);
+    resp.assert_content_type("application/problem+json");
+    let body: Value = resp.0.into_body().into_json().await.unwrap();
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("last active System Administrator cannot be suspended"), "{detail}");
+    // Still active and signed in.
+    cli.get("/api/v1/auth/me").header("cookie", &cookie).send().await.assert_status_is_ok();
 }

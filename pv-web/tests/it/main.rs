@@ -4,7 +4,10 @@
 mod api;
 mod auth;
 mod blocklist;
+mod cameras;
 mod country;
+mod csrf;
+mod pin;
 mod rbac_matrix;
 mod snapshots;
 
@@ -22,6 +25,21 @@ pub async fn state(engine: Engine) -> (TestEnv, AppState) {
     let state = AppState::new(env.config.clone(), dbs, Arc::new(pv_core::SystemClock::new()))
         .await
         .expect("state");
+    (env, state)
+}
+
+/// [`state`] with a configuration changed by `edit` first.
+pub async fn state_with(
+    engine: Engine,
+    edit: impl FnOnce(&mut pv_core::config::Config),
+) -> (TestEnv, AppState) {
+    let env = TestEnv::new(engine).await;
+    let mut config = env.config.clone();
+    edit(&mut config);
+    let dbs = Databases::connect(&config).await.expect("connect");
+    dbs.migrate().await.expect("migrate");
+    let state =
+        AppState::new(config, dbs, Arc::new(pv_core::SystemClock::new())).await.expect("state");
     (env, state)
 }
 
@@ -66,6 +84,12 @@ pub async fn session_cookie(state: &AppState, user_id: i64) -> String {
     .await
     .expect("session");
     format!("pv_session={token}")
+}
+
+/// The `X-CSRF-Token` a page would carry for `user_id` and a request to `path` (with or
+/// without the `/api/v1` prefix and query string).
+pub fn csrf_token(state: &AppState, user_id: i64, path: &str) -> String {
+    pv_web::csrf::token_for(state, user_id, path)
 }
 
 /// An administrator's session cookie.

@@ -50,6 +50,10 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::GET, "/auth/tokens", json!(null), "S"),
         (M::POST, "/auth/tokens", json!({ "name": "t" }), "S"),
         (M::DELETE, "/auth/tokens/999", json!(null), "S"),
+        (M::GET, "/auth/csrf?route=/users", json!(null), "S"),
+        (M::GET, "/auth/pin", json!(null), "S"),
+        (M::PUT, "/auth/pin", json!({ "new_pin": "1234" }), "S"),
+        (M::POST, "/auth/pin/verify", json!({ "pin": "12345678", "property_id": 1 }), "AMHK"),
         (M::GET, "/security/ip-rules", json!(null), "AU"),
         (
             M::POST,
@@ -68,6 +72,19 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::DELETE, "/users/999/roles", json!({ "role": "Guest", "property_id": 1 }), "A"),
         (M::GET, "/audit/events", json!(null), "AMU"),
         (M::GET, "/audit/events.csv", json!(null), "AU"),
+        (M::GET, "/cameras", json!(null), "AMTUH"),
+        (
+            M::POST,
+            "/cameras",
+            json!({ "name": "c", "main_url": "rtsp://127.0.0.1:9/x", "enabled": false }),
+            "AMT",
+        ),
+        (M::GET, "/cameras/999", json!(null), "AMTUH"),
+        (M::PATCH, "/cameras/999", json!({ "name": "x" }), "AMTH"),
+        (M::DELETE, "/cameras/999", json!(null), "AMTH"),
+        (M::GET, "/events", json!(null), "AMTUH"),
+        (M::GET, "/recordings", json!(null), "AMH"),
+        (M::GET, "/recordings/999/media", json!(null), "AMH"),
     ]
 }
 
@@ -180,6 +197,8 @@ async fn every_rest_operation_for_every_role() {
             let mut req = cli.request(method.clone(), format!("/api/v1{path}"));
             if let Some(id) = user {
                 req = req.header("cookie", session_cookie(&state, id).await);
+                // Sensitive writes carry the page's CSRF token, as the UI sends it.
+                req = req.header(pv_web::csrf::HEADER, crate::csrf_token(&state, id, path));
             }
             if !body.is_null() {
                 req = req.body_json(body);
@@ -256,9 +275,10 @@ async fn graphql_writes_follow_the_write_rules() {
         ("AuditEvents", OperationType::Delete, ""),
         ("Users", OperationType::Update, ""),
         ("Sessions", OperationType::Create, ""),
-        ("Segments", OperationType::Delete, "AM"),
+        ("Segments", OperationType::Delete, ""),
         ("Segments", OperationType::Create, ""),
-        ("Cameras", OperationType::Update, "AM"),
+        ("Cameras", OperationType::Update, ""),
+        ("RecordingSchedules", OperationType::Update, "AM"),
         ("Properties", OperationType::Create, "AM"),
     ] {
         for (c, caller) in [('A', &admin), ('U', &auditor), ('M', &manager)] {

@@ -17,6 +17,18 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     .await
     .context("seeding the system administrator")?;
     let server = pv_web::server::Server::bind(&state).await?;
+    // Recovery runs before any recorder starts; recorders then run until shutdown.
+    let recording = state.nvr().start_all().await.context("starting the recorders")?;
+    let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
+    let retention = {
+        let nvr = state.nvr().clone();
+        tokio::spawn(async move {
+            nvr.run_retention(async {
+                let _ = retention_stopped.await;
+            })
+            .await;
+        })
+    };
     let addr = server.local_addr();
     // The printed sign-in URL and the passkey origin need the real port (listen port 0).
     state.set_bound_addr(addr);
@@ -35,6 +47,7 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     println!("  data:      {}", data_dir.display());
     println!("  databases: {}", engines.join(", "));
     println!("  API:       {url}api/docs   GraphQL: {url}graphql");
+    println!("  cameras:   {recording} recording");
     let login_url = format!("{}/login", state.public_origin());
     match seed {
         pv_security::account::Seed::Created { code, file } => {
@@ -57,7 +70,12 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
         pv_security::account::Seed::Done => println!("  Sign in: {login_url}"),
     }
     println!("  Stop with Ctrl-C.");
-    server.run(state.clone(), pv_web::server::shutdown_signal()).await?;
+    let served = server.run(state.clone(), pv_web::server::shutdown_signal()).await;
+    let _ = stop_retention.send(());
+    let _ = retention.await;
+    // Finalise every open segment and store its row before the databases close.
+    state.nvr().shutdown().await;
+    served?;
     state.dbs().clone().close().await;
     tracing::info!("stopped");
     Ok(())

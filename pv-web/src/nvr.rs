@@ -1,0 +1,682 @@
+//! The recording service: one supervised pv-media recorder per camera, wired to the records
+//! database.
+//!
+//! [`Nvr`] is the handle the REST API, GraphQL hooks and the server use; it is the only place
+//! that joins pv-media (which never touches a database) with `pv_core::recordings`:
+//!
+//! - [`Nvr::start_all`] runs the recovery pass over every camera's ingest directory (repair or
+//!   drop what a crash left, give usable files without a row their row, drop rows whose file is
+//!   gone), then starts a recorder for every enabled camera whose mode records.
+//! - [`Nvr::apply`] (after a camera is created or changed) restarts the camera's recorder only
+//!   when a setting the recorder uses changed; [`Nvr::remove`] stops it.
+//! - One task consumes every recorder's events in order: a `segments` row for each finished
+//!   (already fsynced) file, `recording_gaps` rows opened and closed, the camera's status,
+//!   codec and last-seen time. A row that cannot be written (database outage) is retried with
+//!   back-off; the file stays on disk either way and the next recovery pass indexes it, so a
+//!   finished segment is never lost.
+//! - [`Nvr::retention_pass`] deletes footage past each camera's age and size limits and, when the
+//!   file system runs short of `recording.min_free_bytes`, the oldest unprotected segments of
+//!   any camera, never one waiting for upload. [`Nvr::run_retention`] repeats it.
+//! - [`Nvr::shutdown`] stops every recorder (the open segment is finalised) and waits until
+//!   the last event is in the database.
+//! - [`check`] is `pentavision check`: the reconciliation report, optionally repairing.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pv_core::Clock;
+use pv_core::cameras::{self, CameraObservation};
+use pv_core::config::RecordingConfig;
+use pv_core::db::Databases;
+use pv_core::db::records::camera;
+use pv_core::ids::CameraId;
+use pv_core::recordings::{self, NewSegment};
+use pv_media::layout::{CameraDir, MacAddress};
+use pv_media::record::{
+    Backend, Recorder, RecorderConfig, RecorderEvent, RecorderState, RecorderStatus,
+    SegmentFinished, Transport,
+};
+use pv_media::recovery;
+use tokio::sync::mpsc;
+
+/// How often a failed row write is retried before it is left to the next recovery pass.
+const ROW_ATTEMPTS: u32 = 6;
+
+/// The recording service handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Nvr {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Nvr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nvr").field("data_dir", &self.inner.data_dir).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    dbs: Databases,
+    data_dir: PathBuf,
+    config: RecordingConfig,
+    clock: Arc<dyn Clock>,
+    key: pv_security::seal::ServerKey,
+    recorders: tokio::sync::Mutex<HashMap<i64, Running>>,
+    /// The sender recorders get a clone of; taken at shutdown so the consumer can finish.
+    events: Mutex<Option<mpsc::UnboundedSender<RecorderEvent>>>,
+    consumer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+struct Running {
+    recorder: Recorder,
+    /// The settings the recorder was started with; a change restarts it.
+    fingerprint: String,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+/// A camera's live recorder status, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveStatus {
+    /// `new`, `streaming`, `reconnecting`, `failed` or `disabled`.
+    pub state: String,
+    /// Why (the last error), when reconnecting or failed.
+    pub reason: Option<String>,
+    /// `gstreamer` or `ffmpeg`.
+    pub backend: String,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+impl From<&RecorderState> for LiveStatus {
+    fn from(s: &RecorderState) -> Self {
+        Self {
+            state: s.status.as_str().to_owned(),
+            reason: s.status.reason().map(str::to_owned),
+            backend: s.backend.as_str().to_owned(),
+            since: s.since,
+        }
+    }
+}
+
+impl Nvr {
+    /// A service with no recorder running (call [`Nvr::start_all`] to start them). Spawns the
+    /// event consumer on the current tokio runtime.
+    pub fn new(
+        dbs: Databases,
+        data_dir: PathBuf,
+        config: RecordingConfig,
+        clock: Arc<dyn Clock>,
+        key: pv_security::seal::ServerKey,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            dbs,
+            data_dir,
+            config,
+            clock,
+            key,
+            recorders: Default::default(),
+            events: Mutex::new(Some(tx)),
+            consumer: Mutex::new(None),
+        });
+        let task = tokio::spawn(consume(inner.dbs.clone(), inner.clock.clone(), rx));
+        *lock(&inner.consumer) = Some(task);
+        Self { inner }
+    }
+
+    /// The data directory segment paths are relative to.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Recover every camera's directory, then start the recorders (unless `recording.enabled`
+    /// is off). Returns how many recorders run.
+    pub async fn start_all(&self) -> pv_core::Result<usize> {
+        let cams = cameras::list(&self.inner.dbs.records).await?;
+        for cam in &cams {
+            match reconcile(&self.inner.dbs.records, &self.inner.data_dir, cam, true, self.now())
+                .await
+            {
+                Ok(r) if !r.is_clean() => {
+                    tracing::warn!(camera = cam.id, report = %r.summary(), "recovery pass repaired the index")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(camera = cam.id, error = %e, "recovery pass failed"),
+            }
+        }
+        if !self.inner.config.enabled {
+            tracing::info!("recording.enabled is off: no recorder started");
+            return Ok(0);
+        }
+        for cam in &cams {
+            self.apply(cam).await;
+        }
+        Ok(self.inner.recorders.lock().await.len())
+    }
+
+    /// Bring the camera's recorder in line with its row: start, restart (a recorder setting
+    /// changed) or stop it. Failures to start are stored as the camera's `failed` status.
+    pub async fn apply(&self, cam: &camera::Model) {
+        let wanted = self.inner.config.enabled && cam.enabled && cam.recording_mode != "off";
+        let fingerprint = fingerprint(cam);
+        let mut recorders = self.inner.recorders.lock().await;
+        if let Some(running) = recorders.get(&cam.id)
+            && wanted
+            && running.fingerprint == fingerprint
+        {
+            return;
+        }
+        if let Some(old) = recorders.remove(&cam.id) {
+            stop(old).await;
+        }
+        if !wanted {
+            let reason =
+                (!cam.enabled).then(|| "the camera is disabled".to_owned()).or_else(|| {
+                    (cam.recording_mode == "off").then(|| "recording mode is off".to_owned())
+                });
+            self.observe(cam.id, "disabled", reason).await;
+            return;
+        }
+        match self.recorder_config(cam) {
+            Ok(config) => {
+                let Some(events) = lock(&self.inner.events).clone() else { return };
+                match Recorder::start(config, self.inner.clock.clone(), events) {
+                    Ok(recorder) => {
+                        let watcher = tokio::spawn(watch_status(
+                            self.inner.dbs.clone(),
+                            self.inner.clock.clone(),
+                            cam.id,
+                            recorder.state(),
+                        ));
+                        recorders.insert(cam.id, Running { recorder, fingerprint, watcher });
+                    }
+                    Err(e) => self.observe(cam.id, "failed", Some(e.to_string())).await,
+                }
+            }
+            Err(reason) => self.observe(cam.id, "failed", Some(reason)).await,
+        }
+    }
+
+    /// Stop the camera's recorder (the open segment is finalised and indexed).
+    pub async fn remove(&self, camera: i64) {
+        let old = self.inner.recorders.lock().await.remove(&camera);
+        if let Some(old) = old {
+            stop(old).await;
+        }
+    }
+
+    /// The live status of the camera's recorder; None: no recorder runs for it.
+    pub async fn status(&self, camera: i64) -> Option<LiveStatus> {
+        let recorders = self.inner.recorders.lock().await;
+        recorders.get(&camera).map(|r| LiveStatus::from(&*r.recorder.state().borrow()))
+    }
+
+    /// Stop every recorder and wait until their last events are stored.
+    pub async fn shutdown(&self) {
+        let all: Vec<Running> = self.inner.recorders.lock().await.drain().map(|(_, r)| r).collect();
+        futures_util::future::join_all(all.into_iter().map(stop)).await;
+        lock(&self.inner.events).take();
+        let consumer = lock(&self.inner.consumer).take();
+        if let Some(task) = consumer {
+            let _ = task.await;
+        }
+    }
+
+    /// Delete what retention allows: per camera, segments older than its retention days and
+    /// beyond its byte limit; then, while the file system has less than
+    /// `recording.min_free_bytes` free, the oldest deletable segments of any camera. Protected
+    /// segments and segments waiting for upload are never deleted. Returns what was deleted.
+    pub async fn retention_pass(&self) -> pv_core::Result<RetentionReport> {
+        let db = &self.inner.dbs.records;
+        let now = self.now();
+        let mut report = RetentionReport::default();
+        for cam in cameras::list(db).await? {
+            let camera = CameraId(cam.id);
+            let days = cam.retention_days.map_or(self.inner.config.retention_days, |d| d as u32);
+            if days > 0 {
+                let before = now - chrono::Duration::days(i64::from(days));
+                loop {
+                    let batch =
+                        recordings::deletable_segments(db, Some(camera), Some(before), 200).await?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for seg in batch {
+                        self.delete_segment(&seg, &mut report.by_age).await?;
+                    }
+                }
+            }
+            if let Some(limit) = cam.retention_max_bytes {
+                let mut total = recordings::camera_bytes(db, camera).await?;
+                while total > limit {
+                    let batch = recordings::deletable_segments(db, Some(camera), None, 50).await?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for seg in batch {
+                        if total <= limit {
+                            break;
+                        }
+                        total -= seg.size_bytes;
+                        self.delete_segment(&seg, &mut report.by_size).await?;
+                    }
+                }
+            }
+        }
+        let want = self.inner.config.min_free_bytes;
+        while free_bytes(&self.inner.data_dir).is_some_and(|free| free < want) {
+            let batch = recordings::deletable_segments(db, None, None, 20).await?;
+            if batch.is_empty() {
+                tracing::error!(
+                    min_free_bytes = want,
+                    "the disk is nearly full and no segment may be deleted (all protected or waiting for upload)"
+                );
+                break;
+            }
+            for seg in batch {
+                self.delete_segment(&seg, &mut report.for_space).await?;
+            }
+        }
+        if report.total() > 0 {
+            tracing::info!(
+                by_age = report.by_age,
+                by_size = report.by_size,
+                for_space = report.for_space,
+                "retention deleted segments"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Run [`Nvr::retention_pass`] every `recording.retention_interval_seconds` until `stop`
+    /// resolves.
+    pub async fn run_retention(&self, stop: impl Future<Output = ()>) {
+        let every = Duration::from_secs(self.inner.config.retention_interval_seconds);
+        tokio::pin!(stop);
+        loop {
+            if let Err(e) = self.retention_pass().await {
+                tracing::error!(error = %e, "retention pass failed");
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
+    async fn delete_segment(
+        &self,
+        seg: &pv_core::db::records::segment::Model,
+        counter: &mut u64,
+    ) -> pv_core::Result<()> {
+        let path = self.inner.data_dir.join(&seg.path);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(pv_core::Error::io(path, e)),
+        }
+        recordings::delete_segment(&self.inner.dbs.records, pv_core::ids::SegmentId(seg.id))
+            .await?;
+        *counter += 1;
+        Ok(())
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    async fn observe(&self, camera: i64, status: &str, reason: Option<String>) {
+        let seen = CameraObservation {
+            status: status.to_owned(),
+            status_reason: reason,
+            backend: None,
+            video_codec: None,
+            audio_codec: None,
+            width: None,
+            height: None,
+            last_seen_at: None,
+        };
+        if let Err(e) = cameras::observe(&self.inner.dbs.records, camera, &seen, self.now()).await {
+            tracing::error!(camera, error = %e, "cannot store the camera status");
+        }
+    }
+
+    fn recorder_config(&self, cam: &camera::Model) -> Result<RecorderConfig, String> {
+        let id = CameraId(cam.id);
+        let mut c = RecorderConfig::new(
+            id,
+            cam.main_url.clone(),
+            self.inner.data_dir.clone(),
+            camera_dir(cam).map_err(|e| e.to_string())?,
+        );
+        c.username = cam.username.clone();
+        c.password = match &cam.password {
+            Some(sealed) => Some(self.inner.key.open(sealed).map_err(|_| {
+                "the stored stream password cannot be decrypted with this server's key; set it again"
+                    .to_owned()
+            })?),
+            None => None,
+        };
+        c.transport = if cam.transport == "udp" { Transport::Udp } else { Transport::Tcp };
+        let seconds = cam
+            .segment_seconds
+            .map_or(self.inner.config.segment_seconds, |s| u32::try_from(s).unwrap_or(60));
+        c.segment_duration = Duration::from_secs(u64::from(seconds.max(1)));
+        c.fragment_duration = c.fragment_duration.min(c.segment_duration);
+        if cam.recorder_backend.as_deref() == Some("ffmpeg") {
+            c.backend = Backend::Ffmpeg;
+        }
+        c.ffmpeg_program = self.inner.config.ffmpeg_program.clone();
+        Ok(c)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn stop(running: Running) {
+    running.recorder.stop().await;
+    // Let the watcher store the final `disabled` status before it goes.
+    let _ = tokio::time::timeout(Duration::from_secs(2), running.watcher).await;
+}
+
+/// Everything the recorder uses, so an edit of (say) the camera's name does not restart it.
+fn fingerprint(cam: &camera::Model) -> String {
+    format!(
+        "{}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{}|{}|{}|{:?}",
+        cam.main_url,
+        cam.sub_url,
+        cam.username,
+        cam.password,
+        cam.transport,
+        cam.segment_seconds,
+        cam.recorder_backend,
+        cam.recording_mode,
+        cam.pre_roll_seconds,
+        cam.post_roll_seconds,
+        cam.mac_address,
+    )
+}
+
+/// The camera's ingest directory: by MAC address when known, else by id.
+pub fn camera_dir(cam: &camera::Model) -> pv_media::Result<CameraDir> {
+    let mac = cam.mac_address.as_deref().and_then(|m| m.parse::<MacAddress>().ok());
+    CameraDir::new(CameraId(cam.id), mac)
+}
+
+/// Store status changes of one recorder until it stops.
+async fn watch_status(
+    dbs: Databases,
+    clock: Arc<dyn Clock>,
+    camera: i64,
+    mut state: tokio::sync::watch::Receiver<RecorderState>,
+) {
+    loop {
+        let current = state.borrow_and_update().clone();
+        let seen = CameraObservation {
+            status: current.status.as_str().to_owned(),
+            status_reason: current.status.reason().map(str::to_owned),
+            backend: Some(current.backend.as_str().to_owned()),
+            video_codec: None,
+            audio_codec: None,
+            width: None,
+            height: None,
+            last_seen_at: None,
+        };
+        if let Err(e) = cameras::observe(&dbs.records, camera, &seen, clock.now()).await {
+            tracing::error!(camera, error = %e, "cannot store the camera status");
+        }
+        if current.status == RecorderStatus::Stopped || state.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The one consumer of every recorder's events, in order.
+async fn consume(
+    dbs: Databases,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::UnboundedReceiver<RecorderEvent>,
+) {
+    while let Some(event) = rx.recv().await {
+        let mut delay = Duration::from_millis(200);
+        for attempt in 1..=ROW_ATTEMPTS {
+            match store(&dbs, clock.as_ref(), &event).await {
+                Ok(()) => break,
+                Err(e) if attempt == ROW_ATTEMPTS => {
+                    tracing::error!(error = %e, ?event, "cannot store recorder event; the next recovery pass indexes the file");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "cannot store recorder event; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+async fn store(dbs: &Databases, clock: &dyn Clock, event: &RecorderEvent) -> pv_core::Result<()> {
+    let db = &dbs.records;
+    match event {
+        RecorderEvent::SegmentFinished(seg) => {
+            // A retry after a lost reply must not index the file twice.
+            let path = recovery::path_key(&seg.relative_path);
+            if !recordings::has_segment(db, seg.camera, &path).await? {
+                recordings::insert_segment(db, &new_segment(seg, false), clock.now()).await?;
+            }
+            let seen = CameraObservation {
+                status: "streaming".into(),
+                status_reason: None,
+                backend: Some(seg.backend.as_str().to_owned()),
+                video_codec: Some(seg.video_codec.clone()),
+                audio_codec: seg.audio_codec.clone(),
+                width: seg.width.and_then(|w| i32::try_from(w).ok()),
+                height: seg.height.and_then(|h| i32::try_from(h).ok()),
+                last_seen_at: Some(seg.ended_at),
+            };
+            cameras::observe(db, seg.camera.0, &seen, clock.now()).await?;
+        }
+        RecorderEvent::GapStarted { camera, at, reason } => {
+            recordings::open_gap(db, *camera, *at, reason).await?;
+        }
+        RecorderEvent::GapEnded { camera, ended_at, .. } => {
+            recordings::close_open_gaps(db, *camera, *ended_at).await?;
+        }
+        other => tracing::debug!(event = ?other, "recorder event not stored"),
+    }
+    Ok(())
+}
+
+/// A finished segment as the row pv-core stores.
+pub fn new_segment(seg: &SegmentFinished, motion: bool) -> NewSegment {
+    NewSegment {
+        camera: seg.camera,
+        started_at: seg.started_at,
+        ended_at: seg.ended_at,
+        media_start_ns: seg.media_start_ns,
+        media_end_ns: seg.media_end_ns,
+        duration_ms: seg.duration_ms,
+        size_bytes: i64::try_from(seg.size_bytes).unwrap_or(i64::MAX),
+        video_codec: seg.video_codec.clone(),
+        audio_codec: seg.audio_codec.clone(),
+        width: seg.width.and_then(|w| i32::try_from(w).ok()),
+        height: seg.height.and_then(|h| i32::try_from(h).ok()),
+        path: recovery::path_key(&seg.relative_path),
+        motion,
+        end_reason: seg.end_reason.as_str().to_owned(),
+    }
+}
+
+/// What retention deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Segments past their camera's age limit.
+    pub by_age: u64,
+    /// Segments beyond their camera's size limit.
+    pub by_size: u64,
+    /// Segments deleted because the disk was nearly full.
+    pub for_space: u64,
+}
+
+impl RetentionReport {
+    /// All deletions.
+    pub fn total(&self) -> u64 {
+        self.by_age + self.by_size + self.for_space
+    }
+}
+
+/// Free bytes for unprivileged users on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// One camera's reconciliation of files and rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CameraCheck {
+    /// The camera.
+    pub camera: i64,
+    /// Its name.
+    pub name: String,
+    /// Indexed segments whose file is fine.
+    pub ok: usize,
+    /// Files cut short by a crash (repaired when repairing).
+    pub repaired: Vec<String>,
+    /// Files with nothing playable (deleted when repairing).
+    pub discarded: Vec<String>,
+    /// Usable files without a row (indexed when repairing).
+    pub unindexed: Vec<String>,
+    /// Rows whose file is gone (removed when repairing).
+    pub missing: Vec<String>,
+    /// An unfinished file written in the last minute: a recorder is writing it right now.
+    pub in_progress: Vec<String>,
+    /// Whether the problems above were repaired.
+    pub repairing: bool,
+}
+
+impl CameraCheck {
+    /// No problem found (a file in progress is not a problem).
+    pub fn is_clean(&self) -> bool {
+        self.repaired.is_empty()
+            && self.discarded.is_empty()
+            && self.unindexed.is_empty()
+            && self.missing.is_empty()
+    }
+
+    /// One line: counts per finding.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} ok, {} repaired, {} discarded, {} unindexed, {} missing, {} in progress",
+            self.ok,
+            self.repaired.len(),
+            self.discarded.len(),
+            self.unindexed.len(),
+            self.missing.len(),
+            self.in_progress.len()
+        )
+    }
+}
+
+/// Reconcile one camera's ingest directory with its rows; with `repair`, fix what is found
+/// (truncate or delete broken files, index unindexed ones, drop rows without a file).
+pub async fn reconcile(
+    db: &sea_orm::DatabaseConnection,
+    data_dir: &Path,
+    cam: &camera::Model,
+    repair: bool,
+    now: DateTime<Utc>,
+) -> pv_core::Result<CameraCheck> {
+    let camera = CameraId(cam.id);
+    let dir = camera_dir(cam).map_err(|e| pv_core::Error::InvalidInput(e.to_string()))?;
+    let report =
+        if repair { recovery::scan(data_dir, &dir) } else { recovery::inspect(data_dir, &dir) }
+            .map_err(|e| pv_core::Error::InvalidInput(e.to_string()))?;
+    let rows = recordings::segment_paths(db, camera).await?;
+    let known: HashSet<String> = rows.iter().cloned().collect();
+    let mut check = CameraCheck {
+        camera: cam.id,
+        name: cam.name.clone(),
+        repairing: repair,
+        ..Default::default()
+    };
+    let fresh = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < Duration::from_secs(60))
+    };
+    for (path, _reason) in &report.discarded {
+        let key = rel(data_dir, path);
+        if !repair && fresh(path) {
+            check.in_progress.push(key);
+        } else {
+            check.discarded.push(key);
+        }
+    }
+    for file in report.usable() {
+        let key = recovery::path_key(&file.relative_path);
+        if let recovery::Outcome::Repaired { .. } = file.outcome {
+            if !repair && fresh(&file.path) {
+                check.in_progress.push(key);
+                continue;
+            }
+            check.repaired.push(key.clone());
+        }
+        if known.contains(&key) {
+            check.ok += 1;
+        } else {
+            check.unindexed.push(key);
+            if repair {
+                recordings::insert_segment(db, &new_segment(&file.to_segment(), false), now)
+                    .await?;
+            }
+        }
+    }
+    // Rows whose file is gone, wherever the row points (an older directory of the camera too).
+    for row in &rows {
+        if !data_dir.join(row).is_file() {
+            check.missing.push(row.clone());
+        }
+    }
+    if repair && !check.missing.is_empty() {
+        recordings::delete_segments_by_path(db, camera, &check.missing).await?;
+    }
+    // Outside the scanned directory, a row whose file exists counts as ok.
+    check.ok += rows
+        .iter()
+        .filter(|r| !check.missing.contains(r))
+        .filter(|r| !report.files.iter().any(|f| &recovery::path_key(&f.relative_path) == *r))
+        .count();
+    if repair {
+        for file in &check.unindexed {
+            tracing::info!(camera = cam.id, path = %file, "recovery: indexed a segment that had no row");
+        }
+        for row in &check.missing {
+            tracing::warn!(camera = cam.id, path = %row, "recovery: dropped the row of a missing file");
+        }
+    }
+    Ok(check)
+}
+
+fn rel(data_dir: &Path, path: &Path) -> String {
+    recovery::path_key(path.strip_prefix(data_dir).unwrap_or(path))
+}
+
+/// `pentavision check`: reconcile every camera (repairing when asked).
+pub async fn check(
+    db: &sea_orm::DatabaseConnection,
+    data_dir: &Path,
+    repair: bool,
+    now: DateTime<Utc>,
+) -> pv_core::Result<Vec<CameraCheck>> {
+    let mut out = Vec::new();
+    for cam in cameras::list(db).await? {
+        out.push(reconcile(db, data_dir, &cam, repair, now).await?);
+    }
+    Ok(out)
+}

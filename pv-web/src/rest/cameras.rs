@@ -1,0 +1,566 @@
+//! Cameras: add, list, read, change and remove cameras, with their live recorder status.
+//!
+//! Stream credentials are write-only: a password is sealed with the server key before it is
+//! stored and is never returned (the camera shows `has_password`); credentials written into a
+//! URL (`rtsp://user:pass@host/…`) are moved into the credential fields, so URLs are stored and
+//! shown without them. Every change is an audit event and is applied to the running recorder at
+//! once (only a change of a setting the recorder uses restarts it).
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use pv_core::cameras::{self, CameraSettings};
+use pv_core::db::records::camera;
+use pv_security::rbac::{self, Permission, Resource};
+
+use super::ApiTags;
+use super::auth::{Created, NoContent};
+use super::error::{ApiError, ApiResult};
+use crate::auth::{Principal, Scoped, perm};
+use crate::state::AppState;
+
+/// The camera API.
+#[derive(Debug, Clone, Copy)]
+pub struct CamerasApi;
+
+/// What the recorder is doing right now.
+#[derive(Debug, Clone, Object)]
+pub struct CameraStatus {
+    /// `new`, `streaming`, `reconnecting`, `failed` or `disabled`.
+    pub state: String,
+    /// Why, when reconnecting, failed or disabled (the last error).
+    pub reason: Option<String>,
+    /// The recorder backend: `gstreamer`, or `ffmpeg` when GStreamer could not record the
+    /// camera.
+    pub backend: Option<String>,
+    /// Since when (None: not recording in this server process).
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// A camera.
+#[derive(Debug, Clone, Object)]
+pub struct Camera {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Main (recorded) stream, without credentials.
+    pub main_url: String,
+    /// Sub stream (motion detection, live grid), without credentials.
+    pub sub_url: Option<String>,
+    /// Stream login.
+    pub username: Option<String>,
+    /// Whether a stream password is stored (it is never shown).
+    pub has_password: bool,
+    /// Recorded at all.
+    pub enabled: bool,
+    /// The property it belongs to.
+    pub property_id: Option<i64>,
+    /// Zone within the property.
+    pub zone: Option<String>,
+    /// IANA time zone (None: the property's).
+    pub timezone: Option<String>,
+    /// `continuous`, `motion` or `off`.
+    pub recording_mode: String,
+    /// RTSP transport: `tcp` (default) or `udp`.
+    pub transport: String,
+    /// Segment length in seconds (None: the server default).
+    pub segment_seconds: Option<i32>,
+    /// Seconds kept before motion.
+    pub pre_roll_seconds: i32,
+    /// Seconds kept after motion.
+    pub post_roll_seconds: i32,
+    /// Days footage is kept (None: the server default).
+    pub retention_days: Option<i32>,
+    /// Most bytes of footage kept (None: no limit but the disk guard).
+    pub retention_max_bytes: Option<i64>,
+    /// Preferred recorder backend (None: GStreamer, with ffmpeg as fallback).
+    pub recorder_backend: Option<String>,
+    /// MAC address last seen for the camera's address.
+    pub mac_address: Option<String>,
+    /// Where its segments are written, relative to the data directory.
+    pub ingest_dir: String,
+    /// Video codec seen in the stream.
+    pub video_codec: Option<String>,
+    /// Audio codec seen in the stream.
+    pub audio_codec: Option<String>,
+    /// Frame width.
+    pub width: Option<i32>,
+    /// Frame height.
+    pub height: Option<i32>,
+    /// The live recorder status.
+    pub status: CameraStatus,
+    /// Last time footage arrived.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+    /// Last changed at.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST /cameras`.
+#[derive(Debug, Clone, Object)]
+pub struct NewCamera {
+    /// Unique name (1–128 characters).
+    pub name: String,
+    /// Main stream, `rtsp://host[:port]/path` (credentials in the URL are moved to the
+    /// credential fields).
+    pub main_url: String,
+    /// Sub stream URL.
+    pub sub_url: Option<String>,
+    /// Stream login.
+    pub username: Option<String>,
+    /// Stream password (stored encrypted, never shown back).
+    pub password: Option<String>,
+    /// Record it (default true).
+    pub enabled: Option<bool>,
+    /// Property.
+    pub property_id: Option<i64>,
+    /// Zone within the property.
+    pub zone: Option<String>,
+    /// IANA time zone, e.g. `Europe/Paris`.
+    pub timezone: Option<String>,
+    /// `continuous` (default), `motion` or `off`.
+    pub recording_mode: Option<String>,
+    /// `tcp` (default) or `udp`.
+    pub transport: Option<String>,
+    /// Segment length in seconds, 1–3600.
+    pub segment_seconds: Option<i32>,
+    /// Pre-roll in seconds, 0–60 (default 5).
+    pub pre_roll_seconds: Option<i32>,
+    /// Post-roll in seconds, 0–600 (default 10).
+    pub post_roll_seconds: Option<i32>,
+    /// Days to keep footage.
+    pub retention_days: Option<i32>,
+    /// Most bytes of footage to keep.
+    pub retention_max_bytes: Option<i64>,
+    /// `gstreamer` or `ffmpeg`.
+    pub recorder_backend: Option<String>,
+}
+
+/// `PATCH /cameras/{id}`: only the fields present change; `null` clears a field.
+#[derive(Debug, Clone, Object)]
+pub struct CameraPatch {
+    /// Name.
+    pub name: Option<String>,
+    /// Main stream URL.
+    pub main_url: Option<String>,
+    /// Sub stream URL.
+    pub sub_url: MaybeUndefined<String>,
+    /// Stream login.
+    pub username: MaybeUndefined<String>,
+    /// Stream password (`null` removes it).
+    pub password: MaybeUndefined<String>,
+    /// Record it.
+    pub enabled: Option<bool>,
+    /// Property.
+    pub property_id: MaybeUndefined<i64>,
+    /// Zone.
+    pub zone: MaybeUndefined<String>,
+    /// IANA time zone.
+    pub timezone: MaybeUndefined<String>,
+    /// `continuous`, `motion` or `off`.
+    pub recording_mode: Option<String>,
+    /// `tcp` or `udp`.
+    pub transport: Option<String>,
+    /// Segment length in seconds.
+    pub segment_seconds: MaybeUndefined<i32>,
+    /// Pre-roll in seconds.
+    pub pre_roll_seconds: Option<i32>,
+    /// Post-roll in seconds.
+    pub post_roll_seconds: Option<i32>,
+    /// Days to keep footage.
+    pub retention_days: MaybeUndefined<i32>,
+    /// Most bytes of footage to keep.
+    pub retention_max_bytes: MaybeUndefined<i64>,
+    /// `gstreamer` or `ffmpeg`.
+    pub recorder_backend: MaybeUndefined<String>,
+}
+
+/// One camera.
+#[derive(ApiResponse)]
+pub enum CameraResponse {
+    /// The camera.
+    #[oai(status = 200)]
+    Ok(Json<Camera>),
+}
+
+/// The RBAC resource of a camera row.
+pub fn resource(cam: &camera::Model) -> Resource {
+    Resource::Camera { id: cam.id, property_id: cam.property_id, zone: cam.zone.clone() }
+}
+
+/// Load a camera and check `permission` on it; a camera the caller may not see is reported as
+/// missing (404), one they may see but not act on as forbidden (403).
+pub async fn load_for(
+    state: &AppState,
+    who: &Principal,
+    id: i64,
+    permission: Permission,
+) -> ApiResult<camera::Model> {
+    let cam = cameras::get(&state.dbs().records, id).await.map_err(core_err)?;
+    let now = state.clock().now();
+    if rbac::authorize(&who.subject, Permission::CamerasView, &resource(&cam), now).is_err() {
+        return Err(ApiError::new(
+            poem::http::StatusCode::NOT_FOUND,
+            format!("camera {id} does not exist"),
+        ));
+    }
+    who.authorize(state, permission, &resource(&cam))?;
+    Ok(cam)
+}
+
+/// A pv-core error as a problem response.
+pub fn core_err(e: pv_core::Error) -> ApiError {
+    let p = crate::problem::Problem::from_kind(e.kind(), &e);
+    ApiError::new(crate::problem::status_for(e.kind()), p.detail)
+}
+
+/// Render a camera row with its live status.
+pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
+    let live = state.nvr().status(cam.id).await;
+    let status = match live {
+        Some(s) => CameraStatus {
+            state: s.state,
+            reason: s.reason,
+            backend: Some(s.backend),
+            since: Some(s.since),
+        },
+        None => CameraStatus {
+            state: cam.status.clone(),
+            reason: cam.status_reason.clone(),
+            backend: cam.recorder_backend.clone(),
+            since: None,
+        },
+    };
+    let ingest_dir =
+        crate::nvr::camera_dir(&cam).map(|d| d.to_string()).unwrap_or_else(|_| String::new());
+    Camera {
+        id: cam.id,
+        name: cam.name,
+        main_url: cam.main_url,
+        sub_url: cam.sub_url,
+        username: cam.username,
+        has_password: cam.password.is_some(),
+        enabled: cam.enabled,
+        property_id: cam.property_id,
+        zone: cam.zone,
+        timezone: cam.timezone,
+        recording_mode: cam.recording_mode,
+        transport: cam.transport,
+        segment_seconds: cam.segment_seconds,
+        pre_roll_seconds: cam.pre_roll_seconds,
+        post_roll_seconds: cam.post_roll_seconds,
+        retention_days: cam.retention_days,
+        retention_max_bytes: cam.retention_max_bytes,
+        recorder_backend: cam.recorder_backend,
+        mac_address: cam.mac_address,
+        ingest_dir,
+        video_codec: cam.video_codec,
+        audio_codec: cam.audio_codec,
+        width: cam.width,
+        height: cam.height,
+        status,
+        last_seen_at: cam.last_seen_at,
+        created_at: cam.created_at,
+        updated_at: cam.updated_at,
+    }
+}
+
+/// Split `rtsp://user:pass@host/…` into the bare URL and its (percent-decoded) credentials,
+/// after checking it is a usable RTSP URL.
+fn split_url(field: &str, url: &str) -> ApiResult<(String, Option<String>, Option<String>)> {
+    let url = url.trim();
+    pv_media::record::check_rtsp_url(url)
+        .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))?;
+    let bare = pv_media::record::redact_url(url);
+    let (_, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split('/').next().unwrap_or_default();
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return Ok((bare, None, None));
+    };
+    let (user, pass) = match userinfo.split_once(':') {
+        Some((u, p)) => (u, Some(p)),
+        None => (userinfo, None),
+    };
+    Ok((bare, Some(percent_decode(user)), pass.map(percent_decode)))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A PATCH field: None when absent, `Some(None)` for `null`, `Some(Some(v))` for a value.
+fn patch<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
+    match field {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+fn check_timezone(tz: Option<&str>) -> ApiResult<()> {
+    if let Some(tz) = tz
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        return Err(ApiError::bad_request(format!(
+            "timezone `{tz}` is not an IANA time zone such as Europe/Paris"
+        )));
+    }
+    Ok(())
+}
+
+fn seal(state: &AppState, password: Option<&str>) -> ApiResult<Option<String>> {
+    match password {
+        Some(p) if !p.is_empty() => Ok(Some(state.key().seal(p)?)),
+        _ => Ok(None),
+    }
+}
+
+/// What an audit event says about a camera (never its credentials).
+fn audit_details(s: &CameraSettings) -> serde_json::Value {
+    serde_json::json!({
+        "name": s.name,
+        "main_url": s.main_url,
+        "property_id": s.property_id,
+        "recording_mode": s.recording_mode,
+        "enabled": s.enabled,
+    })
+}
+
+#[OpenApi(tag = "ApiTags::Cameras")]
+impl CamerasApi {
+    /// The cameras the caller may see, with their live status.
+    #[oai(path = "/cameras", method = "get", operation_id = "listCameras")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasView>,
+    ) -> ApiResult<Json<Vec<Camera>>> {
+        let filter =
+            rbac::camera_filter(&auth.subject, Permission::CamerasView, state.clock().now());
+        let mut out = Vec::new();
+        for cam in cameras::list(&state.dbs().records).await.map_err(core_err)? {
+            if filter.allows(cam.id, cam.property_id, cam.zone.as_deref()) {
+                out.push(render(&state, cam).await);
+            }
+        }
+        Ok(Json(out))
+    }
+
+    /// Add a camera; it starts recording at once when enabled and its mode records.
+    #[oai(path = "/cameras", method = "post", operation_id = "createCamera")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasManage>,
+        body: Json<NewCamera>,
+    ) -> ApiResult<Created<Camera>> {
+        let b = body.0;
+        let target = b.property_id.map_or(Resource::Global, Resource::Property);
+        auth.authorize(&state, Permission::CamerasManage, &target)?;
+        let (main_url, url_user, url_pass) = split_url("main_url", &b.main_url)?;
+        let sub_url = match b.sub_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(u) => Some(split_url("sub_url", u)?.0),
+            None => None,
+        };
+        check_timezone(b.timezone.as_deref())?;
+        let mut s = CameraSettings::new(b.name, main_url);
+        s.sub_url = sub_url;
+        s.username = b.username.or(url_user).filter(|u| !u.is_empty());
+        s.password_sealed = seal(&state, b.password.or(url_pass).as_deref())?;
+        s.enabled = b.enabled.unwrap_or(true);
+        s.property_id = b.property_id;
+        s.zone = b.zone;
+        s.timezone = b.timezone;
+        if let Some(m) = b.recording_mode {
+            s.recording_mode = m;
+        }
+        if let Some(t) = b.transport {
+            s.transport = t;
+        }
+        s.segment_seconds = b.segment_seconds;
+        if let Some(p) = b.pre_roll_seconds {
+            s.pre_roll_seconds = p;
+        }
+        if let Some(p) = b.post_roll_seconds {
+            s.post_roll_seconds = p;
+        }
+        s.retention_days = b.retention_days;
+        s.retention_max_bytes = b.retention_max_bytes;
+        s.recorder_backend = b.recorder_backend;
+        let cam = cameras::create(&state.dbs().records, &s, state.clock().now())
+            .await
+            .map_err(core_err)?;
+        auth.audit(&state, "camera.create", "camera", &cam.id.to_string(), audit_details(&s)).await;
+        state.nvr().apply(&cam).await;
+        let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
+        Ok(Created::Created(Json(render(&state, cam).await)))
+    }
+
+    /// One camera with its live status.
+    #[oai(path = "/cameras/:id", method = "get", operation_id = "getCamera")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasView>,
+        id: Path<i64>,
+    ) -> ApiResult<CameraResponse> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasView).await?;
+        Ok(CameraResponse::Ok(Json(render(&state, cam).await)))
+    }
+
+    /// Change a camera; the recorder restarts only when a stream or recording setting changed.
+    #[oai(path = "/cameras/:id", method = "patch", operation_id = "updateCamera")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasManage>,
+        id: Path<i64>,
+        body: Json<CameraPatch>,
+    ) -> ApiResult<CameraResponse> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
+        let p = body.0;
+        let mut s = CameraSettings::from_model(&cam);
+        if let Some(name) = p.name {
+            s.name = name;
+        }
+        if let Some(url) = p.main_url {
+            let (bare, user, pass) = split_url("main_url", &url)?;
+            s.main_url = bare;
+            if user.is_some() {
+                s.username = user;
+                s.password_sealed = seal(&state, pass.as_deref())?;
+            }
+        }
+        match p.sub_url {
+            MaybeUndefined::Value(u) if !u.trim().is_empty() => {
+                s.sub_url = Some(split_url("sub_url", &u)?.0);
+            }
+            MaybeUndefined::Value(_) | MaybeUndefined::Null => s.sub_url = None,
+            MaybeUndefined::Undefined => {}
+        }
+        if let Some(u) = patch(p.username) {
+            s.username = u.filter(|u| !u.is_empty());
+        }
+        match p.password {
+            MaybeUndefined::Value(pw) => s.password_sealed = seal(&state, Some(&pw))?,
+            MaybeUndefined::Null => s.password_sealed = None,
+            MaybeUndefined::Undefined => {}
+        }
+        if let Some(e) = p.enabled {
+            s.enabled = e;
+        }
+        if let Some(v) = patch(p.property_id) {
+            s.property_id = v;
+        }
+        if let Some(v) = patch(p.zone) {
+            s.zone = v;
+        }
+        if let Some(v) = patch(p.timezone) {
+            check_timezone(v.as_deref())?;
+            s.timezone = v;
+        }
+        if let Some(m) = p.recording_mode {
+            s.recording_mode = m;
+        }
+        if let Some(t) = p.transport {
+            s.transport = t;
+        }
+        if let Some(v) = patch(p.segment_seconds) {
+            s.segment_seconds = v;
+        }
+        if let Some(v) = p.pre_roll_seconds {
+            s.pre_roll_seconds = v;
+        }
+        if let Some(v) = p.post_roll_seconds {
+            s.post_roll_seconds = v;
+        }
+        if let Some(v) = patch(p.retention_days) {
+            s.retention_days = v;
+        }
+        if let Some(v) = patch(p.retention_max_bytes) {
+            s.retention_max_bytes = v;
+        }
+        if let Some(v) = patch(p.recorder_backend) {
+            s.recorder_backend = v;
+        }
+        if s.property_id != cam.property_id {
+            let target = s.property_id.map_or(Resource::Global, Resource::Property);
+            auth.authorize(&state, Permission::CamerasManage, &target)?;
+        }
+        let cam = cameras::update(&state.dbs().records, cam.id, &s, state.clock().now())
+            .await
+            .map_err(core_err)?;
+        auth.audit(&state, "camera.update", "camera", &cam.id.to_string(), audit_details(&s)).await;
+        state.nvr().apply(&cam).await;
+        let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
+        Ok(CameraResponse::Ok(Json(render(&state, cam).await)))
+    }
+
+    /// Remove a camera with its recordings (files and index). Needs `recordings.delete` too.
+    #[oai(path = "/cameras/:id", method = "delete", operation_id = "deleteCamera")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasManage>,
+        id: Path<i64>,
+    ) -> ApiResult<NoContent> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
+        auth.authorize(&state, Permission::RecordingsDelete, &resource(&cam))?;
+        state.nvr().remove(cam.id).await;
+        let db = &state.dbs().records;
+        let paths = pv_core::recordings::segment_paths(db, pv_core::ids::CameraId(cam.id))
+            .await
+            .map_err(core_err)?;
+        cameras::delete(db, cam.id).await.map_err(core_err)?;
+        let data_dir = state.nvr().data_dir();
+        let mut removed = 0u64;
+        for p in &paths {
+            if std::fs::remove_file(data_dir.join(p)).is_ok() {
+                removed += 1;
+            }
+        }
+        auth.audit(
+            &state,
+            "camera.delete",
+            "camera",
+            &cam.id.to_string(),
+            serde_json::json!({ "name": cam.name, "segments_deleted": removed }),
+        )
+        .await;
+        Ok(NoContent::Done)
+    }
+
+    /// A camera's motion events and recording gaps in a time range (default: the last 24 h).
+    #[oai(path = "/events", method = "get", operation_id = "listEvents")]
+    async fn events(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasView>,
+        camera_id: Query<Option<i64>>,
+        kind: Query<Option<String>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Json<Vec<super::recordings::Event>>> {
+        super::recordings::events(&state, &auth, camera_id.0, kind.0, from.0, to.0).await
+    }
+}

@@ -1,0 +1,308 @@
+//! Cameras and recordings through the REST API, in process, with real recorders reading
+//! simulated RTSP cameras (`pv_media::testcam`).
+
+use std::time::{Duration, Instant};
+
+use poem::http::StatusCode;
+use poem::test::TestClient;
+use pv_core::testkit::Engine;
+use pv_media::testcam::{Clip, TestCamera};
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+
+use crate::{admin_cookie, state_with};
+
+async fn json_of(resp: poem::test::TestResponse) -> (StatusCode, Value) {
+    let status = resp.0.status();
+    let body = resp.0.into_body().into_string().await.unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn cameras_are_created_changed_and_deleted_with_clear_errors() {
+    let (_env, state) = state_with(Engine::Sqlite, |c| c.recording.enabled = false).await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let admin = admin_cookie(&state).await;
+    let post = |body: Value| {
+        cli.post("/api/v1/cameras").header("cookie", admin.clone()).body_json(&body).send()
+    };
+
+    // Credentials in the URL move to the credential fields; the password is never shown.
+    let (status, cam) = json_of(
+        post(json!({
+            "name": "Front door",
+            "main_url": "rtsp://admin:s%40cret@127.0.0.1:8554/cam",
+            "recording_mode": "motion",
+            "timezone": "Europe/Paris",
+        }))
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{cam}");
+    assert_eq!(cam["main_url"], "rtsp://127.0.0.1:8554/cam");
+    assert_eq!(cam["username"], "admin");
+    assert_eq!(cam["has_password"], true);
+    assert_eq!(cam["recording_mode"], "motion");
+    assert_eq!(cam["status"]["state"], "disabled", "recording is off in this server: {cam}");
+    assert_eq!(cam["ingest_dir"], format!("cameras/id-{}", cam["id"]));
+    assert!(!cam.to_string().contains("s@cret") && !cam.to_string().contains("s%40cret"));
+    let id = cam["id"].as_i64().unwrap();
+    let stored = pv_core::cameras::get(&state.dbs().records, id).await.unwrap();
+    let sealed = stored.password.unwrap();
+    assert!(!sealed.contains("s@cret"), "stored sealed, not in clear");
+    assert_eq!(state.key().open(&sealed).unwrap(), "s@cret");
+
+    // Bad input: a clear 400/409 problem, and nothing stored.
+    for (body, status, needle) in [
+        (json!({ "name": "x", "main_url": "http://127.0.0.1/cam" }), 400, "rtsp://"),
+        (json!({ "name": "x", "main_url": "rtsp://" }), 400, "main_url"),
+        (
+            json!({ "name": "x", "main_url": "rtsp://h/x", "recording_mode": "sometimes" }),
+            400,
+            "recording_mode",
+        ),
+        (
+            json!({ "name": "x", "main_url": "rtsp://h/x", "timezone": "Mars/Olympus" }),
+            400,
+            "time zone",
+        ),
+        (
+            json!({ "name": "x", "main_url": "rtsp://h/x", "segment_seconds": 0 }),
+            400,
+            "segment_seconds",
+        ),
+        (json!({ "name": "", "main_url": "rtsp://h/x" }), 400, "name"),
+        (json!({ "name": "FRONT DOOR", "main_url": "rtsp://h/x" }), 409, "exists already"),
+    ] {
+        let (got, problem) = json_of(post(body.clone()).await).await;
+        assert_eq!(got.as_u16(), status, "{body} -> {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(needle), "{body} -> {problem}");
+    }
+    assert_eq!(pv_core::cameras::list(&state.dbs().records).await.unwrap().len(), 1);
+
+    // PATCH: only present fields change; null clears.
+    let (status, cam) = json_of(
+        cli.patch(format!("/api/v1/cameras/{id}"))
+            .header("cookie", admin.clone())
+            .body_json(&json!({ "name": "Porch", "password": null, "timezone": null, "segment_seconds": 30 }))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cam}");
+    assert_eq!(cam["name"], "Porch");
+    assert_eq!(cam["has_password"], false);
+    assert_eq!(cam["timezone"], Value::Null);
+    assert_eq!(cam["segment_seconds"], 30);
+    assert_eq!(cam["username"], "admin", "absent fields are untouched");
+
+    let (status, list) =
+        json_of(cli.get("/api/v1/cameras").header("cookie", admin.clone()).send().await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    let resp =
+        cli.delete(format!("/api/v1/cameras/{id}")).header("cookie", admin.clone()).send().await;
+    assert_eq!(resp.0.status(), StatusCode::NO_CONTENT);
+    let (status, problem) = json_of(
+        cli.get(format!("/api/v1/cameras/{id}")).header("cookie", admin.clone()).send().await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+
+    // Every change is in the audit log, without the password.
+    let events =
+        pv_core::db::users::audit_event::Entity::find().all(&state.dbs().users).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for a in ["camera.create", "camera.update", "camera.delete"] {
+        assert!(actions.contains(&a), "{actions:?}");
+    }
+    assert!(events.iter().all(|e| !format!("{e:?}").contains("s@cret")));
+}
+
+/// Poll `GET path` until `done(json)` or the timeout.
+async fn wait_json(
+    cli: &TestClient<poem::endpoint::BoxEndpoint<'static>>,
+    cookie: &str,
+    path: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (_, body) =
+            json_of(cli.get(path).header("cookie", cookie.to_owned()).send().await).await;
+        if done(&body) || Instant::now() > deadline {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn ffprobe(path: &std::path::Path) -> (String, f64) {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=codec_name:format=duration", "-of", "default=nw=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |n: &str| {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{n}="))).unwrap_or("").to_owned()
+    };
+    (field("codec_name"), field("duration").parse().unwrap_or(0.0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an_outage() {
+    let mut cam = TestCamera::start(Clip::Moving).unwrap();
+    let bad = TestCamera::start(Clip::Garbage).unwrap();
+    let (_env, state) = state_with(Engine::Sqlite, |c| c.recording.segment_seconds = 3).await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let admin = admin_cookie(&state).await;
+    let create = |name: &str, url: String| {
+        cli.post("/api/v1/cameras")
+            .header("cookie", admin.clone())
+            .body_json(&json!({ "name": name, "main_url": url }))
+            .send()
+    };
+    let (status, body) = json_of(create("Yard", cam.url()).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    // Bad cameras next to it: unreachable, and an RTSP stream of garbage.
+    let (_, unreachable) = json_of(create("Gone", "rtsp://127.0.0.1:9/none".into()).await).await;
+    let (_, garbage) = json_of(create("Noise", bad.url()).await).await;
+
+    let list = format!("/api/v1/recordings?camera_id={id}");
+    let segs = wait_json(&cli, &admin, &list, Duration::from_secs(30), |v| {
+        v.as_array().is_some_and(|a| a.len() >= 3)
+    })
+    .await;
+    let segs = segs.as_array().unwrap().clone();
+    assert!(segs.len() >= 3, "3 segments listed: {segs:?}");
+    for s in &segs {
+        let row = pv_core::recordings::get_segment(
+            &state.dbs().records,
+            pv_core::ids::SegmentId(s["id"].as_i64().unwrap()),
+        )
+        .await
+        .unwrap();
+        let (codec, duration) = ffprobe(&state.config().data_dir.join(&row.path));
+        assert_eq!(codec, "h264");
+        assert!((duration - 3.0).abs() <= 1.0, "within one GOP of 3 s: {duration}");
+        assert_eq!(s["codec"], "h264");
+        assert_eq!(
+            s["bytes"].as_i64().unwrap() as u64,
+            std::fs::metadata(state.config().data_dir.join(&row.path)).unwrap().len()
+        );
+    }
+    let (_, cam_json) = json_of(
+        cli.get(format!("/api/v1/cameras/{id}")).header("cookie", admin.clone()).send().await,
+    )
+    .await;
+    assert_eq!(cam_json["status"]["state"], "streaming", "{cam_json}");
+    assert_eq!(cam_json["video_codec"], "h264");
+    assert_eq!(cam_json["width"], 1280);
+
+    // Range requests: a player can seek.
+    let first = segs[0]["id"].as_i64().unwrap();
+    let bytes = segs[0]["bytes"].as_i64().unwrap();
+    let resp = cli
+        .get(format!("/api/v1/recordings/{first}/media"))
+        .header("cookie", admin.clone())
+        .header("range", "bytes=0-99")
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(resp.0.headers()["content-range"], format!("bytes 0-99/{bytes}").as_str());
+    let body = resp.0.into_body().into_bytes().await.unwrap();
+    assert_eq!(body.len(), 100);
+    assert_eq!(&body[4..8], b"ftyp", "an MP4 starts with its ftyp box");
+    let resp = cli
+        .get(format!("/api/v1/recordings/{first}/media"))
+        .header("cookie", admin.clone())
+        .header("range", format!("bytes={bytes}-"))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let full = cli
+        .get(format!("/api/v1/recordings/{first}/media"))
+        .header("cookie", admin.clone())
+        .send()
+        .await;
+    assert_eq!(full.0.status(), StatusCode::OK);
+    assert_eq!(full.0.into_body().into_bytes().await.unwrap().len() as i64, bytes);
+
+    // The bad cameras have a clear status and never stopped the good one.
+    for (bad, what) in [(&unreachable, "unreachable"), (&garbage, "garbage")] {
+        let bid = bad["id"].as_i64().unwrap();
+        let got = wait_json(
+            &cli,
+            &admin,
+            &format!("/api/v1/cameras/{bid}"),
+            Duration::from_secs(20),
+            |v| {
+                matches!(v["status"]["state"].as_str(), Some("reconnecting" | "failed"))
+                    && v["status"]["reason"].is_string()
+            },
+        )
+        .await;
+        assert!(
+            matches!(got["status"]["state"].as_str(), Some("reconnecting" | "failed")),
+            "{what}: {got}"
+        );
+        assert!(!got["status"]["reason"].as_str().unwrap_or("").is_empty(), "{what}: {got}");
+    }
+
+    // Camera outage: a gap is recorded and recording resumes.
+    let before = segs.len();
+    cam.stop();
+    let lost =
+        wait_json(&cli, &admin, &format!("/api/v1/cameras/{id}"), Duration::from_secs(15), |v| {
+            v["status"]["state"] == "reconnecting"
+        })
+        .await;
+    assert_eq!(lost["status"]["state"], "reconnecting", "{lost}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    cam.restart().unwrap();
+    let back = Instant::now();
+    let resumed =
+        wait_json(&cli, &admin, &format!("/api/v1/cameras/{id}"), Duration::from_secs(15), |v| {
+            v["status"]["state"] == "streaming"
+        })
+        .await;
+    assert_eq!(resumed["status"]["state"], "streaming", "{resumed}");
+    assert!(
+        back.elapsed() < Duration::from_secs(10),
+        "resumed {:?} after the camera's return",
+        back.elapsed()
+    );
+    let events = wait_json(
+        &cli,
+        &admin,
+        &format!("/api/v1/events?camera_id={id}&kind=gap"),
+        Duration::from_secs(10),
+        |v| v.as_array().is_some_and(|a| a.iter().any(|g| g["ended_at"].is_string())),
+    )
+    .await;
+    let gaps = events.as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{events}");
+    assert!(gaps[0]["ended_at"].is_string() && gaps[0]["reason"].is_string(), "{events}");
+    let after = wait_json(&cli, &admin, &list, Duration::from_secs(15), |v| {
+        v.as_array().is_some_and(|a| a.len() > before)
+    })
+    .await;
+    let after = after.as_array().unwrap();
+    assert!(after.len() > before, "new segments after the outage");
+    for s in &segs {
+        assert!(after.iter().any(|a| a["id"] == s["id"]), "segment {} kept", s["id"]);
+    }
+
+    state.nvr().shutdown().await;
+    drop(bad);
+}
