@@ -1,5 +1,5 @@
 //! Camera rows in the records database: create, read, update and delete a camera's settings,
-//! and write what the recorder learned (status, codec, resolution).
+//! write what the recorder learned (status, codec, resolution), and the camera's RTMP output.
 //!
 //! Callers validate what only they can (URLs are checked by pv-media, the stream password is
 //! sealed by pv-security before it gets here); this module keeps the rules that need the
@@ -16,9 +16,12 @@
 //! ```
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set,
+};
 
-use crate::db::records::camera;
+use crate::db::records::{camera, rtmp_output};
 use crate::error::{Error, Result};
 
 fn db_err(source: sea_orm::DbErr) -> Error {
@@ -289,4 +292,69 @@ pub async fn observe(
     row.updated_at = Set(now);
     row.update(db).await.map_err(db_err)?;
     Ok(())
+}
+
+/// Store the camera's RTMP output (one per camera): the target URL sealed by the caller,
+/// enabled. Replaces an earlier target.
+pub async fn set_rtmp_output(
+    db: &impl ConnectionTrait,
+    camera: i64,
+    target_sealed: &str,
+    now: DateTime<Utc>,
+) -> Result<rtmp_output::Model> {
+    let existing = rtmp_output::Entity::find()
+        .filter(rtmp_output::Column::CameraId.eq(camera))
+        .one(db)
+        .await
+        .map_err(db_err)?;
+    let mut row = match existing {
+        Some(row) => row.into_active_model(),
+        None => rtmp_output::ActiveModel {
+            camera_id: Set(camera),
+            name: Set("rtmp".into()),
+            created_at: Set(now),
+            ..Default::default()
+        },
+    };
+    row.target_url = Set(target_sealed.to_owned());
+    row.enabled = Set(true);
+    row.status = Set("idle".into());
+    row.last_error = Set(None);
+    row.updated_at = Set(now);
+    row.save(db).await.map_err(db_err)?;
+    rtmp_output::Entity::find()
+        .filter(rtmp_output::Column::CameraId.eq(camera))
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| Error::NotFound(format!("camera {camera} has no RTMP output")))
+}
+
+/// Turn the camera's RTMP output off (kept, so it can be turned on again); returns whether
+/// there was one.
+pub async fn disable_rtmp_output(
+    db: &impl ConnectionTrait,
+    camera: i64,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let res = rtmp_output::Entity::update_many()
+        .col_expr(rtmp_output::Column::Enabled, sea_orm::sea_query::Expr::value(false))
+        .col_expr(rtmp_output::Column::Status, sea_orm::sea_query::Expr::value("idle"))
+        .col_expr(rtmp_output::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(rtmp_output::Column::CameraId.eq(camera))
+        .filter(rtmp_output::Column::Enabled.eq(true))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(res.rows_affected > 0)
+}
+
+/// Every enabled RTMP output (restarted with the server).
+pub async fn enabled_rtmp_outputs(db: &impl ConnectionTrait) -> Result<Vec<rtmp_output::Model>> {
+    rtmp_output::Entity::find()
+        .filter(rtmp_output::Column::Enabled.eq(true))
+        .order_by_asc(rtmp_output::Column::CameraId)
+        .all(db)
+        .await
+        .map_err(db_err)
 }

@@ -40,6 +40,8 @@ use pv_media::record::{
     SegmentFinished, Transport,
 };
 use pv_media::recovery;
+use pv_media::rtmp::{PushStatus, RtmpConfig, RtmpPush};
+use pv_media::snapshot::{self, FramePick, Jpeg, SnapshotError, SnapshotOptions};
 use tokio::sync::mpsc;
 
 /// How often a failed row write is retried before it is left to the next recovery pass.
@@ -64,6 +66,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     key: pv_security::seal::ServerKey,
     recorders: tokio::sync::Mutex<HashMap<i64, Running>>,
+    /// RTMP pushes by camera, with their (plain) target; they follow the camera's recorder.
+    pushes: tokio::sync::Mutex<HashMap<i64, (String, RtmpPush)>>,
     /// The sender recorders get a clone of; taken at shutdown so the consumer can finish.
     events: Mutex<Option<mpsc::UnboundedSender<RecorderEvent>>>,
     consumer: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -118,6 +122,7 @@ impl Nvr {
             clock,
             key,
             recorders: Default::default(),
+            pushes: Default::default(),
             events: Mutex::new(Some(tx)),
             consumer: Mutex::new(None),
         });
@@ -153,6 +158,19 @@ impl Nvr {
         for cam in &cams {
             self.apply(cam).await;
         }
+        for out in cameras::enabled_rtmp_outputs(&self.inner.dbs.records).await? {
+            match self.inner.key.open(&out.target_url) {
+                Ok(url) => {
+                    if let Err(e) = self.start_push(out.camera_id, &url).await {
+                        tracing::warn!(camera = out.camera_id, error = %e, "RTMP output not resumed");
+                    }
+                }
+                Err(_) => tracing::error!(
+                    camera = out.camera_id,
+                    "RTMP target cannot be decrypted with this server's key"
+                ),
+            }
+        }
         Ok(self.inner.recorders.lock().await.len())
     }
 
@@ -172,6 +190,8 @@ impl Nvr {
             stop(old).await;
         }
         if !wanted {
+            drop(recorders);
+            self.follow_recorder(cam.id, None).await;
             let reason =
                 (!cam.enabled).then(|| "the camera is disabled".to_owned()).or_else(|| {
                     (cam.recording_mode == "off").then(|| "recording mode is off".to_owned())
@@ -190,7 +210,10 @@ impl Nvr {
                             cam.id,
                             recorder.state(),
                         ));
+                        let tap = recorder.tap();
                         recorders.insert(cam.id, Running { recorder, fingerprint, watcher });
+                        drop(recorders);
+                        self.follow_recorder(cam.id, Some(tap)).await;
                     }
                     Err(e) => self.observe(cam.id, "failed", Some(e.to_string())).await,
                 }
@@ -199,12 +222,159 @@ impl Nvr {
         }
     }
 
-    /// Stop the camera's recorder (the open segment is finalised and indexed).
+    /// Stop the camera's recorder (the open segment is finalised and indexed) and its RTMP
+    /// push.
     pub async fn remove(&self, camera: i64) {
+        let push = self.inner.pushes.lock().await.remove(&camera);
+        if let Some((_, push)) = push {
+            push.stop().await;
+        }
         let old = self.inner.recorders.lock().await.remove(&camera);
         if let Some(old) = old {
             stop(old).await;
         }
+    }
+
+    /// A restarted recorder has a new tap: move the camera's push onto it (or stop it when
+    /// the camera no longer records).
+    async fn follow_recorder(&self, camera: i64, tap: Option<pv_media::tap::StreamTap>) {
+        let old = self.inner.pushes.lock().await.remove(&camera);
+        let Some((url, push)) = old else { return };
+        push.stop().await;
+        if let Some(tap) = tap {
+            match RtmpPush::start(tap, RtmpConfig::new(url.clone())) {
+                Ok(push) => {
+                    self.inner.pushes.lock().await.insert(camera, (url, push));
+                }
+                Err(e) => tracing::warn!(camera, error = %e, "RTMP push not restarted"),
+            }
+        }
+    }
+
+    /// Push the camera's live stream to `url` (`rtmp://` or `rtmps://`), replacing an earlier
+    /// push; it reconnects by itself when the endpoint fails. The camera must be recording
+    /// (the push reads the recorder's stream from memory, never a second connection).
+    pub async fn start_push(&self, camera: i64, url: &str) -> Result<(), NvrError> {
+        let tap = {
+            let recorders = self.inner.recorders.lock().await;
+            recorders.get(&camera).map(|r| r.recorder.tap()).ok_or(NvrError::NotRecording)?
+        };
+        let old = self.inner.pushes.lock().await.remove(&camera);
+        if let Some((_, push)) = old {
+            push.stop().await;
+        }
+        let push = RtmpPush::start(tap, RtmpConfig::new(url.to_owned()))
+            .map_err(|e| NvrError::Media { kind: e.kind(), message: e.to_string() })?;
+        self.inner.pushes.lock().await.insert(camera, (url.to_owned(), push));
+        Ok(())
+    }
+
+    /// Stop the camera's push; returns whether one ran.
+    pub async fn stop_push(&self, camera: i64) -> bool {
+        let old = self.inner.pushes.lock().await.remove(&camera);
+        match old {
+            Some((_, push)) => {
+                push.stop().await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The camera's push: its redacted target and status.
+    pub async fn push_status(&self, camera: i64) -> Option<(String, PushStatus)> {
+        let pushes = self.inner.pushes.lock().await;
+        pushes.get(&camera).map(|(_, p)| (p.target().to_owned(), p.status().borrow().clone()))
+    }
+
+    /// A JPEG of the camera's latest key frame, decoded on demand: from the running
+    /// recorder's stream in memory, else from the newest finished segment.
+    pub async fn snapshot(&self, camera: i64, max_width: Option<u32>) -> Result<Jpeg, NvrError> {
+        let options = SnapshotOptions {
+            max_width,
+            max_age: Some(Duration::from_secs(30)),
+            ..SnapshotOptions::default()
+        };
+        let tap = {
+            let recorders = self.inner.recorders.lock().await;
+            recorders.get(&camera).map(|r| r.recorder.tap())
+        };
+        if let Some(tap) = tap.filter(|t| t.key_frame().is_some()) {
+            let opts = options.clone();
+            let live = tokio::task::spawn_blocking(move || snapshot::from_tap(&tap, &opts))
+                .await
+                .map_err(|_| NvrError::internal("snapshot task failed"))?;
+            match live {
+                Ok(jpeg) => return Ok(jpeg),
+                Err(e @ SnapshotError::Stale { .. }) => {
+                    tracing::debug!(camera, error = %e, "live frame too old; using the last segment");
+                }
+                Err(e) => return Err(NvrError::Media { kind: e.kind(), message: e.to_string() }),
+            }
+        }
+        let now = self.now();
+        let newest = recordings::list_segments(
+            &self.inner.dbs.records,
+            Some(&[camera]),
+            now - chrono::Duration::days(3650),
+            now + chrono::Duration::days(1),
+            u64::MAX,
+        )
+        .await
+        .map_err(NvrError::Core)?
+        .pop()
+        .ok_or(NvrError::NoFootage)?;
+        let path = self.inner.data_dir.join(&newest.path);
+        tokio::task::spawn_blocking(move || snapshot::from_file(&path, FramePick::Last, &options))
+            .await
+            .map_err(|_| NvrError::internal("snapshot task failed"))?
+            .map_err(|e| NvrError::Media { kind: e.kind(), message: e.to_string() })
+    }
+
+    /// Join the camera's footage of `[from, to)` into one MP4 at `out` without transcoding
+    /// (from the key frame at or before `from`; recording gaps are skipped).
+    pub async fn export(
+        &self,
+        camera: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        out: &Path,
+    ) -> Result<pv_media::export::ExportSummary, NvrError> {
+        let segs =
+            recordings::segments_in_range(&self.inner.dbs.records, CameraId(camera), from, to)
+                .await
+                .map_err(NvrError::Core)?;
+        if segs.is_empty() {
+            return Err(NvrError::NoFootage);
+        }
+        // Positions on the joined timeline: each segment follows the previous one.
+        let mut offset = Duration::ZERO;
+        let (mut start, mut end) = (None, None);
+        for seg in &segs {
+            let len = Duration::from_millis(u64::try_from(seg.duration_ms).unwrap_or(0));
+            let at = |t: DateTime<Utc>| {
+                let into = (t - seg.started_at).to_std().unwrap_or(Duration::ZERO);
+                offset + into.min(len)
+            };
+            if start.is_none() && from < seg.ended_at {
+                start = Some(at(from));
+            }
+            if end.is_none() && to <= seg.ended_at {
+                end = Some(at(to));
+            }
+            offset += len;
+        }
+        let options = pv_media::export::ExportOptions {
+            from: start.filter(|s| !s.is_zero()),
+            to: end,
+            ..Default::default()
+        };
+        let files: Vec<PathBuf> = segs.iter().map(|s| self.inner.data_dir.join(&s.path)).collect();
+        let out = out.to_path_buf();
+        tokio::task::spawn_blocking(move || pv_media::export::export(&files, &out, &options))
+            .await
+            .map_err(|_| NvrError::internal("export task failed"))?
+            .map_err(|e| NvrError::Media { kind: e.kind(), message: e.to_string() })
     }
 
     /// The live status of the camera's recorder; None: no recorder runs for it.
@@ -213,8 +383,11 @@ impl Nvr {
         recorders.get(&camera).map(|r| LiveStatus::from(&*r.recorder.state().borrow()))
     }
 
-    /// Stop every recorder and wait until their last events are stored.
+    /// Stop every push and recorder and wait until their last events are stored.
     pub async fn shutdown(&self) {
+        let pushes: Vec<RtmpPush> =
+            self.inner.pushes.lock().await.drain().map(|(_, (_, p))| p).collect();
+        futures_util::future::join_all(pushes.into_iter().map(RtmpPush::stop)).await;
         let all: Vec<Running> = self.inner.recorders.lock().await.drain().map(|(_, r)| r).collect();
         futures_util::future::join_all(all.into_iter().map(stop)).await;
         lock(&self.inner.events).take();
@@ -369,7 +542,52 @@ impl Nvr {
             c.backend = Backend::Ffmpeg;
         }
         c.ffmpeg_program = self.inner.config.ffmpeg_program.clone();
+        if cam.recording_mode == "motion" {
+            c.mode = pv_media::RecordingMode::Motion;
+            c.pre_roll = Duration::from_secs(u64::try_from(cam.pre_roll_seconds).unwrap_or(5));
+            c.post_roll = Duration::from_secs(u64::try_from(cam.post_roll_seconds).unwrap_or(10));
+            c.motion_url = cam.sub_url.clone();
+        }
         Ok(c)
+    }
+}
+
+/// What the recording service could not do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NvrError {
+    /// The camera has no running recorder.
+    #[error("the camera is not recording (enable it, or choose a recording mode other than off)")]
+    NotRecording,
+    /// Nothing has been recorded in the range asked for.
+    #[error("no footage was recorded for that camera and time")]
+    NoFootage,
+    /// A database failure.
+    #[error(transparent)]
+    Core(pv_core::Error),
+    /// A media failure (snapshot, export, push), with its kind.
+    #[error("{message}")]
+    Media {
+        /// Its classification.
+        kind: pv_core::ErrorKind,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl NvrError {
+    fn internal(message: &str) -> Self {
+        NvrError::Media { kind: pv_core::ErrorKind::Internal, message: message.to_owned() }
+    }
+
+    /// Classify this error.
+    pub fn kind(&self) -> pv_core::ErrorKind {
+        match self {
+            NvrError::NotRecording => pv_core::ErrorKind::Conflict,
+            NvrError::NoFootage => pv_core::ErrorKind::NotFound,
+            NvrError::Core(e) => e.kind(),
+            NvrError::Media { kind, .. } => *kind,
+        }
     }
 }
 
@@ -466,7 +684,18 @@ async fn store(dbs: &Databases, clock: &dyn Clock, event: &RecorderEvent) -> pv_
             // A retry after a lost reply must not index the file twice.
             let path = recovery::path_key(&seg.relative_path);
             if !recordings::has_segment(db, seg.camera, &path).await? {
-                recordings::insert_segment(db, &new_segment(seg, false), clock.now()).await?;
+                // Motion that began (or is still going on) during the segment flags it too.
+                let motion = seg.motion
+                    || !recordings::motion_events_in_range(
+                        db,
+                        Some(&[seg.camera.0]),
+                        seg.started_at,
+                        seg.ended_at,
+                        1,
+                    )
+                    .await?
+                    .is_empty();
+                recordings::insert_segment(db, &new_segment(seg, motion), clock.now()).await?;
             }
             let seen = CameraObservation {
                 status: "streaming".into(),
@@ -485,6 +714,13 @@ async fn store(dbs: &Databases, clock: &dyn Clock, event: &RecorderEvent) -> pv_
         }
         RecorderEvent::GapEnded { camera, ended_at, .. } => {
             recordings::close_open_gaps(db, *camera, *ended_at).await?;
+        }
+        RecorderEvent::MotionStarted { camera, at, score } => {
+            recordings::open_motion_event(db, *camera, *at, *score).await?;
+        }
+        RecorderEvent::MotionEnded { camera, started_at, ended_at, peak_score } => {
+            recordings::close_motion_events(db, *camera, *ended_at, *peak_score).await?;
+            recordings::flag_motion(db, *camera, *started_at, *ended_at).await?;
         }
         other => tracing::debug!(event = ?other, "recorder event not stored"),
     }

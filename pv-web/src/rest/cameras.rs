@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use pv_core::cameras::{self, CameraSettings};
@@ -93,6 +93,8 @@ pub struct Camera {
     pub height: Option<i32>,
     /// The live recorder status.
     pub status: CameraStatus,
+    /// The RTMP push, when one runs.
+    pub rtmp: Option<RtmpStatus>,
     /// Last time footage arrived.
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Created at.
@@ -180,6 +182,59 @@ pub struct CameraPatch {
     pub recorder_backend: MaybeUndefined<String>,
 }
 
+/// A camera's RTMP push.
+#[derive(Debug, Clone, Object)]
+pub struct RtmpStatus {
+    /// The target with its stream key hidden.
+    pub target: String,
+    /// `waiting`, `connecting`, `pushing`, `reconnecting` or `stopped`.
+    pub state: String,
+    /// Why, when waiting or reconnecting.
+    pub reason: Option<String>,
+}
+
+/// `POST /cameras/{id}/rtmp`.
+#[derive(Debug, Clone, Object)]
+pub struct RtmpTarget {
+    /// `rtmp://host[:port]/app/stream-key` or `rtmps://…` (stored encrypted, never shown back
+    /// with its key).
+    pub url: String,
+}
+
+/// A JPEG picture.
+#[derive(ApiResponse)]
+pub enum JpegResponse {
+    /// The camera's latest key frame.
+    #[oai(status = 200, content_type = "image/jpeg")]
+    Ok(Binary<Vec<u8>>, #[oai(header = "Cache-Control")] String),
+}
+
+/// An MP4 download.
+#[derive(ApiResponse)]
+pub enum Mp4Download {
+    /// The footage of the range as one MP4 (not transcoded).
+    #[oai(status = 200, content_type = "video/mp4")]
+    Ok(
+        Binary<poem::Body>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Content-Length")] u64,
+    ),
+}
+
+/// The push, as started.
+#[derive(ApiResponse)]
+pub enum RtmpResponse {
+    /// Started (it connects and reconnects by itself; see the camera's `rtmp` field).
+    #[oai(status = 200)]
+    Ok(Json<RtmpStatus>),
+}
+
+/// An NVR error as a problem response.
+pub fn nvr_err(e: crate::nvr::NvrError) -> ApiError {
+    let p = crate::problem::Problem::from_kind(e.kind(), &e);
+    ApiError::new(crate::problem::status_for(e.kind()), p.detail)
+}
+
 /// One camera.
 #[derive(ApiResponse)]
 pub enum CameraResponse {
@@ -236,6 +291,11 @@ pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
             since: None,
         },
     };
+    let rtmp = state.nvr().push_status(cam.id).await.map(|(target, s)| RtmpStatus {
+        target,
+        state: s.as_str().to_owned(),
+        reason: s.reason().map(str::to_owned),
+    });
     let ingest_dir =
         crate::nvr::camera_dir(&cam).map(|d| d.to_string()).unwrap_or_else(|_| String::new());
     Camera {
@@ -264,10 +324,18 @@ pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
         width: cam.width,
         height: cam.height,
         status,
+        rtmp,
         last_seen_at: cam.last_seen_at,
         created_at: cam.created_at,
         updated_at: cam.updated_at,
     }
+}
+
+/// A random hex suffix for temporary file names.
+fn rand_suffix() -> String {
+    let mut bytes = [0u8; 8];
+    rand::fill(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// Split `rtsp://user:pass@host/…` into the bare URL and its (percent-decoded) credentials,
@@ -545,6 +613,142 @@ impl CamerasApi {
             "camera",
             &cam.id.to_string(),
             serde_json::json!({ "name": cam.name, "segments_deleted": removed }),
+        )
+        .await;
+        Ok(NoContent::Done)
+    }
+
+    /// A JPEG of the camera's latest key frame, decoded on demand (from the live stream, or
+    /// from the newest recording when the camera is not streaming).
+    #[oai(path = "/cameras/:id/snapshot.jpg", method = "get", operation_id = "getCameraSnapshot")]
+    async fn snapshot(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasView>,
+        id: Path<i64>,
+        width: Query<Option<u32>>,
+    ) -> ApiResult<JpegResponse> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasView).await?;
+        if width.0.is_some_and(|w| !(16..=7680).contains(&w)) {
+            return Err(ApiError::bad_request("width must be between 16 and 7680"));
+        }
+        let jpeg = state.nvr().snapshot(cam.id, width.0).await.map_err(nvr_err)?;
+        Ok(JpegResponse::Ok(Binary(jpeg.data), "no-store".into()))
+    }
+
+    /// The camera's footage of `[from, to)` (at most 24 hours) as one MP4 download, joined
+    /// without transcoding; it starts at the key frame at or before `from`, and recording gaps
+    /// are left out. Every export is an audit event.
+    #[oai(path = "/cameras/:id/export.mp4", method = "get", operation_id = "exportCameraFootage")]
+    async fn export(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasExport>,
+        id: Path<i64>,
+        from: Query<DateTime<Utc>>,
+        to: Query<DateTime<Utc>>,
+    ) -> ApiResult<Mp4Download> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasExport).await?;
+        if from.0 >= to.0 || to.0 - from.0 > chrono::Duration::hours(24) {
+            return Err(ApiError::bad_request(
+                "`from` must be before `to`, and an export covers at most 24 hours",
+            ));
+        }
+        let dir = state.nvr().data_dir().join("exports");
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            tracing::error!(error = %e, "cannot create the exports directory");
+            ApiError::new(poem::http::StatusCode::INTERNAL_SERVER_ERROR, "cannot write the export")
+        })?;
+        let out = dir.join(format!("{}-{}.mp4", cam.id, rand_suffix()));
+        let summary = state.nvr().export(cam.id, from.0, to.0, &out).await.map_err(nvr_err)?;
+        let file = tokio::fs::File::open(&out).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot open the export");
+            ApiError::new(poem::http::StatusCode::INTERNAL_SERVER_ERROR, "cannot read the export")
+        });
+        // The open file stays readable after its name is gone: nothing is left behind.
+        let _ = std::fs::remove_file(&out);
+        let file = file?;
+        auth.audit(
+            &state,
+            "video.export",
+            "camera",
+            &cam.id.to_string(),
+            serde_json::json!({
+                "from": from.0, "to": to.0,
+                "duration_ms": summary.duration.as_millis() as u64,
+                "bytes": summary.size_bytes,
+            }),
+        )
+        .await;
+        let name = format!(
+            "attachment; filename=\"{}-{}.mp4\"",
+            cam.name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>(),
+            from.0.format("%Y%m%dT%H%M%SZ")
+        );
+        Ok(Mp4Download::Ok(Binary(poem::Body::from_async_read(file)), name, summary.size_bytes))
+    }
+
+    /// Push the camera's live stream to an RTMP/RTMPS endpoint without transcoding (H.264; an
+    /// H.265 camera is refused). Replaces an earlier target; kept across restarts.
+    #[oai(path = "/cameras/:id/rtmp", method = "post", operation_id = "startCameraRtmp")]
+    async fn start_rtmp(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasManage>,
+        id: Path<i64>,
+        body: Json<RtmpTarget>,
+    ) -> ApiResult<RtmpResponse> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
+        let url = body.0.url.trim().to_owned();
+        state.nvr().start_push(cam.id, &url).await.map_err(nvr_err)?;
+        let sealed = state.key().seal(&url)?;
+        cameras::set_rtmp_output(&state.dbs().records, cam.id, &sealed, state.clock().now())
+            .await
+            .map_err(core_err)?;
+        let (target, status) = state.nvr().push_status(cam.id).await.ok_or_else(|| {
+            ApiError::new(poem::http::StatusCode::CONFLICT, "the push stopped at once")
+        })?;
+        auth.audit(
+            &state,
+            "camera.rtmp.start",
+            "camera",
+            &cam.id.to_string(),
+            serde_json::json!({ "target": target }),
+        )
+        .await;
+        Ok(RtmpResponse::Ok(Json(RtmpStatus {
+            target,
+            state: status.as_str().to_owned(),
+            reason: status.reason().map(str::to_owned),
+        })))
+    }
+
+    /// Stop the camera's RTMP push.
+    #[oai(path = "/cameras/:id/rtmp", method = "delete", operation_id = "stopCameraRtmp")]
+    async fn stop_rtmp(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasManage>,
+        id: Path<i64>,
+    ) -> ApiResult<NoContent> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
+        let running = state.nvr().stop_push(cam.id).await;
+        let stored =
+            cameras::disable_rtmp_output(&state.dbs().records, cam.id, state.clock().now())
+                .await
+                .map_err(core_err)?;
+        if !running && !stored {
+            return Err(ApiError::new(
+                poem::http::StatusCode::NOT_FOUND,
+                format!("camera {} has no RTMP push", cam.id),
+            ));
+        }
+        auth.audit(
+            &state,
+            "camera.rtmp.stop",
+            "camera",
+            &cam.id.to_string(),
+            serde_json::json!({}),
         )
         .await;
         Ok(NoContent::Done)

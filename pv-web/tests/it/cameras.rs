@@ -139,6 +139,25 @@ async fn wait_json(
     }
 }
 
+/// Width and height from a JPEG's SOF0/SOF2 marker.
+fn jpeg_size(data: &[u8]) -> Option<(u16, u16)> {
+    let mut i = 2;
+    while i + 9 < data.len() {
+        if data[i] != 0xFF {
+            return None;
+        }
+        let marker = data[i + 1];
+        let len = usize::from(u16::from_be_bytes([data[i + 2], data[i + 3]]));
+        if matches!(marker, 0xC0 | 0xC2) {
+            let h = u16::from_be_bytes([data[i + 5], data[i + 6]]);
+            let w = u16::from_be_bytes([data[i + 7], data[i + 8]]);
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
+}
+
 fn ffprobe(path: &std::path::Path) -> (String, f64) {
     let out = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
@@ -237,6 +256,55 @@ async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an
         .await;
     assert_eq!(full.0.status(), StatusCode::OK);
     assert_eq!(full.0.into_body().into_bytes().await.unwrap().len() as i64, bytes);
+
+    // A snapshot of the live stream, decoded on demand.
+    let resp = cli
+        .get(format!("/api/v1/cameras/{id}/snapshot.jpg?width=640"))
+        .header("cookie", admin.clone())
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    assert_eq!(resp.0.headers()["content-type"], "image/jpeg");
+    let jpeg = resp.0.into_body().into_bytes().await.unwrap();
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG starts with SOI");
+    assert_eq!(jpeg_size(&jpeg), Some((640, 360)), "scaled to the asked width");
+
+    // Export of the first two segments' span: one MP4, not transcoded, audited.
+    let from = segs[0]["started_at"].as_str().unwrap().to_owned();
+    let to = segs[1]["ended_at"].as_str().unwrap().to_owned();
+    let resp = cli
+        .get(format!("/api/v1/cameras/{id}/export.mp4"))
+        .query("from", &from)
+        .query("to", &to)
+        .header("cookie", admin.clone())
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    assert!(resp.0.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let mp4 = resp.0.into_body().into_bytes().await.unwrap();
+    let exported = state.config().data_dir.join("exported.mp4");
+    std::fs::write(&exported, &mp4).unwrap();
+    let (codec, duration) = ffprobe(&exported);
+    let want = (segs[0]["duration_ms"].as_f64().unwrap()
+        + segs[1]["duration_ms"].as_f64().unwrap())
+        / 1000.0;
+    assert_eq!(codec, "h264");
+    assert!((duration - want).abs() < 1.1, "export lasts {duration} s, the two segments {want} s");
+    assert!(
+        std::fs::read_dir(state.config().data_dir.join("exports")).unwrap().next().is_none(),
+        "no export file is left behind"
+    );
+    let (status, problem) = json_of(
+        cli.get(format!("/api/v1/cameras/{id}/export.mp4"))
+            .query("from", &"2001-01-01T00:00:00Z")
+            .query("to", &"2001-01-01T01:00:00Z")
+            .header("cookie", admin.clone())
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("no footage"));
 
     // The bad cameras have a clear status and never stopped the good one.
     for (bad, what) in [(&unreachable, "unreachable"), (&garbage, "garbage")] {
