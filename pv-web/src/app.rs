@@ -3,6 +3,7 @@
 //! | path | what |
 //! |---|---|
 //! | `/` | admin UI overview |
+//! | `/audit`, `/ip-rules` | audit log; Block / Allow (IP rules) |
 //! | `/static/:file` | embedded assets |
 //! | `/api/v1/…` | REST (poem-openapi) |
 //! | `/api/v1/openapi.json` | the OpenAPI 3 document |
@@ -36,6 +37,8 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/", get(ui::overview))
         .at("/cameras", get(ui::cameras))
         .at("/recordings", get(ui::recordings))
+        .at("/audit", get(ui::audit))
+        .at("/ip-rules", get(ui::ip_rules))
         .at("/login", get(ui::login))
         .at("/enrol", get(ui::enrol))
         .at("/static/:file", get(ui::static_file))

@@ -13,7 +13,7 @@
 //! `/users` (users, status, roles), `/roles`, `/security/ip-rules`,
 //! `/security/country-policy` and `/services` (service restarts), and `PUT /auth/pin`.
 //!
-//! Pages get their tokens in a JSON data block ([`page_tokens`], read by `static/app.js`),
+//! Pages get their tokens in a JSON data block ([`page_tokens`], read by `static/admin.js`),
 //! and any client can ask `GET /api/v1/auth/csrf?route=…` for a fresh one.
 
 use poem::http::{Method, StatusCode};
@@ -71,9 +71,9 @@ pub fn token_for(state: &AppState, user_id: i64, route: &str) -> String {
     pv_security::csrf::issue(state.key(), user_id, &route_of(route), state.clock().now())
 }
 
-/// The JSON data block of a page: `{"<route>": "<token>", …}` for `routes`, with `<` escaped
-/// so it cannot close the script element.
-pub fn page_tokens(state: &AppState, principal: &Principal, routes: &[&str]) -> String {
+/// Tokens for a page's JSON data block: `{"<route>": "<token>", …}` for `routes` (serialise
+/// it with `<` escaped, as every data block is).
+pub fn page_tokens(state: &AppState, principal: &Principal, routes: &[&str]) -> serde_json::Value {
     let map: serde_json::Map<String, serde_json::Value> = routes
         .iter()
         .map(|r| {
@@ -82,7 +82,7 @@ pub fn page_tokens(state: &AppState, principal: &Principal, routes: &[&str]) -> 
             (route, serde_json::Value::String(token))
         })
         .collect();
-    serde_json::Value::Object(map).to_string().replace('<', "\\u003c")
+    serde_json::Value::Object(map)
 }
 
 /// Middleware (inside [`crate::auth::identify`]): refuse a session-cookie write to a sensitive

@@ -52,6 +52,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../static/recordings.js"),
     },
     Asset {
+        name: "admin.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/admin.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../static/favicon.svg"),
@@ -174,6 +179,104 @@ pub async fn recordings(state: Data<&AppState>, req: &Request) -> Response {
         version: pv_core::VERSION,
         username: principal.user.username.clone(),
         page_json: page_json(serde_json::json!({ "can_export": can_export })),
+        toasts_json: "[]".into(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    can_export: bool,
+    page_json: String,
+    toasts_json: String,
+}
+
+#[derive(Template)]
+#[template(path = "ip_rules.html")]
+struct IpRulesPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    can_manage: bool,
+    client_ip: String,
+    page_json: String,
+    toasts_json: String,
+}
+
+/// The signed-in caller holding `permission` globally (system-wide administration pages), or
+/// the response to send instead.
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
+fn global_page_guard(
+    state: &AppState,
+    req: &Request,
+    permission: Permission,
+) -> Result<Principal, Response> {
+    let p = page_guard(state, req, permission)?;
+    rbac::authorize(&p.subject, permission, &rbac::Resource::Global, state.clock().now())
+        .map_err(|d| Problem::new(StatusCode::FORBIDDEN, d.message()).into_response())?;
+    Ok(p)
+}
+
+/// `GET /audit`: the audit log with filters, search and the CSV export (administrators and
+/// auditors: `audit.view` system-wide; the export needs `audit.export`).
+#[handler]
+pub async fn audit(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match global_page_guard(&state, req, Permission::AuditView) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let can_export = rbac::authorize(
+        &principal.subject,
+        Permission::AuditExport,
+        &rbac::Resource::Global,
+        state.clock().now(),
+    )
+    .is_ok();
+    render(&AuditPage {
+        title: "Audit log",
+        active: "audit",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        can_export,
+        page_json: page_json(serde_json::json!({ "can_export": can_export })),
+        toasts_json: "[]".into(),
+    })
+}
+
+/// `GET /ip-rules`: Block / Allow — the IP rules in force; add, remove and "Exempt this IP"
+/// for those with `security.manage` (the page carries their CSRF tokens).
+#[handler]
+pub async fn ip_rules(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match global_page_guard(&state, req, Permission::SecurityView) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let can_manage = rbac::authorize(
+        &principal.subject,
+        Permission::SecurityManage,
+        &rbac::Resource::Global,
+        state.clock().now(),
+    )
+    .is_ok();
+    let csrf = if can_manage {
+        let routes = ["/security/ip-rules", "/security/ip-rules/exempt-me"];
+        crate::csrf::page_tokens(&state, &principal, &routes)
+    } else {
+        serde_json::json!({})
+    };
+    render(&IpRulesPage {
+        title: "Block / Allow",
+        active: "ip-rules",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        can_manage,
+        client_ip: principal.ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default(),
+        page_json: page_json(serde_json::json!({ "can_manage": can_manage, "csrf": csrf })),
         toasts_json: "[]".into(),
     })
 }

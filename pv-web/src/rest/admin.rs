@@ -324,22 +324,38 @@ impl AdminApi {
         Ok(Created::Created(Json(row.into())))
     }
 
-    /// Remove every rule for an address or network.
+    /// Remove the rules for an address or network.
+    ///
+    /// Every rule of exactly that network, or with `action` only its `block` or only its
+    /// `exempt` rule (the Block / Allow page removes one row).
     #[oai(path = "/security/ip-rules", method = "delete", operation_id = "removeIpRules")]
     async fn remove_ip_rules(
         &self,
         state: Data<&AppState>,
         auth: Guarded<perm::SecurityManage>,
         network: Query<String>,
+        action: Query<Option<String>>,
     ) -> ApiResult<NoContent> {
         auth.authorize(&state, Permission::SecurityManage, &rbac::Resource::Global)?;
-        let removed = access::remove_rules(&state.dbs().users, &network.0).await?;
+        let db = &state.dbs().users;
+        let removed = match action.0.as_deref() {
+            None => access::remove_rules(db, &network.0).await?,
+            Some("block") => access::remove_action_rules(db, &network.0, RuleAction::Block).await?,
+            Some("exempt") => {
+                access::remove_action_rules(db, &network.0, RuleAction::Exempt).await?
+            }
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "action must be block or exempt, not {other:?}"
+                )));
+            }
+        };
         auth.audit(
             &state,
             "ip.remove",
             "ip_rule",
             &network.0,
-            serde_json::json!({ "removed": removed }),
+            serde_json::json!({ "removed": removed, "action": action.0 }),
         )
         .await;
         Ok(NoContent::Done)

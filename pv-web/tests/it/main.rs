@@ -1,6 +1,7 @@
 //! pv-web integration tests: the whole application in process (poem's test client) over real
 //! SQLite databases, plus the API-contract snapshots.
 
+mod admin_ui;
 mod api;
 mod auth;
 mod blocklist;
