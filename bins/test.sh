@@ -23,6 +23,7 @@ cargo build -q --locked --bin pentavision
 (
   cd pv-web/tests/browser
   [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
-  PV_BIN="$CARGO_TARGET_DIR/debug/pentavision" npm test
+  PV_BIN="$CARGO_TARGET_DIR/debug/pentavision" PV_TESTCAM="$CARGO_TARGET_DIR/debug/examples/testcam" \
+    npm test
 )
 echo "==> all suites passed"

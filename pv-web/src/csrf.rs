@@ -11,7 +11,8 @@
 //! A route is the REST path under `/api/v1` with numeric segments written `{id}` (see
 //! [`route_of`]): `/users/{id}/status`. Sensitive routes ([`needs_token`]): everything under
 //! `/users` (users, status, roles), `/roles`, `/security/ip-rules`,
-//! `/security/country-policy` and `/services` (service restarts), and `PUT /auth/pin`.
+//! `/security/country-policy`, `/services` (service restarts), `/cameras` (camera management
+//! and RTMP outputs), and `PUT /auth/pin`.
 //!
 //! Pages get their tokens in a JSON data block ([`page_tokens`], read by `static/admin.js`),
 //! and any client can ask `GET /api/v1/auth/csrf?route=…` for a fresh one.
@@ -28,7 +29,7 @@ pub const HEADER: &str = "x-csrf-token";
 
 /// Route prefixes whose writes need a token (the route itself and everything below it).
 const PROTECTED_PREFIXES: &[&str] =
-    &["/users", "/roles", "/security/ip-rules", "/security/country-policy", "/services"];
+    &["/users", "/roles", "/security/ip-rules", "/security/country-policy", "/services", "/cameras"];
 
 /// Routes that need a token for exactly these methods.
 const PROTECTED_EXACT: &[(&str, Method)] = &[("/auth/pin", Method::PUT)];

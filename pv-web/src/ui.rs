@@ -155,7 +155,14 @@ pub async fn cameras(state: Data<&AppState>, req: &Request) -> Response {
         version: pv_core::VERSION,
         username: principal.user.username.clone(),
         can_manage,
-        page_json: page_json(serde_json::json!({ "can_manage": can_manage })),
+        page_json: page_json(serde_json::json!({
+            "can_manage": can_manage,
+            "csrf": crate::csrf::page_tokens(
+                &state,
+                &principal,
+                &["/cameras", "/cameras/{id}", "/cameras/{id}/rtmp"],
+            ),
+        })),
         toasts_json: "[]".into(),
     })
 }

@@ -34,13 +34,14 @@ process.once('exit', () => {
 });
 
 /**
- * Start pentavision on a fresh temporary data dir and a free loopback port. Resolves once it has
+ * Start pentavision on a fresh temporary data dir and a free loopback port (`env`: extra
+ * environment, e.g. `PV_RECORDING__SEGMENT_SECONDS`). Resolves once it has
  * printed its start-up banner, with
  *   { proc, exit, dataDir, port, url (http://127.0.0.1:PORT/), base (http://localhost:PORT — the
  *     passkey origin), loginLine, setupCode, output (last lines of stdout/stderr) }.
  * Call stopServer() (or cleanupAll()) afterwards.
  */
-export async function startServer() {
+export async function startServer({ env = {} } = {}) {
   const bin = process.env.PV_BIN;
   if (!bin) {
     throw new Error(
@@ -54,6 +55,7 @@ export async function startServer() {
   const dataDir = await mkdtemp(join(tmpdir(), 'pv-ui-test-'));
   const proc = spawn(bin, ['--data-dir', dataDir, '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const output = [];
   const remember = (line) => {

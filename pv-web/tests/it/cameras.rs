@@ -10,7 +10,7 @@ use pv_media::testcam::{Clip, TestCamera};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
-use crate::{admin_cookie, state_with};
+use crate::{csrf_token, session_cookie, state_with, user_with_role};
 
 async fn json_of(resp: poem::test::TestResponse) -> (StatusCode, Value) {
     let status = resp.0.status();
@@ -22,9 +22,15 @@ async fn json_of(resp: poem::test::TestResponse) -> (StatusCode, Value) {
 async fn cameras_are_created_changed_and_deleted_with_clear_errors() {
     let (_env, state) = state_with(Engine::Sqlite, |c| c.recording.enabled = false).await;
     let cli = TestClient::new(pv_web::app::build(state.clone()));
-    let admin = admin_cookie(&state).await;
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let admin = session_cookie(&state, admin_id).await;
+    let csrf = |path: &str| csrf_token(&state, admin_id, path);
     let post = |body: Value| {
-        cli.post("/api/v1/cameras").header("cookie", admin.clone()).body_json(&body).send()
+        cli.post("/api/v1/cameras")
+            .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf("/cameras"))
+            .body_json(&body)
+            .send()
     };
 
     // Credentials in the URL move to the credential fields; the password is never shown.
@@ -84,6 +90,7 @@ async fn cameras_are_created_changed_and_deleted_with_clear_errors() {
     let (status, cam) = json_of(
         cli.patch(format!("/api/v1/cameras/{id}"))
             .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf("/cameras/{id}"))
             .body_json(&json!({ "name": "Porch", "password": null, "timezone": null, "segment_seconds": 30 }))
             .send()
             .await,
@@ -101,8 +108,16 @@ async fn cameras_are_created_changed_and_deleted_with_clear_errors() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 1);
 
+    // Without the page's CSRF token a browser session cannot delete.
     let resp =
         cli.delete(format!("/api/v1/cameras/{id}")).header("cookie", admin.clone()).send().await;
+    assert_eq!(resp.0.status(), StatusCode::FORBIDDEN);
+    let resp = cli
+        .delete(format!("/api/v1/cameras/{id}"))
+        .header("cookie", admin.clone())
+        .header("x-csrf-token", csrf("/cameras/{id}"))
+        .send()
+        .await;
     assert_eq!(resp.0.status(), StatusCode::NO_CONTENT);
     let (status, problem) = json_of(
         cli.get(format!("/api/v1/cameras/{id}")).header("cookie", admin.clone()).send().await,
@@ -183,10 +198,12 @@ async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an
     let bad = TestCamera::start(Clip::Garbage).unwrap();
     let (_env, state) = state_with(Engine::Sqlite, |c| c.recording.segment_seconds = 3).await;
     let cli = TestClient::new(pv_web::app::build(state.clone()));
-    let admin = admin_cookie(&state).await;
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let admin = session_cookie(&state, admin_id).await;
     let create = |name: &str, url: String| {
         cli.post("/api/v1/cameras")
             .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf_token(&state, admin_id, "/cameras"))
             .body_json(&json!({ "name": name, "main_url": url }))
             .send()
     };
