@@ -244,7 +244,10 @@ fn check_files(files: &[&Path], want_audio: bool) -> Result<Plan, ExportError> {
             Some(f) => {
                 return Err(ExportError::Mismatch {
                     path: path.to_path_buf(),
-                    reason: format!("{} {:?}x{:?}, not {} {:?}x{:?}", this.0, this.1, this.2, f.0, f.1, f.2),
+                    reason: format!(
+                        "{} {:?}x{:?}, not {} {:?}x{:?}",
+                        this.0, this.1, this.2, f.0, f.1, f.2
+                    ),
                 });
             }
         }
@@ -310,8 +313,14 @@ fn read_file(
     let src = make("filesrc")?;
     src.set_property("location", path.to_string_lossy().as_ref());
     let demux = make("qtdemux")?;
-    let vsink = gst_app::AppSink::builder().sync(false).build();
-    let asink = plan.audio.then(|| gst_app::AppSink::builder().sync(false).build());
+    // Not async: qtdemux feeds both sinks from one thread, so the pipeline must not wait for
+    // each of them to preroll.
+    let appsink = || gst_app::AppSink::builder().sync(false).build();
+    let vsink = appsink();
+    let asink = plan.audio.then(appsink);
+    for sink in [Some(&vsink), asink.as_ref()].into_iter().flatten() {
+        sink.set_async(false);
+    }
     pipeline.add_many([&src, &demux, vsink.upcast_ref()]).map_err(|e| bad(e.to_string()))?;
     if let Some(a) = &asink {
         pipeline.add(a).map_err(|e| bad(e.to_string()))?;
@@ -642,7 +651,9 @@ impl Joiner {
             return Ok(());
         }
         let shift = |t: Option<gst::ClockTime>| {
-            t.map(|t| gst::ClockTime::from_nseconds(t.nseconds().saturating_sub(base) + self.offset))
+            t.map(|t| {
+                gst::ClockTime::from_nseconds(t.nseconds().saturating_sub(base) + self.offset)
+            })
         };
         let at = ts - base + self.offset;
         let mut buffer = buffer;
@@ -742,13 +753,18 @@ impl Joiner {
         }
         let t0 = self.t0;
         let Some(out) = self.output.as_ref() else { return Ok(()) };
-        let pushed = out.push(unit, t0).map_err(|e| out.error().unwrap_or_else(|| format!("{e:?}")));
+        let pushed =
+            out.push(unit, t0).map_err(|e| out.error().unwrap_or_else(|| format!("{e:?}")));
         pushed.map_err(|reason| self.fail(ExportError::Failed(reason)))
     }
 
     /// All files read: flush a held GOP that covers `from`, end the output and wait for the
     /// file to be written.
-    fn finish(&mut self, deadline: Instant, timeout: Duration) -> Result<ExportSummary, ExportError> {
+    fn finish(
+        &mut self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<ExportSummary, ExportError> {
         if !self.started && !self.pending.is_empty() {
             if self.from.is_some_and(|from| from >= self.end) {
                 return Err(ExportError::EmptyRange);

@@ -2,8 +2,9 @@
 //!
 //! Recording never decodes or encodes: RTSP is depayloaded, parsed and cut into fragmented MP4
 //! segments by GStreamer (ffmpeg `-c copy` as a per-camera fallback). The same parsed stream
-//! feeds an in-memory tap for snapshots and RTMP pushes; only a snapshot decodes (one frame). This crate never touches
-//! the database: recorders emit [`record::RecorderEvent`]s and the composition layer writes rows.
+//! feeds an in-memory tap for RTMP pushes (never decoded) and snapshots (one key frame
+//! decoded on demand). This crate never touches the database: recorders emit
+//! [`record::RecorderEvent`]s and the composition layer writes rows.
 //!
 //! Module map:
 //! - [`record`]: one supervised recorder per camera ([`record::Recorder`]): status over a watch

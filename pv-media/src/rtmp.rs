@@ -466,8 +466,8 @@ enum End {
     Failed {
         /// Why (secrets removed).
         reason: String,
-        /// Data reached the endpoint during the attempt.
-        pushed: bool,
+        /// How long data flowed to the endpoint before the failure.
+        pushed_for: Duration,
     },
 }
 
@@ -507,8 +507,10 @@ impl Worker {
                 End::StreamChanged => {
                     tracing::info!(target = %self.target.redacted, "camera stream changed; reconnecting the RTMP push");
                 }
-                End::Failed { reason, pushed } => {
-                    if pushed {
+                End::Failed { reason, pushed_for } => {
+                    // A connection that carried the stream for longer than the longest delay
+                    // failed anew; one that keeps failing at once backs off to the cap.
+                    if pushed_for >= self.config.backoff_max {
                         attempt = 0;
                     }
                     attempt = attempt.saturating_add(1);
@@ -562,7 +564,8 @@ impl Worker {
                     }
                 }
                 None => {
-                    let want_audio = self.config.audio && info.audio_expected && info.audio.is_none();
+                    let want_audio =
+                        self.config.audio && info.audio_expected && info.audio.is_none();
                     let since = match audio_wait {
                         Some((g, t)) if g == info.generation => t,
                         _ => {
@@ -594,20 +597,21 @@ impl Worker {
         let with_audio = self.config.audio && info.audio.is_some();
         let pipeline = match PushPipeline::build(&self.target, &self.config, &info, with_audio) {
             Ok(p) => p,
-            Err(reason) => return End::Failed { reason, pushed: false },
+            Err(reason) => return End::Failed { reason, pushed_for: Duration::ZERO },
         };
         if let Err(err) = pipeline.pipeline.set_state(gst::State::Playing) {
             let reason = match pipeline.poll_bus() {
                 Some(BusEnd::Error(e)) => e,
                 _ => err.to_string(),
             };
-            return End::Failed { reason: self.target.scrub(&reason), pushed: false };
+            return End::Failed { reason: self.target.scrub(&reason), pushed_for: Duration::ZERO };
         }
         let mut feed = Feed::new(info.generation, with_audio, self.config.max_queue_bytes);
         for unit in backlog {
             feed.push(&pipeline, unit);
         }
-        let mut pushed = false;
+        let mut pushed: Option<Instant> = None;
+        let pushed_for = |p: Option<Instant>| p.map_or(Duration::ZERO, |t| t.elapsed());
         let mut info_rx = self.tap.watch();
         loop {
             tokio::select! {
@@ -640,15 +644,17 @@ impl Worker {
             }
             match pipeline.poll_bus() {
                 Some(BusEnd::Error(err)) => {
-                    return End::Failed { reason: self.target.scrub(&err), pushed };
+                    let pushed_for = pushed_for(pushed);
+                    return End::Failed { reason: self.target.scrub(&err), pushed_for };
                 }
                 Some(BusEnd::Eos) => {
-                    return End::Failed { reason: "the endpoint ended the stream".into(), pushed };
+                    let reason = "the endpoint ended the stream".into();
+                    return End::Failed { reason, pushed_for: pushed_for(pushed) };
                 }
                 None => {}
             }
-            if !pushed && feed.video_sent > 0 && pipeline.connected() {
-                pushed = true;
+            if pushed.is_none() && feed.video_sent > 0 && pipeline.connected() {
+                pushed = Some(Instant::now());
                 if !self.first_push_logged {
                     self.first_push_logged = true;
                     tracing::info!(target = %self.target.redacted, after_ms = self.started.elapsed().as_millis() as u64, "RTMP push connected");
@@ -656,7 +662,7 @@ impl Worker {
                     tracing::info!(target = %self.target.redacted, "RTMP push reconnected");
                 }
             }
-            if pushed {
+            if pushed.is_some() {
                 let live = info_rx.borrow().live;
                 self.set(if live {
                     PushStatus::Pushing
@@ -746,9 +752,7 @@ impl PushPipeline {
         sink.set_property("timeout", config.timeout.as_secs().min(u64::from(u32::MAX)) as u32);
         sink.set_property("sync", false);
         sink.set_property("async-connect", true);
-        pipeline
-            .add_many([video.upcast_ref(), &parse, &mux, &sink])
-            .map_err(|e| e.to_string())?;
+        pipeline.add_many([video.upcast_ref(), &parse, &mux, &sink]).map_err(|e| e.to_string())?;
         video.link(&parse).map_err(|e| e.to_string())?;
         parse.link_pads(Some("src"), &mux, Some("video")).map_err(|e| e.to_string())?;
         mux.link(&sink).map_err(|e| e.to_string())?;
@@ -878,7 +882,9 @@ impl Feed {
             return;
         }
         let retime = |t: Option<gst::ClockTime>| {
-            t.map(|t| gst::ClockTime::from_nseconds(t.nseconds().saturating_sub(in_base) + out_base))
+            t.map(|t| {
+                gst::ClockTime::from_nseconds(t.nseconds().saturating_sub(in_base) + out_base)
+            })
         };
         let mut buffer = unit.buffer().copy();
         {
@@ -890,7 +896,9 @@ impl Feed {
         match unit.track() {
             Track::Video => {
                 if p.queued_bytes() > self.max_queue {
-                    tracing::debug!("RTMP endpoint is slower than the camera; dropping to the next key frame");
+                    tracing::debug!(
+                        "RTMP endpoint is slower than the camera; dropping to the next key frame"
+                    );
                     self.dropping = true;
                     return;
                 }

@@ -299,9 +299,9 @@ fn decoder(codec: VideoCodec) -> Result<(gst::Element, gst::Element), SnapshotEr
         .iter()
         .find_map(|name| gst::ElementFactory::make(name).build().ok())
         .ok_or_else(|| SnapshotError::DecoderMissing {
-            codec: codec.as_str(),
-            tried: candidates.join(", "),
-        })?;
+        codec: codec.as_str(),
+        tried: candidates.join(", "),
+    })?;
     Ok((make(parser)?, decoder))
 }
 
@@ -332,11 +332,8 @@ fn encode(
     })?;
     let (parse, decode) = decoder(codec)?;
     let pipeline = gst::Pipeline::with_name("snapshot");
-    let src = gst_app::AppSrc::builder()
-        .caps(caps)
-        .format(gst::Format::Time)
-        .is_live(false)
-        .build();
+    let src =
+        gst_app::AppSrc::builder().caps(caps).format(gst::Format::Time).is_live(false).build();
     let convert = make("videoconvert")?;
     let scale = make("videoscale")?;
     let filter = make("capsfilter")?;

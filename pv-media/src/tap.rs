@@ -51,7 +51,7 @@ use tokio::sync::{broadcast, watch};
 pub const CAPACITY: usize = 512;
 /// The most the tap keeps of the current group of pictures for new subscribers; a longer GOP
 /// is not kept (new subscribers then wait for the next key frame).
-pub const GOP_MAX_BYTES: usize = 16 << 20;
+pub const GOP_MAX_BYTES: usize = 8 << 20;
 /// The most access units kept of the current group of pictures.
 const GOP_MAX_UNITS: usize = 2048;
 

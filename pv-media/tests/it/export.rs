@@ -14,13 +14,21 @@ async fn run_export(
     out: PathBuf,
     options: ExportOptions,
 ) -> Result<ExportSummary, ExportError> {
+    let options = ExportOptions { timeout: Duration::from_secs(60), ..options };
     tokio::task::spawn_blocking(move || export::export(&files, &out, &options)).await.unwrap()
 }
 
 /// Video packet time stamps (pts, dts) in seconds, in file order.
 fn video_packets(path: &Path) -> Vec<(f64, f64)> {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,dts_time"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,dts_time",
+        ])
         .args(["-of", "csv=p=0"])
         .arg(path)
         .output()
@@ -38,7 +46,11 @@ fn video_packets(path: &Path) -> Vec<(f64, f64)> {
 fn check_continuous(path: &Path) {
     let packets = video_packets(path);
     assert!(packets.len() > 10, "{packets:?}");
-    assert!(packets[0].0.abs() < 0.01 && packets[0].1.abs() < 0.01, "starts at 0: {:?}", packets[0]);
+    assert!(
+        packets[0].0.abs() < 0.01 && packets[0].1.abs() < 0.01,
+        "starts at 0: {:?}",
+        packets[0]
+    );
     for w in packets.windows(2) {
         let step = w[1].1 - w[0].1;
         assert!(step > 0.0 && step < 0.14, "dts step {step} at {:?}", w);
@@ -52,12 +64,16 @@ async fn three_segments_become_one_mp4_of_their_total_length() {
     let data = tempfile::tempdir().unwrap();
     let mut rec = Rec::start(config(40, &cam.url(), data.path()));
     let mut aac = Rec::start(config(41, &aac_cam.url(), data.path()));
-    for r in [&mut rec, &mut aac] {
+    let mut ff = config(42, &cam.url(), data.path());
+    ff.backend = pv_media::record::Backend::Ffmpeg;
+    let mut ff = Rec::start(ff);
+    for r in [&mut rec, &mut aac, &mut ff] {
         let got = r.wait_until(Duration::from_secs(30), |r| r.segments().len() >= 3).await;
         assert!(got, "events {:?}", r.events);
     }
     rec.stop().await;
     aac.stop().await;
+    ff.stop().await;
     let segs: Vec<_> = rec.segments().into_iter().take(3).cloned().collect();
     let files: Vec<PathBuf> = segs.iter().map(|s| s.path.clone()).collect();
     let sum: f64 = files.iter().map(|f| ffprobe_file(f).unwrap().duration).sum();
@@ -83,7 +99,8 @@ async fn three_segments_become_one_mp4_of_their_total_length() {
         "export of 3 segments ({sum:.2} s, {input_bytes} bytes) -> {:.2} s, {} bytes in {took:?}",
         probe.duration, summary.size_bytes
     );
-    let names: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> =
+        std::fs::read_dir(out_dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "no temporary files left: {names:?}");
 
     // Trimmed: from 4 s to 7 s on the joined timeline starts at the key frame at or before
@@ -102,8 +119,10 @@ async fn three_segments_become_one_mp4_of_their_total_length() {
     check_continuous(&out);
 
     // A range past the end holds nothing.
-    let options = ExportOptions { from: Some(Duration::from_secs(600)), ..ExportOptions::default() };
-    let err = run_export(files.clone(), out_dir.path().join("none.mp4"), options).await.unwrap_err();
+    let options =
+        ExportOptions { from: Some(Duration::from_secs(600)), ..ExportOptions::default() };
+    let err =
+        run_export(files.clone(), out_dir.path().join("none.mp4"), options).await.unwrap_err();
     assert!(matches!(err, ExportError::EmptyRange), "{err}");
     assert!(!out_dir.path().join("none.mp4").exists());
 
@@ -111,11 +130,22 @@ async fn three_segments_become_one_mp4_of_their_total_length() {
     let aac_files: Vec<PathBuf> = aac.segments().iter().take(3).map(|s| s.path.clone()).collect();
     let aac_sum: f64 = aac_files.iter().map(|f| ffprobe_file(f).unwrap().duration).sum();
     let out = out_dir.path().join("aac.mp4");
-    let summary = run_export(aac_files.clone(), out.clone(), ExportOptions::default()).await.unwrap();
+    let summary =
+        run_export(aac_files.clone(), out.clone(), ExportOptions::default()).await.unwrap();
     assert!(summary.audio);
     assert_eq!(stream_codecs(&out), ["h264", "aac"]);
     let probe = ffprobe_file(&out).unwrap();
     assert!((probe.duration - aac_sum).abs() < 0.5, "{probe:?} vs {aac_sum}");
+    check_continuous(&out);
+
+    // Segments of the ffmpeg fallback.
+    let ff_files: Vec<PathBuf> = ff.segments().iter().take(3).map(|s| s.path.clone()).collect();
+    let ff_sum: f64 = ff_files.iter().map(|f| ffprobe_file(f).unwrap().duration).sum();
+    let out = out_dir.path().join("ffmpeg.mp4");
+    run_export(ff_files, out.clone(), ExportOptions::default()).await.unwrap();
+    assert_eq!(stream_codecs(&out), ["h264"]);
+    let probe = ffprobe_file(&out).unwrap();
+    assert!((probe.duration - ff_sum).abs() < 0.5, "{probe:?} vs {ff_sum}");
     check_continuous(&out);
 
     // One file with audio and one without: video only.

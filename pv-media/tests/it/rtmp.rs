@@ -99,6 +99,57 @@ impl Drop for Nginx {
     }
 }
 
+/// A TLS server with a self-signed certificate (`openssl s_server`), killed when dropped.
+struct TlsServer {
+    _dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl TlsServer {
+    fn start() -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(made.success(), "openssl req");
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsServer { _dir: dir, port, child }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The codec, width and height of every stream ffprobe finds at an RTMP URL.
 fn ffprobe_rtmp(url: &str) -> Result<Vec<(String, u32, u32)>, String> {
     let out = Command::new("timeout")
@@ -210,14 +261,14 @@ async fn a_recorded_camera_is_pushed_to_nginx_rtmp_and_reconnects() {
     eprintln!("RTMP: endpoint loss noticed after {:?}: {reason}", lost.elapsed());
     assert!(!reason.contains("cam50"), "the stream key is not in the reason: {reason}");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(matches!(status.borrow().clone(), PushStatus::Reconnecting { attempt, .. } if attempt >= 2));
+    assert!(
+        matches!(status.borrow().clone(), PushStatus::Reconnecting { attempt, .. } if attempt >= 2)
+    );
 
     // nginx comes back on the same port: pushing again within the back-off cap.
     nginx.restart();
     let back = Instant::now();
-    wait_status(&mut status, Duration::from_secs(10), |s| *s == PushStatus::Pushing)
-        .await
-        .unwrap();
+    wait_status(&mut status, Duration::from_secs(10), |s| *s == PushStatus::Pushing).await.unwrap();
     let resumed = back.elapsed();
     let streams = probe(nginx.url("cam50")).await.unwrap();
     assert_eq!(streams, [("h264".to_owned(), 1280, 720)]);
@@ -233,7 +284,9 @@ async fn a_recorded_camera_is_pushed_to_nginx_rtmp_and_reconnects() {
     aac.stop().await;
     check_segments(&rec.segments(), "h264");
     check_segments(&aac.segments(), "h264");
-    assert!(rec.events.iter().all(|e| !matches!(e, pv_media::record::RecorderEvent::GapStarted { .. })));
+    assert!(
+        rec.events.iter().all(|e| !matches!(e, pv_media::record::RecorderEvent::GapStarted { .. }))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,13 +326,34 @@ async fn a_push_waits_for_a_camera_and_follows_it_across_a_reconnect() {
         RtmpPush::start(tap.clone(), push_config(format!("rtmp://127.0.0.1:{dead}/live/k3y")))
             .unwrap();
     let mut dead_status = push_dead.status();
-    wait_status(&mut dead_status, Duration::from_secs(10), |s| {
-        matches!(s, PushStatus::Reconnecting { attempt, .. } if *attempt >= 2)
-    })
+    wait_status(
+        &mut dead_status,
+        Duration::from_secs(10),
+        |s| matches!(s, PushStatus::Reconnecting { attempt, .. } if *attempt >= 2),
+    )
     .await
     .unwrap();
     eprintln!("dead endpoint: {:?}", dead_status.borrow().reason());
 
+    // RTMPS goes through TLS and checks the endpoint's certificate: a self-signed one is
+    // refused.
+    let tls = TlsServer::start();
+    let push_tls = RtmpPush::start(
+        tap.clone(),
+        push_config(format!("rtmps://127.0.0.1:{}/live/k3y", tls.port)),
+    )
+    .unwrap();
+    let mut tls_status = push_tls.status();
+    wait_status(&mut tls_status, Duration::from_secs(10), |s| {
+        matches!(s, PushStatus::Reconnecting { .. })
+    })
+    .await
+    .unwrap();
+    let reason = tls_status.borrow().reason().unwrap_or_default().to_lowercase();
+    assert!(reason.contains("certificate") || reason.contains("tls"), "{reason}");
+    eprintln!("self-signed RTMPS endpoint: {reason}");
+
+    push_tls.stop().await;
     push_dead.stop().await;
     push.stop().await;
     rec.stop().await;

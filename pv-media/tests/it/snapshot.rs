@@ -106,10 +106,8 @@ async fn snapshots_from_the_live_tap_and_from_segment_files() {
     // The last key frame outlives the stream; max_age refuses it.
     assert!(!tap.info().live);
     check(&from_tap(&tap, SnapshotOptions::default()).await.unwrap(), (1280, 720));
-    let fresh = SnapshotOptions {
-        max_age: Some(Duration::from_millis(1)),
-        ..SnapshotOptions::default()
-    };
+    let fresh =
+        SnapshotOptions { max_age: Some(Duration::from_millis(1)), ..SnapshotOptions::default() };
     let err = from_tap(&tap, fresh).await.unwrap_err();
     assert!(matches!(err, SnapshotError::Stale { .. }), "{err}");
 
