@@ -21,7 +21,7 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
-use crate::db::records::{camera, rtmp_output};
+use crate::db::records::{camera, recording_schedule, rtmp_output};
 use crate::error::{Error, Result};
 
 fn db_err(source: sea_orm::DbErr) -> Error {
@@ -357,4 +357,71 @@ pub async fn enabled_rtmp_outputs(db: &impl ConnectionTrait) -> Result<Vec<rtmp_
         .all(db)
         .await
         .map_err(db_err)
+}
+
+/// One weekly recording window, as plain values (validated by `pv_media::schedule`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSchedule {
+    /// `continuous`, `motion` or `off`.
+    pub mode: String,
+    /// Monday = 1, Tuesday = 2, … Sunday = 64.
+    pub days_of_week: i32,
+    /// Minutes after local midnight, 0..1440.
+    pub start_minute: i32,
+    /// Minutes after local midnight, 0..=1440; before the start: runs past midnight.
+    pub end_minute: i32,
+    /// IANA time zone; None: the camera's.
+    pub timezone: Option<String>,
+    /// Higher wins where windows overlap.
+    pub priority: i32,
+}
+
+/// A camera's enabled schedule windows, by id.
+pub async fn schedules(
+    db: &impl ConnectionTrait,
+    camera: i64,
+) -> Result<Vec<recording_schedule::Model>> {
+    recording_schedule::Entity::find()
+        .filter(recording_schedule::Column::CameraId.eq(camera))
+        .filter(recording_schedule::Column::Enabled.eq(true))
+        .order_by_asc(recording_schedule::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err)
+}
+
+/// Replace a camera's schedule with `windows` (in one transaction).
+pub async fn replace_schedules(
+    db: &sea_orm::DatabaseConnection,
+    camera: i64,
+    windows: &[NewSchedule],
+    now: DateTime<Utc>,
+) -> Result<Vec<recording_schedule::Model>> {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await.map_err(db_err)?;
+    recording_schedule::Entity::delete_many()
+        .filter(recording_schedule::Column::CameraId.eq(camera))
+        .exec(&txn)
+        .await
+        .map_err(db_err)?;
+    for w in windows {
+        recording_schedule::ActiveModel {
+            camera_id: Set(camera),
+            mode: Set(w.mode.clone()),
+            days_of_week: Set(w.days_of_week),
+            start_minute: Set(w.start_minute),
+            end_minute: Set(w.end_minute),
+            timezone: Set(w.timezone.clone()),
+            enabled: Set(true),
+            priority: Set(w.priority),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err)?;
+    }
+    txn.commit().await.map_err(db_err)?;
+    schedules(db, camera).await
 }

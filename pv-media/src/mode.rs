@@ -37,7 +37,7 @@ impl RecordingMode {
 
     /// How much footage the mode keeps: `Continuous` > `Motion` > `Off`. Used to break ties
     /// between overlapping schedule windows in favour of keeping footage.
-    pub(crate) fn retention_rank(self) -> u8 {
+    pub fn retention_rank(self) -> u8 {
         match self {
             RecordingMode::Continuous => 2,
             RecordingMode::Motion => 1,

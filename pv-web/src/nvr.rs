@@ -177,8 +177,15 @@ impl Nvr {
     /// Bring the camera's recorder in line with its row: start, restart (a recorder setting
     /// changed) or stop it. Failures to start are stored as the camera's `failed` status.
     pub async fn apply(&self, cam: &camera::Model) {
-        let wanted = self.inner.config.enabled && cam.enabled && cam.recording_mode != "off";
-        let fingerprint = fingerprint(cam);
+        let mode = match self.mode_now(cam).await {
+            Ok(now) => now.mode,
+            Err(e) => {
+                tracing::error!(camera = cam.id, error = %e, "cannot read the camera's schedule; using its own mode");
+                cam.recording_mode.clone()
+            }
+        };
+        let wanted = self.inner.config.enabled && cam.enabled && mode != "off";
+        let fingerprint = fingerprint(cam, &mode);
         let mut recorders = self.inner.recorders.lock().await;
         if let Some(running) = recorders.get(&cam.id)
             && wanted
@@ -192,14 +199,21 @@ impl Nvr {
         if !wanted {
             drop(recorders);
             self.follow_recorder(cam.id, None).await;
-            let reason =
-                (!cam.enabled).then(|| "the camera is disabled".to_owned()).or_else(|| {
-                    (cam.recording_mode == "off").then(|| "recording mode is off".to_owned())
-                });
-            self.observe(cam.id, "disabled", reason).await;
+            let reason = if !self.inner.config.enabled {
+                "recording is turned off on this server (recording.enabled)"
+            } else if !cam.enabled {
+                "the camera is disabled"
+            } else if cam.recording_mode == "off" {
+                "recording mode is off"
+            } else {
+                "the schedule says off now"
+            };
+            if cam.status != "disabled" || cam.status_reason.as_deref() != Some(reason) {
+                self.observe(cam.id, "disabled", Some(reason.to_owned())).await;
+            }
             return;
         }
-        match self.recorder_config(cam) {
+        match self.recorder_config(cam, &mode) {
             Ok(config) => {
                 let Some(events) = lock(&self.inner.events).clone() else { return };
                 match Recorder::start(config, self.inner.clock.clone(), events) {
@@ -463,20 +477,79 @@ impl Nvr {
         Ok(report)
     }
 
-    /// Run [`Nvr::retention_pass`] every `recording.retention_interval_seconds` until `stop`
-    /// resolves.
-    pub async fn run_retention(&self, stop: impl Future<Output = ()>) {
-        let every = Duration::from_secs(self.inner.config.retention_interval_seconds);
+    /// Until `stop` resolves: follow the cameras' schedules (every 20 s a camera whose
+    /// scheduled mode changed is restarted in the new mode) and run [`Nvr::retention_pass`]
+    /// every `recording.retention_interval_seconds`.
+    pub async fn run_background(&self, stop: impl Future<Output = ()>) {
+        let retention_every = Duration::from_secs(self.inner.config.retention_interval_seconds);
+        let schedule_every = Duration::from_secs(20);
+        let mut next_retention = tokio::time::Instant::now();
         tokio::pin!(stop);
         loop {
-            if let Err(e) = self.retention_pass().await {
-                tracing::error!(error = %e, "retention pass failed");
+            if tokio::time::Instant::now() >= next_retention {
+                if let Err(e) = self.retention_pass().await {
+                    tracing::error!(error = %e, "retention pass failed");
+                }
+                next_retention = tokio::time::Instant::now() + retention_every;
             }
             tokio::select! {
                 () = &mut stop => return,
-                () = tokio::time::sleep(every) => {}
+                () = tokio::time::sleep(schedule_every.min(retention_every)) => {}
+            }
+            if self.inner.config.enabled {
+                match cameras::list(&self.inner.dbs.records).await {
+                    Ok(cams) => {
+                        for cam in &cams {
+                            self.apply(cam).await;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read cameras for their schedules"),
+                }
             }
         }
+    }
+
+    /// The camera's time zone: its own, else its property's, else UTC.
+    pub async fn camera_timezone(&self, cam: &camera::Model) -> chrono_tz::Tz {
+        if let Some(tz) = cam.timezone.as_deref().and_then(|t| t.parse().ok()) {
+            return tz;
+        }
+        if let Some(pid) = cam.property_id {
+            use sea_orm::EntityTrait;
+            if let Ok(Some(p)) = pv_core::db::users::property::Entity::find_by_id(pid)
+                .one(&self.inner.dbs.users)
+                .await
+                && let Ok(tz) = p.timezone.parse()
+            {
+                return tz;
+            }
+        }
+        chrono_tz::UTC
+    }
+
+    /// What the camera records now: the highest-priority schedule window active at this
+    /// moment (each window in its own time zone, else the camera's), else its own mode.
+    pub async fn mode_now(&self, cam: &camera::Model) -> pv_core::Result<ModeNow> {
+        let tz = self.camera_timezone(cam).await;
+        let now = self.now();
+        let windows = cameras::schedules(&self.inner.dbs.records, cam.id).await?;
+        let active = windows
+            .iter()
+            .filter_map(|w| {
+                let entry = schedule_entry(w).ok()?;
+                let wtz: chrono_tz::Tz =
+                    w.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(tz);
+                pv_media::schedule::is_active(&entry, now.with_timezone(&wtz).naive_local())
+                    .then_some(entry)
+            })
+            .max_by_key(|e| (e.priority(), e.mode().retention_rank()));
+        Ok(ModeNow {
+            mode: active
+                .map_or_else(|| cam.recording_mode.clone(), |e| e.mode().as_str().to_owned()),
+            from_schedule: active.is_some(),
+            timezone: tz.name().to_owned(),
+            local_time: now.with_timezone(&tz).naive_local(),
+        })
     }
 
     async fn delete_segment(
@@ -516,7 +589,7 @@ impl Nvr {
         }
     }
 
-    fn recorder_config(&self, cam: &camera::Model) -> Result<RecorderConfig, String> {
+    fn recorder_config(&self, cam: &camera::Model, mode: &str) -> Result<RecorderConfig, String> {
         let id = CameraId(cam.id);
         let mut c = RecorderConfig::new(
             id,
@@ -542,7 +615,7 @@ impl Nvr {
             c.backend = Backend::Ffmpeg;
         }
         c.ffmpeg_program = self.inner.config.ffmpeg_program.clone();
-        if cam.recording_mode == "motion" {
+        if mode == "motion" {
             c.mode = pv_media::RecordingMode::Motion;
             c.pre_roll = Duration::from_secs(u64::try_from(cam.pre_roll_seconds).unwrap_or(5));
             c.post_roll = Duration::from_secs(u64::try_from(cam.post_roll_seconds).unwrap_or(10));
@@ -602,7 +675,7 @@ async fn stop(running: Running) {
 }
 
 /// Everything the recorder uses, so an edit of (say) the camera's name does not restart it.
-fn fingerprint(cam: &camera::Model) -> String {
+fn fingerprint(cam: &camera::Model, mode: &str) -> String {
     format!(
         "{}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{}|{}|{}|{:?}",
         cam.main_url,
@@ -612,7 +685,7 @@ fn fingerprint(cam: &camera::Model) -> String {
         cam.transport,
         cam.segment_seconds,
         cam.recorder_backend,
-        cam.recording_mode,
+        mode,
         cam.pre_roll_seconds,
         cam.post_roll_seconds,
         cam.mac_address,
@@ -745,6 +818,30 @@ pub fn new_segment(seg: &SegmentFinished, motion: bool) -> NewSegment {
         motion,
         end_reason: seg.end_reason.as_str().to_owned(),
     }
+}
+
+/// What a camera records at this moment, and its local time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeNow {
+    /// `continuous`, `motion` or `off`.
+    pub mode: String,
+    /// A schedule window decided it (else the camera's own mode).
+    pub from_schedule: bool,
+    /// The camera's IANA time zone.
+    pub timezone: String,
+    /// The camera's local time now.
+    pub local_time: chrono::NaiveDateTime,
+}
+
+/// A stored window as a checked schedule entry.
+pub fn schedule_entry(
+    w: &pv_core::db::records::recording_schedule::Model,
+) -> pv_media::Result<pv_media::schedule::ScheduleEntry> {
+    let mode: pv_media::RecordingMode = w.mode.parse()?;
+    let days = u8::try_from(w.days_of_week).unwrap_or(0);
+    let start = u16::try_from(w.start_minute).unwrap_or(u16::MAX);
+    let end = u16::try_from(w.end_minute).unwrap_or(u16::MAX);
+    pv_media::schedule::ScheduleEntry::new(mode, days, start, end, w.priority)
 }
 
 /// What retention deleted.

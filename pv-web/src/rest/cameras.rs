@@ -201,6 +201,88 @@ pub struct RtmpTarget {
     pub url: String,
 }
 
+/// One weekly recording window.
+#[derive(Debug, Clone, Object)]
+pub struct ScheduleWindow {
+    /// `continuous`, `motion` or `off` while the window is active.
+    pub mode: String,
+    /// Days it starts on: `mon`, `tue`, `wed`, `thu`, `fri`, `sat`, `sun`.
+    pub days: Vec<String>,
+    /// Local start, `HH:MM`.
+    pub start: String,
+    /// Local end, `HH:MM` (`24:00` = midnight at the end of the day); before `start`: the
+    /// window runs past midnight.
+    pub end: String,
+    /// IANA time zone of `start`/`end` (absent: the camera's).
+    pub timezone: Option<String>,
+    /// Higher wins where windows overlap (ties keep more footage).
+    pub priority: Option<i32>,
+}
+
+/// A camera's schedule and what it records right now.
+#[derive(Debug, Clone, Object)]
+pub struct Schedule {
+    /// The camera's time zone (its own, else its property's, else UTC).
+    pub timezone: String,
+    /// The camera's local time now, `YYYY-MM-DDTHH:MM:SS`.
+    pub local_time: String,
+    /// What it records now.
+    pub mode_now: String,
+    /// Whether a window decided `mode_now` (else the camera's own `recording_mode`).
+    pub from_schedule: bool,
+    /// The windows. Outside all of them the camera's `recording_mode` applies.
+    pub windows: Vec<ScheduleWindow>,
+}
+
+/// `PUT /cameras/{id}/schedule`.
+#[derive(Debug, Clone, Object)]
+pub struct ScheduleBody {
+    /// The new windows (an empty list removes the schedule).
+    pub windows: Vec<ScheduleWindow>,
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn parse_hhmm(field: &str, text: &str) -> ApiResult<i32> {
+    let bad =
+        || ApiError::bad_request(format!("{field} `{text}` is not a time HH:MM (00:00 to 24:00)"));
+    let (h, m) = text.split_once(':').ok_or_else(bad)?;
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if !(0..=24).contains(&h) || !(0..60).contains(&m) || (h == 24 && m != 0) {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
+}
+
+fn window_json(w: &pv_core::db::records::recording_schedule::Model) -> ScheduleWindow {
+    let hhmm = |m: i32| format!("{:02}:{:02}", m / 60, m % 60);
+    ScheduleWindow {
+        mode: w.mode.clone(),
+        days: DAYS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| w.days_of_week & (1 << i) != 0)
+            .map(|(_, d)| (*d).to_owned())
+            .collect(),
+        start: hhmm(w.start_minute),
+        end: hhmm(w.end_minute),
+        timezone: w.timezone.clone(),
+        priority: Some(w.priority),
+    }
+}
+
+async fn schedule_of(state: &AppState, cam: &camera::Model) -> ApiResult<Schedule> {
+    let now = state.nvr().mode_now(cam).await.map_err(core_err)?;
+    let windows = cameras::schedules(&state.dbs().records, cam.id).await.map_err(core_err)?;
+    Ok(Schedule {
+        timezone: now.timezone,
+        local_time: now.local_time.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        mode_now: now.mode,
+        from_schedule: now.from_schedule,
+        windows: windows.iter().map(window_json).collect(),
+    })
+}
+
 /// A JPEG picture.
 #[derive(ApiResponse)]
 pub enum JpegResponse {
@@ -616,6 +698,82 @@ impl CamerasApi {
         )
         .await;
         Ok(NoContent::Done)
+    }
+
+    /// The camera's weekly schedule, its local time and what it records now.
+    #[oai(path = "/cameras/:id/schedule", method = "get", operation_id = "getCameraSchedule")]
+    async fn get_schedule(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasView>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<Schedule>> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasView).await?;
+        Ok(Json(schedule_of(&state, &cam).await?))
+    }
+
+    /// Replace the camera's weekly schedule; applied at once.
+    #[oai(path = "/cameras/:id/schedule", method = "put", operation_id = "setCameraSchedule")]
+    async fn set_schedule(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasManage>,
+        id: Path<i64>,
+        body: Json<ScheduleBody>,
+    ) -> ApiResult<Json<Schedule>> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
+        if body.0.windows.len() > 64 {
+            return Err(ApiError::bad_request("a schedule has at most 64 windows"));
+        }
+        let mut windows = Vec::new();
+        for (i, w) in body.0.windows.iter().enumerate() {
+            let mut days = 0i32;
+            for d in &w.days {
+                let bit = DAYS.iter().position(|x| x.eq_ignore_ascii_case(d)).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "window {i}: day `{d}` is not one of {}",
+                        DAYS.join(", ")
+                    ))
+                })?;
+                days |= 1 << bit;
+            }
+            check_timezone(w.timezone.as_deref())?;
+            let new = cameras::NewSchedule {
+                mode: w.mode.clone(),
+                days_of_week: days,
+                start_minute: parse_hhmm("start", &w.start)?,
+                end_minute: parse_hhmm("end", &w.end)?,
+                timezone: w.timezone.clone(),
+                priority: w.priority.unwrap_or(0),
+            };
+            let mode: pv_media::RecordingMode = new
+                .mode
+                .parse()
+                .map_err(|e: pv_media::Error| ApiError::bad_request(format!("window {i}: {e}")))?;
+            pv_media::schedule::ScheduleEntry::new(
+                mode,
+                u8::try_from(days).unwrap_or(0),
+                u16::try_from(new.start_minute).unwrap_or(u16::MAX),
+                u16::try_from(new.end_minute).unwrap_or(u16::MAX),
+                new.priority,
+            )
+            .map_err(|e| ApiError::bad_request(format!("window {i}: {e}")))?;
+            windows.push(new);
+        }
+        let db = state.dbs().records.clone();
+        cameras::replace_schedules(&db, cam.id, &windows, state.clock().now())
+            .await
+            .map_err(core_err)?;
+        auth.audit(
+            &state,
+            "camera.schedule",
+            "camera",
+            &cam.id.to_string(),
+            serde_json::json!({ "windows": windows.len() }),
+        )
+        .await;
+        state.nvr().apply(&cam).await;
+        Ok(Json(schedule_of(&state, &cam).await?))
     }
 
     /// A JPEG of the camera's latest key frame, decoded on demand (from the live stream, or

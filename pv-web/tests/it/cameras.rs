@@ -103,6 +103,55 @@ async fn cameras_are_created_changed_and_deleted_with_clear_errors() {
     assert_eq!(cam["segment_seconds"], 30);
     assert_eq!(cam["username"], "admin", "absent fields are untouched");
 
+    // A weekly schedule: checked, stored, and it decides what the camera records now.
+    let put_schedule = |body: Value| {
+        cli.put(format!("/api/v1/cameras/{id}/schedule"))
+            .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf("/cameras/{id}/schedule"))
+            .body_json(&body)
+            .send()
+    };
+    for (windows, needle) in [
+        (
+            json!([{ "mode": "off", "days": ["someday"], "start": "08:00", "end": "18:00" }]),
+            "someday",
+        ),
+        (json!([{ "mode": "off", "days": ["mon"], "start": "8am", "end": "18:00" }]), "HH:MM"),
+        (
+            json!([{ "mode": "off", "days": ["mon"], "start": "08:00", "end": "08:00" }]),
+            "whole day",
+        ),
+        (json!([{ "mode": "never", "days": ["mon"], "start": "08:00", "end": "09:00" }]), "never"),
+        (json!([{ "mode": "off", "days": [], "start": "08:00", "end": "09:00" }]), "days_of_week"),
+    ] {
+        let (status, problem) = json_of(put_schedule(json!({ "windows": windows })).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{windows} -> {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(needle), "{windows} -> {problem}");
+    }
+    let all_week = json!(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
+    let (status, sched) = json_of(
+        put_schedule(json!({ "windows": [
+            { "mode": "off", "days": all_week, "start": "00:00", "end": "24:00", "priority": 1 },
+            { "mode": "continuous", "days": ["sat"], "start": "22:00", "end": "06:00" },
+        ] }))
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{sched}");
+    assert_eq!(sched["timezone"], "UTC", "no camera or property time zone: UTC");
+    assert_eq!(sched["mode_now"], "off", "{sched}");
+    assert_eq!(sched["from_schedule"], true);
+    assert_eq!(sched["windows"].as_array().unwrap().len(), 2);
+    assert_eq!(sched["windows"][1]["end"], "06:00");
+    let local = chrono::NaiveDateTime::parse_from_str(
+        sched["local_time"].as_str().unwrap(),
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    .unwrap();
+    assert!((local - chrono::Utc::now().naive_utc()).num_seconds().abs() < 5, "{sched}");
+    let (_, cleared) = json_of(put_schedule(json!({ "windows": [] })).await).await;
+    assert_eq!(cleared["mode_now"], "motion", "the camera's own mode again: {cleared}");
+
     let (status, list) =
         json_of(cli.get("/api/v1/cameras").header("cookie", admin.clone()).send().await).await;
     assert_eq!(status, StatusCode::OK);

@@ -83,6 +83,8 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::PATCH, "/cameras/999", json!({ "name": "x" }), "AMTH"),
         (M::DELETE, "/cameras/999", json!(null), "AMTH"),
         (M::GET, "/cameras/999/snapshot.jpg", json!(null), "AMTUH"),
+        (M::GET, "/cameras/999/schedule", json!(null), "AMTUH"),
+        (M::PUT, "/cameras/999/schedule", json!({ "windows": [] }), "AMTH"),
         (
             M::GET,
             "/cameras/999/export.mp4?from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z",

@@ -23,7 +23,7 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     let retention = {
         let nvr = state.nvr().clone();
         tokio::spawn(async move {
-            nvr.run_retention(async {
+            nvr.run_background(async {
                 let _ = retention_stopped.await;
             })
             .await;
