@@ -440,3 +440,182 @@ async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an
     state.nvr().shutdown().await;
     drop(bad);
 }
+
+/// Retention: age and size limits per camera delete the oldest footage first, files with
+/// their rows, and never a protected segment or one waiting for upload.
+#[tokio::test]
+async fn retention_keeps_protected_and_unuploaded_footage() {
+    use pv_core::db::records::{segment, storage_module, storage_provider, upload_queue};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    let (_env, state) = state_with(Engine::Sqlite, |c| {
+        c.recording.enabled = false;
+        c.recording.min_free_bytes = 0;
+    })
+    .await;
+    let db = &state.dbs().records;
+    let now = chrono::Utc::now();
+    let data = state.config().data_dir.clone();
+    let mut settings = pv_core::cameras::CameraSettings::new("Shed", "rtsp://127.0.0.1:9/x");
+    settings.retention_days = Some(7);
+    settings.retention_max_bytes = Some(5_000);
+    let cam = pv_core::cameras::create(db, &settings, now).await.unwrap();
+    let camera = pv_core::ids::CameraId(cam.id);
+    // Ten 1000-byte segments: 0–3 are 8–11 days old, 4–9 from the last hours.
+    let mut ids = Vec::new();
+    for i in 0..10i64 {
+        let start = if i < 4 {
+            now - chrono::Duration::days(11 - i)
+        } else {
+            now - chrono::Duration::hours(10 - i)
+        };
+        let path = format!("cameras/id-{}/{i:02}.mp4", cam.id);
+        std::fs::create_dir_all(data.join(format!("cameras/id-{}", cam.id))).unwrap();
+        std::fs::write(data.join(&path), vec![0u8; 1000]).unwrap();
+        let seg = pv_core::recordings::NewSegment {
+            camera,
+            started_at: start,
+            ended_at: start + chrono::Duration::seconds(60),
+            media_start_ns: 0,
+            media_end_ns: 60_000_000_000,
+            duration_ms: 60_000,
+            size_bytes: 1000,
+            video_codec: "h264".into(),
+            audio_codec: None,
+            width: None,
+            height: None,
+            path,
+            motion: false,
+            end_reason: "duration".into(),
+        };
+        ids.push(pv_core::recordings::insert_segment(db, &seg, now).await.unwrap().0);
+    }
+    // Segment 0 is protected; segments 1 and 5 wait for an upload.
+    let mut row =
+        segment::Entity::find_by_id(ids[0]).one(db).await.unwrap().unwrap().into_active_model();
+    row.protected = Set(true);
+    row.update(db).await.unwrap();
+    storage_provider::ActiveModel {
+        key: Set("local".into()),
+        name: Set("Local".into()),
+        category: Set("local".into()),
+        definition: Set(json!({})),
+        installed_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let module = storage_module::ActiveModel {
+        provider_key: Set("local".into()),
+        name: Set("NAS".into()),
+        enabled: Set(true),
+        config: Set(json!({})),
+        priority: Set(0),
+        key_template: Set("{camera}/{segment}.mp4".into()),
+        parallel_uploads: Set(1),
+        read_only: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    for (seg, status) in [(ids[1], "pending"), (ids[5], "failed"), (ids[6], "done")] {
+        upload_queue::ActiveModel {
+            segment_id: Set(seg),
+            module_id: Set(module.id),
+            status: Set(status.into()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            priority: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
+
+    let report = state.nvr().retention_pass().await.unwrap();
+    // By age: 2 and 3 (0 protected, 1 not uploaded). By size, oldest first among the rest:
+    // 4, 6, 7 (5 waits for a retried upload; 6 was uploaded).
+    assert_eq!((report.by_age, report.by_size, report.for_space), (2, 3, 0), "{report:?}");
+    let left: Vec<i64> = pv_core::recordings::segments_in_range(
+        db,
+        camera,
+        now - chrono::Duration::days(30),
+        now + chrono::Duration::days(1),
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|s| s.id)
+    .collect();
+    assert_eq!(left, [ids[0], ids[1], ids[5], ids[8], ids[9]]);
+    for (i, id) in ids.iter().enumerate() {
+        let exists = data.join(format!("cameras/id-{}/{i:02}.mp4", cam.id)).exists();
+        assert_eq!(exists, left.contains(id), "file {i} deleted with its row, kept with it");
+    }
+    assert_eq!(state.nvr().retention_pass().await.unwrap().total(), 0, "nothing more to do");
+}
+
+/// The disk guard: while free space is below `recording.min_free_bytes` the oldest deletable
+/// segments of any camera go first; protected footage stays even then.
+#[tokio::test]
+async fn the_disk_guard_frees_space_oldest_first_but_never_protected_footage() {
+    use pv_core::db::records::segment;
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    let (_env, state) = state_with(Engine::Sqlite, |c| {
+        c.recording.enabled = false;
+        c.recording.min_free_bytes = u64::MAX; // the disk is always "full"
+    })
+    .await;
+    let db = &state.dbs().records;
+    let now = chrono::Utc::now();
+    let data = state.config().data_dir.clone();
+    let mut ids = Vec::new();
+    for (n, name) in ["A", "B"].iter().enumerate() {
+        let cam = pv_core::cameras::create(
+            db,
+            &pv_core::cameras::CameraSettings::new(*name, "rtsp://127.0.0.1:9/x"),
+            now,
+        )
+        .await
+        .unwrap();
+        std::fs::create_dir_all(data.join(format!("cameras/id-{}", cam.id))).unwrap();
+        for i in 0..2i64 {
+            let start = now - chrono::Duration::minutes(10 - i * 2 - n as i64);
+            let path = format!("cameras/id-{}/{i}.mp4", cam.id);
+            std::fs::write(data.join(&path), b"x").unwrap();
+            let seg = pv_core::recordings::NewSegment {
+                camera: pv_core::ids::CameraId(cam.id),
+                started_at: start,
+                ended_at: start + chrono::Duration::seconds(60),
+                media_start_ns: 0,
+                media_end_ns: 0,
+                duration_ms: 60_000,
+                size_bytes: 1,
+                video_codec: "h264".into(),
+                audio_codec: None,
+                width: None,
+                height: None,
+                path,
+                motion: false,
+                end_reason: "duration".into(),
+            };
+            ids.push(pv_core::recordings::insert_segment(db, &seg, now).await.unwrap().0);
+        }
+    }
+    let mut row =
+        segment::Entity::find_by_id(ids[3]).one(db).await.unwrap().unwrap().into_active_model();
+    row.protected = Set(true);
+    row.update(db).await.unwrap();
+    let report = state.nvr().retention_pass().await.unwrap();
+    assert_eq!(report.for_space, 3, "{report:?}");
+    let left: Vec<i64> =
+        segment::Entity::find().all(db).await.unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(left, [ids[3]], "only the protected segment is left");
+}
