@@ -21,7 +21,7 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
-use crate::db::records::{camera, recording_schedule, rtmp_output};
+use crate::db::records::{camera, camera_mac_change, recording_schedule, rtmp_output};
 use crate::error::{Error, Result};
 
 fn db_err(source: sea_orm::DbErr) -> Error {
@@ -424,4 +424,63 @@ pub async fn replace_schedules(
     }
     txn.commit().await.map_err(db_err)?;
     schedules(db, camera).await
+}
+
+/// What [`record_mac`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MacOutcome {
+    /// The camera (or its MAC address) is not known; nothing stored.
+    Unknown,
+    /// The same address as before.
+    Unchanged,
+    /// First learned (blank → known): stored, no alert.
+    Learned(String),
+    /// A known address changed: stored, and a `camera_mac_changes` row records it.
+    Changed {
+        /// The previous address.
+        old: String,
+        /// The new one.
+        new: String,
+    },
+}
+
+/// Store the MAC address (and IP) seen for a camera; a change of a known address is recorded
+/// in `camera_mac_changes` (marked alerted: the caller raises the alert).
+pub async fn record_mac(
+    db: &impl ConnectionTrait,
+    camera: i64,
+    ip: Option<&str>,
+    mac: &str,
+    now: DateTime<Utc>,
+) -> Result<MacOutcome> {
+    let Some(row) = camera::Entity::find_by_id(camera).one(db).await.map_err(db_err)? else {
+        return Ok(MacOutcome::Unknown);
+    };
+    let old = row.mac_address.clone();
+    let outcome = match &old {
+        Some(o) if o == mac => return Ok(MacOutcome::Unchanged),
+        Some(o) => MacOutcome::Changed { old: o.clone(), new: mac.to_owned() },
+        None => MacOutcome::Learned(mac.to_owned()),
+    };
+    if let MacOutcome::Changed { old, new } = &outcome {
+        camera_mac_change::ActiveModel {
+            camera_id: Set(camera),
+            old_mac: Set(Some(old.clone())),
+            new_mac: Set(new.clone()),
+            observed_at: Set(now),
+            alerted: Set(true),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .map_err(db_err)?;
+    }
+    let mut row = row.into_active_model();
+    row.mac_address = Set(Some(mac.to_owned()));
+    if let Some(ip) = ip {
+        row.ip_address = Set(Some(ip.to_owned()));
+    }
+    row.updated_at = Set(now);
+    row.update(db).await.map_err(db_err)?;
+    Ok(outcome)
 }

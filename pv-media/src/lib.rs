@@ -33,6 +33,7 @@
 //! - [`layout`]: the on-disk ingest layout: the stable per-camera directory (by MAC address when
 //!   known, else by camera id) and sortable segment file names that the recovery pass parses
 //!   back into (start time, camera id).
+//! - [`mac`]: a camera's MAC address from the kernel neighbour table (`/proc/net/arp`).
 //! - [`mode`]: [`RecordingMode`] (`continuous`, `motion`, `off`).
 //! - [`schedule`]: weekly recording windows and which mode applies at a given local time.
 //! - [`error`]: this crate's [`Error`] and [`Result`].
@@ -59,6 +60,7 @@
 pub mod error;
 pub mod export;
 pub mod layout;
+pub mod mac;
 pub mod mode;
 pub mod motion;
 pub mod mp4;

@@ -44,6 +44,9 @@ use pv_media::rtmp::{PushStatus, RtmpConfig, RtmpPush};
 use pv_media::snapshot::{self, FramePick, Jpeg, SnapshotError, SnapshotOptions};
 use tokio::sync::mpsc;
 
+/// How often every camera's MAC address is re-read (twice a day).
+const MAC_AUDIT_EVERY: Duration = Duration::from_secs(12 * 3600);
+
 /// How often a failed row write is retried before it is left to the next recovery pass.
 const ROW_ATTEMPTS: u32 = 6;
 
@@ -65,6 +68,9 @@ struct Inner {
     config: RecordingConfig,
     clock: Arc<dyn Clock>,
     key: pv_security::seal::ServerKey,
+    audit: Arc<pv_security::audit::AuditLog>,
+    /// When each camera's MAC address was last checked.
+    mac_checked: Mutex<HashMap<i64, std::time::Instant>>,
     recorders: tokio::sync::Mutex<HashMap<i64, Running>>,
     /// RTMP pushes by camera, with their (plain) target; they follow the camera's recorder.
     pushes: tokio::sync::Mutex<HashMap<i64, (String, RtmpPush)>>,
@@ -113,6 +119,7 @@ impl Nvr {
         config: RecordingConfig,
         clock: Arc<dyn Clock>,
         key: pv_security::seal::ServerKey,
+        audit: Arc<pv_security::audit::AuditLog>,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -121,6 +128,8 @@ impl Nvr {
             config,
             clock,
             key,
+            audit,
+            mac_checked: Default::default(),
             recorders: Default::default(),
             pushes: Default::default(),
             events: Mutex::new(Some(tx)),
@@ -500,6 +509,16 @@ impl Nvr {
                 match cameras::list(&self.inner.dbs.records).await {
                     Ok(cams) => {
                         for cam in &cams {
+                            let due = lock(&self.inner.mac_checked)
+                                .get(&cam.id)
+                                .is_none_or(|t| t.elapsed() >= MAC_AUDIT_EVERY);
+                            if due {
+                                self.check_mac(cam).await;
+                            }
+                        }
+                        // A changed MAC address moves the ingest directory: re-read.
+                        let cams = cameras::list(&self.inner.dbs.records).await.unwrap_or(cams);
+                        for cam in &cams {
                             self.apply(cam).await;
                         }
                     }
@@ -507,6 +526,58 @@ impl Nvr {
                 }
             }
         }
+    }
+
+    /// Read the camera's MAC address from the kernel neighbour table and store it (what
+    /// create, edit and the twice-daily audit do). A change of a known address is an alert:
+    /// an audit event `camera.mac_changed` and a warning in the log; a first sighting is not.
+    pub async fn check_mac(&self, cam: &camera::Model) -> cameras::MacOutcome {
+        lock(&self.inner.mac_checked).insert(cam.id, std::time::Instant::now());
+        let url = cam.main_url.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let ip = pv_media::mac::url_host_ip(&url)?;
+            Some((ip, pv_media::mac::lookup(ip)?))
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some((ip, mac)) = found else { return cameras::MacOutcome::Unknown };
+        self.record_mac(cam, &ip.to_string(), &mac.to_string()).await
+    }
+
+    /// Store a MAC address seen for the camera at `ip` (see [`Nvr::check_mac`]).
+    pub async fn record_mac(
+        &self,
+        cam: &camera::Model,
+        ip: &str,
+        mac: &str,
+    ) -> cameras::MacOutcome {
+        let outcome =
+            match cameras::record_mac(&self.inner.dbs.records, cam.id, Some(ip), mac, self.now())
+                .await
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(camera = cam.id, error = %e, "cannot store the MAC address");
+                    return cameras::MacOutcome::Unknown;
+                }
+            };
+        if let cameras::MacOutcome::Changed { old, new } = &outcome {
+            tracing::warn!(camera = cam.id, name = %cam.name, ip, old, new, "camera MAC address changed: the device at this address was replaced");
+            let event = pv_security::audit::Event::new(
+                "system",
+                "camera.mac_changed",
+                "camera",
+                &cam.id.to_string(),
+            )
+            .details(
+                serde_json::json!({ "name": cam.name, "ip": ip, "old_mac": old, "new_mac": new }),
+            );
+            if let Err(e) = self.inner.audit.append(event, self.now()).await {
+                tracing::error!(error = %e, "cannot write audit event");
+            }
+        }
+        outcome
     }
 
     /// The camera's time zone: its own, else its property's, else UTC.

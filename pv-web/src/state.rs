@@ -24,7 +24,7 @@ struct Inner {
     ip_rules: crate::access::RulesCache,
     proxies: crate::client::TrustedProxies,
     key: pv_security::seal::ServerKey,
-    audit: pv_security::audit::AuditLog,
+    audit: Arc<pv_security::audit::AuditLog>,
     relying_party: OnceLock<pv_security::passkey::RelyingParty>,
     auth_limiter: crate::limit::PerClientLimiter,
     nvr: crate::nvr::Nvr,
@@ -49,7 +49,7 @@ impl AppState {
         let graphql = GraphqlApi::build(&dbs, &config.graphql).await?;
         let key = pv_security::seal::ServerKey::load_or_create(&config.data_dir)
             .map_err(|e| crate::Error::Startup(e.to_string()))?;
-        let audit = pv_security::audit::AuditLog::new(dbs.users.clone());
+        let audit = Arc::new(pv_security::audit::AuditLog::new(dbs.users.clone()));
         let proxies = crate::client::TrustedProxies::from_config(&config.server);
         let auth_limiter =
             crate::limit::PerClientLimiter::per_minute(config.security.auth_requests_per_minute);
@@ -60,6 +60,7 @@ impl AppState {
             config.recording.clone(),
             clock.clone(),
             key.clone(),
+            audit.clone(),
         );
         Ok(Self {
             inner: Arc::new(Inner {

@@ -152,6 +152,44 @@ async fn cameras_are_created_changed_and_deleted_with_clear_errors() {
     let (_, cleared) = json_of(put_schedule(json!({ "windows": [] })).await).await;
     assert_eq!(cleared["mode_now"], "motion", "the camera's own mode again: {cleared}");
 
+    // MAC address: a first sighting is stored quietly and moves the ingest directory to the
+    // MAC; a change of a known address is recorded and raises an alert.
+    use pv_core::cameras::MacOutcome;
+    let row = pv_core::cameras::get(&state.dbs().records, id).await.unwrap();
+    let learned = state.nvr().record_mac(&row, "192.0.2.10", "aa:bb:cc:00:11:22").await;
+    assert_eq!(learned, MacOutcome::Learned("aa:bb:cc:00:11:22".into()));
+    let row = pv_core::cameras::get(&state.dbs().records, id).await.unwrap();
+    assert_eq!(
+        state.nvr().record_mac(&row, "192.0.2.10", "aa:bb:cc:00:11:22").await,
+        MacOutcome::Unchanged
+    );
+    let (_, shown) = json_of(
+        cli.get(format!("/api/v1/cameras/{id}")).header("cookie", admin.clone()).send().await,
+    )
+    .await;
+    assert_eq!(shown["mac_address"], "aa:bb:cc:00:11:22");
+    assert_eq!(shown["ingest_dir"], "cameras/mac-aa-bb-cc-00-11-22");
+    let changed = state.nvr().record_mac(&row, "192.0.2.10", "de:ad:be:ef:00:01").await;
+    assert_eq!(
+        changed,
+        MacOutcome::Changed { old: "aa:bb:cc:00:11:22".into(), new: "de:ad:be:ef:00:01".into() }
+    );
+    let changes = pv_core::db::records::camera_mac_change::Entity::find()
+        .all(&state.dbs().records)
+        .await
+        .unwrap();
+    assert_eq!(changes.len(), 1, "only the change of a known address is recorded");
+    assert_eq!(changes[0].old_mac.as_deref(), Some("aa:bb:cc:00:11:22"));
+    assert!(changes[0].alerted);
+    let alerts: Vec<_> = pv_core::db::users::audit_event::Entity::find()
+        .all(&state.dbs().users)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "camera.mac_changed")
+        .collect();
+    assert_eq!(alerts.len(), 1, "one alert, for the change only");
+
     let (status, list) =
         json_of(cli.get("/api/v1/cameras").header("cookie", admin.clone()).send().await).await;
     assert_eq!(status, StatusCode::OK);
