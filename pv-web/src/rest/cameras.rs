@@ -561,6 +561,9 @@ impl CamerasApi {
             .await
             .map_err(core_err)?;
         auth.audit(&state, "camera.create", "camera", &cam.id.to_string(), audit_details(&s)).await;
+        // Known now when the camera was contacted before; the twice-daily audit catches up.
+        state.nvr().check_mac(&cam).await;
+        let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
         state.nvr().apply(&cam).await;
         let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
         Ok(Created::Created(Json(render(&state, cam).await)))
@@ -661,6 +664,9 @@ impl CamerasApi {
             .await
             .map_err(core_err)?;
         auth.audit(&state, "camera.update", "camera", &cam.id.to_string(), audit_details(&s)).await;
+        // Known now when the camera was contacted before; the twice-daily audit catches up.
+        state.nvr().check_mac(&cam).await;
+        let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
         state.nvr().apply(&cam).await;
         let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
         Ok(CameraResponse::Ok(Json(render(&state, cam).await)))
