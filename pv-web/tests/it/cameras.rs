@@ -283,6 +283,14 @@ fn ffprobe(path: &std::path::Path) -> (String, f64) {
 async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an_outage() {
     let mut cam = TestCamera::start(Clip::Moving).unwrap();
     let bad = TestCamera::start(Clip::Garbage).unwrap();
+    let locked = pv_media::testcam::TestCamera::start_with(
+        Clip::Moving,
+        pv_media::testcam::TestCameraOptions {
+            credentials: Some(("viewer".into(), "right".into())),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let (_env, state) = state_with(Engine::Sqlite, |c| c.recording.segment_seconds = 3).await;
     let cli = TestClient::new(pv_web::app::build(state.clone()));
     let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
@@ -300,6 +308,9 @@ async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an
     // Bad cameras next to it: unreachable, and an RTSP stream of garbage.
     let (_, unreachable) = json_of(create("Gone", "rtsp://127.0.0.1:9/none".into()).await).await;
     let (_, garbage) = json_of(create("Noise", bad.url()).await).await;
+    let (_, wrong_login) =
+        json_of(create("Locked", locked.url().replace("rtsp://", "rtsp://viewer:wrong@")).await)
+            .await;
 
     let list = format!("/api/v1/recordings?camera_id={id}");
     let segs = wait_json(&cli, &admin, &list, Duration::from_secs(30), |v| {
@@ -411,7 +422,9 @@ async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an
     assert!(problem["detail"].as_str().unwrap().contains("no footage"));
 
     // The bad cameras have a clear status and never stopped the good one.
-    for (bad, what) in [(&unreachable, "unreachable"), (&garbage, "garbage")] {
+    for (bad, what) in
+        [(&unreachable, "unreachable"), (&garbage, "garbage"), (&wrong_login, "wrong password")]
+    {
         let bid = bad["id"].as_i64().unwrap();
         let got = wait_json(
             &cli,
@@ -428,7 +441,12 @@ async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an
             matches!(got["status"]["state"].as_str(), Some("reconnecting" | "failed")),
             "{what}: {got}"
         );
-        assert!(!got["status"]["reason"].as_str().unwrap_or("").is_empty(), "{what}: {got}");
+        let reason = got["status"]["reason"].as_str().unwrap_or("").to_lowercase();
+        assert!(!reason.is_empty(), "{what}: {got}");
+        if what == "wrong password" {
+            assert!(reason.contains("unauthorized") || reason.contains("401"), "{got}");
+            assert!(!got.to_string().contains("wrong"), "the password is never shown: {got}");
+        }
     }
 
     // Camera outage: a gap is recorded and recording resumes.
@@ -477,6 +495,7 @@ async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an
 
     state.nvr().shutdown().await;
     drop(bad);
+    drop(locked);
 }
 
 /// Retention: age and size limits per camera delete the oldest footage first, files with
