@@ -160,7 +160,7 @@ pub async fn cameras(state: Data<&AppState>, req: &Request) -> Response {
             "csrf": crate::csrf::page_tokens(
                 &state,
                 &principal,
-                &["/cameras", "/cameras/{id}", "/cameras/{id}/rtmp"],
+                &["/cameras", "/cameras/{id}", "/cameras/{id}/rtmp", "/cameras/{id}/schedule"],
             ),
         })),
         toasts_json: "[]".into(),

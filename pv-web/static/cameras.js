@@ -84,7 +84,14 @@
         img.className = "thumb";
         img.alt = "Latest picture from " + c.name;
         img.loading = "lazy";
-        if (c.status.state === "streaming") img.src = "/api/v1/cameras/" + c.id + "/snapshot.jpg?t=" + Date.now();
+        // Live when streaming; otherwise the server answers from the newest recording.
+        img.addEventListener("error", function () {
+          const none = document.createElement("span");
+          none.className = "thumb thumb-empty";
+          none.textContent = "no picture";
+          img.replaceWith(none);
+        });
+        img.src = "/api/v1/cameras/" + c.id + "/snapshot.jpg?width=256&t=" + Date.now();
         cell(tr, img);
         cell(tr, c.name);
         cell(tr, badge(c.status)).dataset.field = "status";
@@ -99,6 +106,7 @@
         link.textContent = "Recordings";
         actions.appendChild(link);
         if (page.can_manage) {
+          actions.appendChild(button("Settings", function () { openSettings(c); }));
           actions.appendChild(button(c.enabled ? "Disable" : "Enable", async function () {
             try {
               await api("PATCH", "/api/v1/cameras/" + c.id, { enabled: !c.enabled });
@@ -124,6 +132,128 @@
     }
   }
 
+  // ---- Recording settings, schedule and RTMP output of one camera ----
+
+  const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  let current = null;
+
+  function scheduleRow(w) {
+    const tr = document.createElement("tr");
+    const mode = document.createElement("select");
+    ["continuous", "motion", "off"].forEach(function (m) {
+      const o = document.createElement("option");
+      o.value = m; o.textContent = m; o.selected = w.mode === m;
+      mode.appendChild(o);
+    });
+    mode.name = "mode";
+    cell(tr, mode);
+    const days = document.createElement("span");
+    DAYS.forEach(function (d) {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox"; box.value = d; box.checked = (w.days || []).includes(d);
+      label.appendChild(box);
+      label.append(" " + d + " ");
+      days.appendChild(label);
+    });
+    cell(tr, days);
+    const time = function (name, value) {
+      const i = document.createElement("input");
+      i.name = name; i.value = value; i.size = 5; i.placeholder = "HH:MM";
+      return i;
+    };
+    cell(tr, time("start", w.start || "08:00"));
+    cell(tr, time("end", w.end || "18:00"));
+    const prio = document.createElement("input");
+    prio.name = "priority"; prio.type = "number"; prio.value = w.priority || 0; prio.style.width = "5em";
+    cell(tr, prio);
+    cell(tr, button("Remove", function () { tr.remove(); }));
+    return tr;
+  }
+
+  async function showSchedule() {
+    const s = await api("GET", "/api/v1/cameras/" + current.id + "/schedule");
+    document.getElementById("settings-clock").textContent = current.name + ": local time " +
+      s.local_time.replace("T", " ") + " (" + s.timezone + "), recording now: " + s.mode_now +
+      (s.from_schedule ? " (by the schedule)" : "");
+    const rows = document.getElementById("schedule-rows");
+    rows.replaceChildren();
+    s.windows.forEach(function (w) { rows.appendChild(scheduleRow(w)); });
+  }
+
+  async function openSettings(c) {
+    current = c;
+    const box = document.getElementById("camera-settings");
+    const f = document.getElementById("settings-form");
+    f.recording_mode.value = c.recording_mode;
+    f.segment_seconds.value = c.segment_seconds == null ? "" : c.segment_seconds;
+    f.pre_roll_seconds.value = c.pre_roll_seconds;
+    f.post_roll_seconds.value = c.post_roll_seconds;
+    f.retention_days.value = c.retention_days == null ? "" : c.retention_days;
+    f.timezone.value = c.timezone || "";
+    document.getElementById("rtmp-state").textContent = c.rtmp
+      ? "Pushing to " + c.rtmp.target + ": " + c.rtmp.state + (c.rtmp.reason ? " (" + c.rtmp.reason + ")" : "")
+      : "No push.";
+    box.hidden = false;
+    try { await showSchedule(); } catch (e) { toast(e.message, "error"); }
+    box.scrollIntoView({ behavior: "smooth" });
+  }
+
+  async function saveSettings(event) {
+    event.preventDefault();
+    const f = event.target;
+    const num = function (v) { return v === "" ? null : parseInt(v, 10); };
+    try {
+      current = await api("PATCH", "/api/v1/cameras/" + current.id, {
+        recording_mode: f.recording_mode.value,
+        segment_seconds: num(f.segment_seconds.value),
+        pre_roll_seconds: num(f.pre_roll_seconds.value),
+        post_roll_seconds: num(f.post_roll_seconds.value),
+        retention_days: num(f.retention_days.value),
+        timezone: f.timezone.value || null,
+      });
+      toast("Settings of " + current.name + " saved.", "info");
+      await showSchedule();
+      load(false);
+    } catch (e) { toast(e.message, "error"); }
+  }
+
+  async function saveSchedule() {
+    const windows = Array.from(document.querySelectorAll("#schedule-rows tr")).map(function (tr) {
+      return {
+        mode: tr.querySelector("[name=mode]").value,
+        days: Array.from(tr.querySelectorAll("input[type=checkbox]:checked")).map(function (b) { return b.value; }),
+        start: tr.querySelector("[name=start]").value,
+        end: tr.querySelector("[name=end]").value,
+        priority: parseInt(tr.querySelector("[name=priority]").value, 10) || 0,
+      };
+    });
+    try {
+      await api("PUT", "/api/v1/cameras/" + current.id + "/schedule", { windows: windows });
+      toast("Schedule of " + current.name + " saved.", "info");
+      await showSchedule();
+      load(false);
+    } catch (e) { toast(e.message, "error"); }
+  }
+
+  async function startPush(event) {
+    event.preventDefault();
+    try {
+      const s = await api("POST", "/api/v1/cameras/" + current.id + "/rtmp", { url: event.target.url.value });
+      event.target.url.value = "";
+      document.getElementById("rtmp-state").textContent = "Pushing to " + s.target + ": " + s.state;
+      toast("RTMP push of " + current.name + " started.", "info");
+    } catch (e) { toast(e.message, "error"); }
+  }
+
+  async function stopPush() {
+    try {
+      await api("DELETE", "/api/v1/cameras/" + current.id + "/rtmp");
+      document.getElementById("rtmp-state").textContent = "No push.";
+      toast("RTMP push of " + current.name + " stopped.", "info");
+    } catch (e) { toast(e.message, "error"); }
+  }
+
   async function add(event) {
     event.preventDefault();
     const f = event.target;
@@ -146,6 +276,18 @@
     load(false);
     const form = document.getElementById("camera-form");
     if (form) form.addEventListener("submit", add);
+    const settings = document.getElementById("settings-form");
+    if (settings) {
+      settings.addEventListener("submit", saveSettings);
+      document.getElementById("rtmp-form").addEventListener("submit", startPush);
+      document.querySelectorAll("[data-action=rtmp-stop]").forEach(function (b) { b.addEventListener("click", stopPush); });
+      document.querySelectorAll("[data-action=schedule-save]").forEach(function (b) { b.addEventListener("click", saveSchedule); });
+      document.querySelectorAll("[data-action=schedule-add]").forEach(function (b) {
+        b.addEventListener("click", function () {
+          document.getElementById("schedule-rows").appendChild(scheduleRow({ mode: "continuous", days: DAYS }));
+        });
+      });
+    }
     document.querySelectorAll("[data-action=cameras-refresh]").forEach(function (b) {
       b.addEventListener("click", function () { load(true); });
     });

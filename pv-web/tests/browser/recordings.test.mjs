@@ -83,7 +83,7 @@ test('cameras page shows a streaming camera; the recordings timeline draws and p
     assert.equal(snap.status, 200, `snapshot: ${snap.status} ${await snap.clone().text().catch(() => '')}`);
     const thumb = row.locator('img.thumb');
     await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await thumb.elementHandle());
-    assert.equal(await thumb.evaluate((el) => el.naturalWidth), 1280, 'the snapshot is the camera picture');
+    assert.equal(await thumb.evaluate((el) => el.naturalWidth), 256, 'the snapshot is the camera picture, scaled');
 
     // --- Recordings page: one span per segment on the camera's timeline.
     await page.goto(`${server.base}/recordings`, { waitUntil: 'load' });
@@ -119,6 +119,31 @@ test('cameras page shows a streaming camera; the recordings timeline draws and p
 
     if (process.env.PV_ARTIFACTS) {
       await page.screenshot({ path: `${process.env.PV_ARTIFACTS}/ui-recordings.png`, fullPage: true });
+    }
+
+    // --- Recording settings: the camera's local time, and a schedule window that turns
+    // recording off, saved through the page (with its CSRF token) and applied at once.
+    await page.goto(`${server.base}/cameras`, { waitUntil: 'load' });
+    await row.waitFor();
+    await row.locator('button', { hasText: 'Settings' }).click();
+    const clock = page.locator('#settings-clock');
+    await clock.filter({ hasText: 'local time' }).waitFor();
+    assert.match(await clock.textContent(), /Test yard: local time \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC\), recording now: continuous$/);
+    await page.locator('[data-action=schedule-add]').click();
+    const win = page.locator('#schedule-rows tr').first();
+    await win.locator('[name=mode]').selectOption('off');
+    await win.locator('[name=start]').fill('00:00');
+    await win.locator('[name=end]').fill('24:00');
+    await page.locator('[data-action=schedule-save]').click();
+    await page.locator('#toasts .toast', { hasText: 'Schedule of Test yard saved.' }).waitFor();
+    await clock.filter({ hasText: 'recording now: off (by the schedule)' }).waitFor();
+    const stopped = await poll('the schedule stops the recorder', async () => {
+      const c = await (await api(`/cameras/${cam.id}`)).json();
+      return { done: c.status.state === 'disabled', value: c.status };
+    }, 15_000);
+    assert.match(stopped.reason, /schedule/);
+    if (process.env.PV_ARTIFACTS) {
+      await page.screenshot({ path: `${process.env.PV_ARTIFACTS}/ui-camera-settings.png`, fullPage: true });
     }
     assert.deepEqual(await page.evaluate(() => window.__pv.csp), [], 'no CSP violations');
     assert.deepEqual(problems([/Failed to load resource/]), [], 'no console errors');
