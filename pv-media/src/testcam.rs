@@ -18,6 +18,7 @@
 //! ```
 
 pub mod clip;
+pub mod rtmp;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,7 +3,6 @@
 //! reconnects when nginx goes away and comes back; the recorder is never disturbed.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,91 +12,9 @@ use pv_media::tap::StreamTap;
 use pv_media::testcam::{Clip, TestCamera};
 use tokio::sync::watch;
 
+use pv_media::testcam::rtmp::RtmpServer as Nginx;
+
 use crate::support::{Rec, check_segments, config};
-
-const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
-
-/// nginx with the RTMP module, one process, in a temporary prefix. Killed when dropped.
-struct Nginx {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Nginx {
-    fn start() -> Nginx {
-        assert!(
-            Path::new(RTMP_MODULE).is_file() && Path::new("/usr/sbin/nginx").is_file(),
-            "nginx-light and libnginx-mod-rtmp are needed (bins/install-deps.sh test)"
-        );
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut nginx = Nginx { dir: tempfile::tempdir().unwrap(), port, child: None };
-        nginx.restart();
-        nginx
-    }
-
-    fn restart(&mut self) {
-        self.stop();
-        let prefix = self.dir.path();
-        let conf = prefix.join("nginx.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "load_module {RTMP_MODULE};\n\
-                 daemon off;\n\
-                 master_process off;\n\
-                 pid {p}/nginx.pid;\n\
-                 error_log {p}/error.log info;\n\
-                 events {{ worker_connections 64; }}\n\
-                 rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{\n\
-                 live on; record off; allow publish 127.0.0.1; deny publish all; }} }} }}\n",
-                p = prefix.display(),
-                port = self.port,
-            ),
-        )
-        .unwrap();
-        let child = Command::new("/usr/sbin/nginx")
-            .arg("-c")
-            .arg(&conf)
-            .arg("-p")
-            .arg(format!("{}/", prefix.display()))
-            .arg("-e")
-            .arg(prefix.join("error.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                let log = std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default();
-                panic!("nginx exited ({status}): {log}");
-            }
-            assert!(Instant::now() < deadline, "nginx did not listen on {}", self.port);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Kill it (SIGKILL: the publisher's connection is cut, not closed politely).
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self, name: &str) -> String {
-        format!("rtmp://127.0.0.1:{}/live/{name}", self.port)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// A TLS server with a self-signed certificate (`openssl s_server`), killed when dropped.
 struct TlsServer {
@@ -213,7 +130,7 @@ fn push_config(url: String) -> RtmpConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_camera_is_pushed_to_nginx_rtmp_and_reconnects() {
-    let mut nginx = Nginx::start();
+    let mut nginx = Nginx::start().unwrap();
     let cam = TestCamera::start(Clip::Moving).unwrap();
     let aac_cam = TestCamera::start(Clip::MovingAac).unwrap();
     let data = tempfile::tempdir().unwrap();
@@ -226,7 +143,7 @@ async fn a_recorded_camera_is_pushed_to_nginx_rtmp_and_reconnects() {
 
     let t = Instant::now();
     let push = RtmpPush::start(tap.clone(), push_config(nginx.url("cam50"))).unwrap();
-    assert_eq!(push.target(), format!("rtmp://127.0.0.1:{}/live/<key>", nginx.port));
+    assert_eq!(push.target(), format!("rtmp://127.0.0.1:{}/live/<key>", nginx.port()));
     let aac_push = RtmpPush::start(aac_tap.clone(), push_config(nginx.url("cam51"))).unwrap();
     let mut status = push.status();
     let mut aac_status = aac_push.status();
@@ -266,7 +183,7 @@ async fn a_recorded_camera_is_pushed_to_nginx_rtmp_and_reconnects() {
     );
 
     // nginx comes back on the same port: pushing again within the back-off cap.
-    nginx.restart();
+    nginx.restart().unwrap();
     let back = Instant::now();
     wait_status(&mut status, Duration::from_secs(10), |s| *s == PushStatus::Pushing).await.unwrap();
     let resumed = back.elapsed();
@@ -291,7 +208,7 @@ async fn a_recorded_camera_is_pushed_to_nginx_rtmp_and_reconnects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_waits_for_a_camera_and_follows_it_across_a_reconnect() {
-    let nginx = Nginx::start();
+    let nginx = Nginx::start().unwrap();
     let mut cam = TestCamera::start(Clip::Moving).unwrap();
     let data = tempfile::tempdir().unwrap();
     let mut rec = Rec::start(config(52, &cam.url(), data.path()));

@@ -283,7 +283,7 @@ fn ffprobe(path: &std::path::Path) -> (String, f64) {
 async fn a_camera_added_through_the_api_records_indexed_segments_and_survives_an_outage() {
     let mut cam = TestCamera::start(Clip::Moving).unwrap();
     let bad = TestCamera::start(Clip::Garbage).unwrap();
-    let locked = pv_media::testcam::TestCamera::start_with(
+    let locked = TestCamera::start_with(
         Clip::Moving,
         pv_media::testcam::TestCameraOptions {
             credentials: Some(("viewer".into(), "right".into())),
@@ -675,4 +675,90 @@ async fn the_disk_guard_frees_space_oldest_first_but_never_protected_footage() {
     let left: Vec<i64> =
         segment::Entity::find().all(db).await.unwrap().iter().map(|s| s.id).collect();
     assert_eq!(left, [ids[3]], "only the protected segment is left");
+}
+
+/// RTMP out through the API: the camera's stream pushed from memory to a local nginx-rtmp,
+/// readable by ffprobe as H.264; the stream key is never shown; stop, and bad targets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_is_pushed_to_nginx_rtmp_through_the_api() {
+    let cam = TestCamera::start(Clip::Moving).unwrap();
+    let nginx = pv_media::testcam::rtmp::RtmpServer::start().unwrap();
+    let (_env, state) = state_with(Engine::Sqlite, |c| c.recording.segment_seconds = 3).await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let admin = session_cookie(&state, admin_id).await;
+    let csrf = |path: &str| csrf_token(&state, admin_id, path);
+    let (_, body) = json_of(
+        cli.post("/api/v1/cameras")
+            .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf("/cameras"))
+            .body_json(&json!({ "name": "Gate", "main_url": cam.url() }))
+            .send()
+            .await,
+    )
+    .await;
+    let id = body["id"].as_i64().unwrap();
+    let camera = format!("/api/v1/cameras/{id}");
+    wait_json(&cli, &admin, &camera, Duration::from_secs(20), |v| {
+        v["status"]["state"] == "streaming"
+    })
+    .await;
+    let push = |url: &str| {
+        cli.post(format!("{camera}/rtmp"))
+            .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf("/cameras/{id}/rtmp"))
+            .body_json(&json!({ "url": url }))
+            .send()
+    };
+    let (status, problem) = json_of(push("http://127.0.0.1/live/x").await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let target = nginx.url("secret-key-123");
+    let (status, started) = json_of(push(&target).await).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert!(!started.to_string().contains("secret-key-123"), "the key is hidden: {started}");
+    let pushing = wait_json(&cli, &admin, &camera, Duration::from_secs(15), |v| {
+        v["rtmp"]["state"] == "pushing"
+    })
+    .await;
+    assert_eq!(pushing["rtmp"]["state"], "pushing", "{pushing}");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-rw_timeout", "15000000", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0"])
+            .arg(target)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "h264,1280,720", "{out:?}");
+    let stored =
+        pv_core::db::records::rtmp_output::Entity::find().all(&state.dbs().records).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].enabled && !stored[0].target_url.contains("secret-key-123"), "sealed");
+
+    let stop = |()| {
+        cli.delete(format!("{camera}/rtmp"))
+            .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf("/cameras/{id}/rtmp"))
+            .send()
+    };
+    assert_eq!(stop(()).await.0.status(), StatusCode::NO_CONTENT);
+    let (_, after) = json_of(cli.get(&camera).header("cookie", admin.clone()).send().await).await;
+    assert_eq!(after["rtmp"], Value::Null, "{after}");
+    assert_eq!(stop(()).await.0.status(), StatusCode::NOT_FOUND, "nothing left to stop");
+
+    // A camera that does not record cannot be pushed.
+    let resp = cli
+        .patch(&camera)
+        .header("cookie", admin.clone())
+        .header("x-csrf-token", csrf("/cameras/{id}"))
+        .body_json(&json!({ "enabled": false }))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    let (status, problem) = json_of(push(&nginx.url("again")).await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("not recording"), "{problem}");
+    state.nvr().shutdown().await;
 }
