@@ -294,6 +294,9 @@ pub struct RecordingConfig {
     pub retention_interval_seconds: u64,
     /// The ffmpeg program of the fallback recorder. Default `ffmpeg` (from `PATH`).
     pub ffmpeg_program: PathBuf,
+    /// Where ONVIF WS-Discovery probes are sent. Default the multicast group
+    /// `239.255.255.250:3702`.
+    pub discovery_target: SocketAddr,
 }
 
 impl Default for RecordingConfig {
@@ -305,6 +308,7 @@ impl Default for RecordingConfig {
             min_free_bytes: 2 * 1024 * 1024 * 1024,
             retention_interval_seconds: 60,
             ffmpeg_program: PathBuf::from("ffmpeg"),
+            discovery_target: SocketAddr::from(([239, 255, 255, 250], 3702)),
         }
     }
 }

@@ -117,7 +117,8 @@ impl Drop for TestDb {
     }
 }
 
-/// A configuration whose three databases are fresh databases on `engine`, with a temporary
+/// A configuration whose three databases are fresh databases on `engine`, ONVIF discovery
+/// aimed at loopback, and a temporary
 /// data dir. Keep the returned value alive for as long as the databases are used.
 #[derive(Debug)]
 pub struct TestEnv {
@@ -134,6 +135,9 @@ impl TestEnv {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
         config.logging.file_enabled = false;
+        // Tests never send ONVIF discovery to the LAN's multicast group: port 9 (discard) on
+        // loopback answers nothing.
+        config.recording.discovery_target = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
         let mut dbs = Vec::new();
         if engine != Engine::Sqlite {
             for kind in DbKind::ALL {

@@ -20,6 +20,8 @@
 //!   watch channel.
 //! - [`export`]: join finished segment files of one camera into one MP4 without transcoding,
 //!   optionally trimmed at key frames.
+//! - [`probe`]: check an RTSP URL before a camera is saved ([`probe::probe`]): video codec,
+//!   picture size, frame rate and audio codec, or a clear reason why it cannot be used.
 //! - [`recovery`]: the start-up scan of a camera's ingest directory: complete, repaired and
 //!   discarded segment files, for reconciliation with the database.
 //! - [`watch`]: a supervised motion watcher per camera ([`watch::MotionWatcher`]): the sub
@@ -34,6 +36,7 @@
 //!   known, else by camera id) and sortable segment file names that the recovery pass parses
 //!   back into (start time, camera id).
 //! - [`mac`]: a camera's MAC address from the kernel neighbour table (`/proc/net/arp`).
+//! - [`onvif`]: ONVIF WS-Discovery of cameras on the LAN.
 //! - [`mode`]: [`RecordingMode`] (`continuous`, `motion`, `off`).
 //! - [`schedule`]: weekly recording windows and which mode applies at a given local time.
 //! - [`error`]: this crate's [`Error`] and [`Result`].
@@ -64,6 +67,8 @@ pub mod mac;
 pub mod mode;
 pub mod motion;
 pub mod mp4;
+pub mod onvif;
+pub mod probe;
 pub mod record;
 pub mod recovery;
 pub mod rtmp;

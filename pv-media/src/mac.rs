@@ -49,9 +49,8 @@ pub fn lookup(ip: IpAddr) -> Option<MacAddress> {
     lookup_in(Path::new(ARP_TABLE), ip)
 }
 
-/// The IP address a stream URL's host resolves to (the first one; a literal address as is).
-/// Blocking when the host is a name.
-pub fn url_host_ip(url: &str) -> Option<IpAddr> {
+/// The host of a URL (`rtsp://u:p@host:554/x` → `host`; IPv6 without brackets), lowercase.
+pub fn url_host(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?']).next()?;
     let hostport = authority.rsplit('@').next()?;
@@ -60,10 +59,17 @@ pub fn url_host_ip(url: &str) -> Option<IpAddr> {
     } else {
         hostport.split(':').next()?
     };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// The IP address a stream URL's host resolves to (the first one; a literal address as is).
+/// Blocking when the host is a name.
+pub fn url_host_ip(url: &str) -> Option<IpAddr> {
+    let host = url_host(url)?;
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Some(ip);
     }
-    (host, 554).to_socket_addrs().ok()?.next().map(|a| a.ip())
+    (host.as_str(), 554).to_socket_addrs().ok()?.next().map(|a| a.ip())
 }
 
 #[cfg(test)]

@@ -254,6 +254,45 @@
     } catch (e) { toast(e.message, "error"); }
   }
 
+  async function probe() {
+    const f = document.getElementById("camera-form");
+    const body = { url: f.main_url.value };
+    if (f.username.value) body.username = f.username.value;
+    if (f.password.value) body.password = f.password.value;
+    try {
+      toast("Checking the stream…", "info");
+      const s = await api("POST", "/api/v1/cameras/probe", body);
+      toast("Stream: " + s.video_codec + (s.width ? " " + s.width + "×" + s.height : "") +
+        (s.fps ? " at " + Math.round(s.fps * 100) / 100 + " fps" : "") +
+        (s.audio_codec ? ", audio " + s.audio_codec : ", no audio") +
+        (s.recordable ? "." : " — not recordable without transcoding."), s.recordable ? "info" : "error");
+    } catch (e) { toast(e.message, "error"); }
+  }
+
+  async function discover() {
+    const list = document.getElementById("discovered");
+    try {
+      toast("Looking for ONVIF cameras…", "info");
+      const found = await api("POST", "/api/v1/cameras/discover");
+      list.replaceChildren();
+      found.forEach(function (d) {
+        const li = document.createElement("li");
+        li.textContent = (d.name || d.endpoint) + (d.hardware ? " (" + d.hardware + ")" : "") +
+          " at " + (d.host || "?") + (d.known ? " — added already" : "") + " ";
+        if (!d.known && d.host) {
+          li.appendChild(button("Use", function () {
+            const f = document.getElementById("camera-form");
+            f.name.value = d.name || "";
+            f.main_url.value = "rtsp://" + d.host + ":554/";
+            f.main_url.focus();
+          }));
+        }
+        list.appendChild(li);
+      });
+      toast(found.length + " ONVIF cameras answered.", "info");
+    } catch (e) { toast(e.message, "error"); }
+  }
+
   async function add(event) {
     event.preventDefault();
     const f = event.target;
@@ -276,6 +315,8 @@
     load(false);
     const form = document.getElementById("camera-form");
     if (form) form.addEventListener("submit", add);
+    document.querySelectorAll("[data-action=camera-probe]").forEach(function (b) { b.addEventListener("click", probe); });
+    document.querySelectorAll("[data-action=camera-discover]").forEach(function (b) { b.addEventListener("click", discover); });
     const settings = document.getElementById("settings-form");
     if (settings) {
       settings.addEventListener("submit", saveSettings);

@@ -283,6 +283,53 @@ async fn schedule_of(state: &AppState, cam: &camera::Model) -> ApiResult<Schedul
     })
 }
 
+/// `POST /cameras/probe`.
+#[derive(Debug, Clone, Object)]
+pub struct ProbeRequest {
+    /// `rtsp://host[:port]/path` (credentials may be in the URL or the fields below).
+    pub url: String,
+    /// Stream login.
+    pub username: Option<String>,
+    /// Stream password (used for this probe only, never stored or shown).
+    pub password: Option<String>,
+    /// `tcp` (default) or `udp`.
+    pub transport: Option<String>,
+}
+
+/// What a stream carries.
+#[derive(Debug, Clone, Object)]
+pub struct ProbeResult {
+    /// `h264`, `h265`, …
+    pub video_codec: String,
+    /// Frame width.
+    pub width: Option<u32>,
+    /// Frame height.
+    pub height: Option<u32>,
+    /// Frames per second.
+    pub fps: Option<f64>,
+    /// `aac`, `pcma`, `pcmu`, … (None: no audio).
+    pub audio_codec: Option<String>,
+    /// Whether PentaVision records this stream without transcoding.
+    pub recordable: bool,
+}
+
+/// A camera that answered ONVIF discovery.
+#[derive(Debug, Clone, Object)]
+pub struct DiscoveredCamera {
+    /// Its endpoint reference (stable per device).
+    pub endpoint: String,
+    /// Its address, from its ONVIF service URL.
+    pub host: Option<String>,
+    /// ONVIF device service URLs.
+    pub xaddrs: Vec<String>,
+    /// The name the device gives itself.
+    pub name: Option<String>,
+    /// Its model.
+    pub hardware: Option<String>,
+    /// Whether a camera with this address is already added.
+    pub known: bool,
+}
+
 /// A JPEG picture.
 #[derive(ApiResponse)]
 pub enum JpegResponse {
@@ -704,6 +751,103 @@ impl CamerasApi {
         )
         .await;
         Ok(NoContent::Done)
+    }
+
+    /// Probe an RTSP stream before saving a camera: codec, resolution, frame rate, audio.
+    /// Takes up to 10 seconds; a clear problem when the camera cannot be reached, refuses the
+    /// login, has no such stream or sends something that is not video.
+    #[oai(path = "/cameras/probe", method = "post", operation_id = "probeStream")]
+    async fn probe(
+        &self,
+        _state: Data<&AppState>,
+        _auth: Scoped<perm::CamerasManage>,
+        body: Json<ProbeRequest>,
+    ) -> ApiResult<Json<ProbeResult>> {
+        let b = body.0;
+        let (url, url_user, url_pass) = split_url("url", &b.url)?;
+        let transport = match b.transport.as_deref() {
+            None | Some("tcp") => pv_media::record::Transport::Tcp,
+            Some("udp") => pv_media::record::Transport::Udp,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "transport `{other}` is not tcp or udp"
+                )));
+            }
+        };
+        let user = b.username.or(url_user).filter(|u| !u.is_empty());
+        let pass = b.password.or(url_pass);
+        let info = tokio::task::spawn_blocking(move || {
+            pv_media::probe::probe(
+                &url,
+                user.as_deref(),
+                pass.as_deref(),
+                transport,
+                std::time::Duration::from_secs(10),
+            )
+        })
+        .await
+        .map_err(|_| ApiError::new(poem::http::StatusCode::INTERNAL_SERVER_ERROR, "probe failed"))?
+        .map_err(|e| {
+            let p = crate::problem::Problem::from_kind(e.kind(), &e);
+            ApiError::new(crate::problem::status_for(e.kind()), p.detail)
+        })?;
+        let recordable = matches!(info.video_codec.as_str(), "h264" | "h265");
+        Ok(Json(ProbeResult {
+            video_codec: info.video_codec,
+            width: info.width,
+            height: info.height,
+            fps: info.fps,
+            audio_codec: info.audio_codec,
+            recordable,
+        }))
+    }
+
+    /// Look for ONVIF cameras on the local network (WS-Discovery, about 3 seconds).
+    #[oai(path = "/cameras/discover", method = "post", operation_id = "discoverCameras")]
+    async fn discover(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasManage>,
+    ) -> ApiResult<Json<Vec<DiscoveredCamera>>> {
+        let target = state.config().recording.discovery_target;
+        let found = tokio::task::spawn_blocking(move || {
+            pv_media::onvif::discover(target, std::time::Duration::from_secs(3))
+        })
+        .await
+        .map_err(|_| {
+            ApiError::new(poem::http::StatusCode::INTERNAL_SERVER_ERROR, "discovery failed")
+        })?
+        .map_err(|e| ApiError::new(poem::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        let known: Vec<String> = cameras::list(&state.dbs().records)
+            .await
+            .map_err(core_err)?
+            .iter()
+            .filter_map(|c| pv_media::mac::url_host(&c.main_url))
+            .collect();
+        auth.audit(
+            &state,
+            "camera.discover",
+            "camera",
+            "*",
+            serde_json::json!({ "found": found.len() }),
+        )
+        .await;
+        Ok(Json(
+            found
+                .into_iter()
+                .map(|d| {
+                    let host = d.xaddrs.iter().find_map(|x| pv_media::mac::url_host(x));
+                    DiscoveredCamera {
+                        known: host.as_ref().is_some_and(|h| known.contains(h)),
+                        name: d.name(),
+                        hardware: d.hardware(),
+                        endpoint: d.endpoint,
+                        host,
+                        xaddrs: d.xaddrs,
+                    }
+                })
+                .collect(),
+        ))
     }
 
     /// The camera's weekly schedule, its local time and what it records now.

@@ -762,3 +762,80 @@ async fn a_camera_is_pushed_to_nginx_rtmp_through_the_api() {
     assert!(problem["detail"].as_str().unwrap().contains("not recording"), "{problem}");
     state.nvr().shutdown().await;
 }
+
+/// Scan before saving: probe a stream's codec and size; ONVIF discovery (a responder on
+/// loopback stands in for the LAN's multicast group).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_probed_and_onvif_cameras_discovered() {
+    let cam = TestCamera::start(Clip::Moving).unwrap();
+    let responder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let target = responder.local_addr().unwrap();
+    let (_env, state) = state_with(Engine::Sqlite, |c| {
+        c.recording.enabled = false;
+        c.recording.discovery_target = target;
+    })
+    .await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let admin = session_cookie(&state, admin_id).await;
+    let csrf = |path: &str| csrf_token(&state, admin_id, path);
+    let probe = |body: Value| {
+        cli.post("/api/v1/cameras/probe")
+            .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf("/cameras/probe"))
+            .body_json(&body)
+            .send()
+    };
+    let (status, info) = json_of(probe(json!({ "url": cam.url() })).await).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(
+        (info["video_codec"].as_str(), info["width"].as_u64(), info["height"].as_u64()),
+        (Some("h264"), Some(1280), Some(720))
+    );
+    assert!((info["fps"].as_f64().unwrap() - 15.0).abs() < 0.5, "{info}");
+    assert_eq!(info["recordable"], true);
+    let (status, problem) = json_of(probe(json!({ "url": "http://127.0.0.1/x" })).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let (status, problem) = json_of(probe(json!({ "url": "rtsp://127.0.0.1:9/none" })).await).await;
+    assert!(status.is_client_error() || status.is_server_error(), "{problem}");
+    assert!(!problem["detail"].as_str().unwrap_or("").is_empty(), "{problem}");
+
+    // One camera is known already (same host as a discovered one).
+    pv_core::cameras::create(
+        &state.dbs().records,
+        &pv_core::cameras::CameraSettings::new("Known", "rtsp://192.0.2.11/stream"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let answer = |relates: &str, uuid: &str, host: &str, name: &str| {
+        format!(
+            r#"<?xml version="1.0"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" xmlns:w="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery"><e:Header><w:RelatesTo>{relates}</w:RelatesTo></e:Header><e:Body><d:ProbeMatches><d:ProbeMatch><w:EndpointReference><w:Address>urn:uuid:{uuid}</w:Address></w:EndpointReference><d:Scopes>onvif://www.onvif.org/name/{name}</d:Scopes><d:XAddrs>http://{host}/onvif/device_service</d:XAddrs></d:ProbeMatch></d:ProbeMatches></e:Body></e:Envelope>"#
+        )
+    };
+    let thread = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        let (n, from) = responder.recv_from(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let id = text.split("MessageID>").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        for (uuid, host, name) in [("a", "192.0.2.10", "Porch"), ("b", "192.0.2.11", "Garage")] {
+            responder.send_to(answer(&id, uuid, host, name).as_bytes(), from).unwrap();
+        }
+    });
+    let (status, found) = json_of(
+        cli.post("/api/v1/cameras/discover")
+            .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf("/cameras/discover"))
+            .send()
+            .await,
+    )
+    .await;
+    thread.join().unwrap();
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let found = found.as_array().unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0]["host"], "192.0.2.10");
+    assert_eq!(found[0]["name"], "Porch");
+    assert_eq!(found[0]["known"], false);
+    assert_eq!(found[1]["known"], true, "the camera at 192.0.2.11 is added already");
+}
