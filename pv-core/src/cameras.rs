@@ -21,7 +21,7 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
-use crate::db::records::{camera, camera_mac_change, recording_schedule, rtmp_output};
+use crate::db::records::{camera, camera_mac_change, motion_zone, recording_schedule, rtmp_output};
 use crate::error::{Error, Result};
 
 fn db_err(source: sea_orm::DbErr) -> Error {
@@ -483,4 +483,65 @@ pub async fn record_mac(
     row.updated_at = Set(now);
     row.update(db).await.map_err(db_err)?;
     Ok(outcome)
+}
+
+/// One motion zone or mask, as plain values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewZone {
+    /// Shown name.
+    pub name: String,
+    /// Corners `[[x, y], …]` in 0..=1 of the frame.
+    pub polygon: serde_json::Value,
+    /// 0..=1, 1 most sensitive.
+    pub sensitivity: f64,
+    /// Motion inside is ignored.
+    pub is_mask: bool,
+}
+
+/// A camera's enabled motion zones and masks, by id.
+pub async fn motion_zones(
+    db: &impl ConnectionTrait,
+    camera: i64,
+) -> Result<Vec<motion_zone::Model>> {
+    motion_zone::Entity::find()
+        .filter(motion_zone::Column::CameraId.eq(camera))
+        .filter(motion_zone::Column::Enabled.eq(true))
+        .order_by_asc(motion_zone::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err)
+}
+
+/// Replace a camera's motion zones (in one transaction).
+pub async fn replace_motion_zones(
+    db: &sea_orm::DatabaseConnection,
+    camera: i64,
+    zones: &[NewZone],
+    now: DateTime<Utc>,
+) -> Result<Vec<motion_zone::Model>> {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await.map_err(db_err)?;
+    motion_zone::Entity::delete_many()
+        .filter(motion_zone::Column::CameraId.eq(camera))
+        .exec(&txn)
+        .await
+        .map_err(db_err)?;
+    for z in zones {
+        motion_zone::ActiveModel {
+            camera_id: Set(camera),
+            name: Set(z.name.clone()),
+            polygon: Set(z.polygon.clone()),
+            sensitivity: Set(z.sensitivity),
+            is_mask: Set(z.is_mask),
+            enabled: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err)?;
+    }
+    txn.commit().await.map_err(db_err)?;
+    motion_zones(db, camera).await
 }

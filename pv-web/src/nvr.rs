@@ -81,6 +81,8 @@ struct Inner {
 
 struct Running {
     recorder: Recorder,
+    /// Motion detection beside a continuous recorder (its sub stream), flagging segments.
+    motion: Option<pv_media::watch::MotionWatcher>,
     /// The settings the recorder was started with; a change restarts it.
     fingerprint: String,
     watcher: tokio::task::JoinHandle<()>,
@@ -194,7 +196,14 @@ impl Nvr {
             }
         };
         let wanted = self.inner.config.enabled && cam.enabled && mode != "off";
-        let fingerprint = fingerprint(cam, &mode);
+        let zones = match cameras::motion_zones(&self.inner.dbs.records, cam.id).await {
+            Ok(rows) => rows.iter().filter_map(zone_spec).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::error!(camera = cam.id, error = %e, "cannot read the camera's motion zones");
+                Vec::new()
+            }
+        };
+        let fingerprint = format!("{}|{zones:?}", fingerprint(cam, &mode));
         let mut recorders = self.inner.recorders.lock().await;
         if let Some(running) = recorders.get(&cam.id)
             && wanted
@@ -223,8 +232,21 @@ impl Nvr {
             return;
         }
         match self.recorder_config(cam, &mode) {
-            Ok(config) => {
+            Ok(mut config) => {
+                config.motion.zones = zones;
                 let Some(events) = lock(&self.inner.events).clone() else { return };
+                // A continuous camera with a sub stream is watched for motion too (decoding
+                // the small stream is cheap); motion-mode recorders run their own watcher.
+                let motion = (config.mode == pv_media::RecordingMode::Continuous)
+                    .then_some(())
+                    .and(cam.sub_url.as_ref())
+                    .and_then(|sub| {
+                        let mut w = pv_media::watch::WatcherConfig::for_recorder(&config);
+                        w.url = sub.clone();
+                        pv_media::watch::MotionWatcher::start(w, self.inner.clock.clone(), events.clone())
+                            .map_err(|e| tracing::warn!(camera = cam.id, error = %e, "motion detection not started"))
+                            .ok()
+                    });
                 match Recorder::start(config, self.inner.clock.clone(), events) {
                     Ok(recorder) => {
                         let watcher = tokio::spawn(watch_status(
@@ -234,7 +256,8 @@ impl Nvr {
                             recorder.state(),
                         ));
                         let tap = recorder.tap();
-                        recorders.insert(cam.id, Running { recorder, fingerprint, watcher });
+                        recorders
+                            .insert(cam.id, Running { recorder, motion, fingerprint, watcher });
                         drop(recorders);
                         self.follow_recorder(cam.id, Some(tap)).await;
                     }
@@ -740,6 +763,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 async fn stop(running: Running) {
+    if let Some(motion) = running.motion {
+        motion.stop().await;
+    }
     running.recorder.stop().await;
     // Let the watcher store the final `disabled` status before it goes.
     let _ = tokio::time::timeout(Duration::from_secs(2), running.watcher).await;
@@ -902,6 +928,33 @@ pub struct ModeNow {
     pub timezone: String,
     /// The camera's local time now.
     pub local_time: chrono::NaiveDateTime,
+}
+
+/// A stored motion zone as the detector's zone (None: a malformed polygon, skipped).
+pub fn zone_spec(
+    z: &pv_core::db::records::motion_zone::Model,
+) -> Option<pv_media::motion::ZoneSpec> {
+    let polygon = parse_polygon(&z.polygon)?;
+    Some(pv_media::motion::ZoneSpec {
+        id: Some(z.id),
+        polygon,
+        sensitivity: z.sensitivity.clamp(0.0, 1.0),
+        is_mask: z.is_mask,
+    })
+}
+
+/// `[[x, y], …]` with at least three corners, each in 0..=1.
+pub fn parse_polygon(v: &serde_json::Value) -> Option<Vec<(f64, f64)>> {
+    let points: Vec<(f64, f64)> = v
+        .as_array()?
+        .iter()
+        .map(|p| {
+            let p = p.as_array()?;
+            let (x, y) = (p.first()?.as_f64()?, p.get(1)?.as_f64()?);
+            (p.len() == 2 && (0.0..=1.0).contains(&x) && (0.0..=1.0).contains(&y)).then_some((x, y))
+        })
+        .collect::<Option<_>>()?;
+    (points.len() >= 3).then_some(points)
 }
 
 /// A stored window as a checked schedule entry.

@@ -271,6 +271,19 @@ fn window_json(w: &pv_core::db::records::recording_schedule::Model) -> ScheduleW
     }
 }
 
+fn zone_json(z: &pv_core::db::records::motion_zone::Model) -> MotionZone {
+    MotionZone {
+        name: z.name.clone(),
+        polygon: crate::nvr::parse_polygon(&z.polygon)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(x, y)| vec![x, y])
+            .collect(),
+        sensitivity: Some(z.sensitivity),
+        mask: Some(z.is_mask),
+    }
+}
+
 async fn schedule_of(state: &AppState, cam: &camera::Model) -> ApiResult<Schedule> {
     let now = state.nvr().mode_now(cam).await.map_err(core_err)?;
     let windows = cameras::schedules(&state.dbs().records, cam.id).await.map_err(core_err)?;
@@ -328,6 +341,26 @@ pub struct DiscoveredCamera {
     pub hardware: Option<String>,
     /// Whether a camera with this address is already added.
     pub known: bool,
+}
+
+/// A motion zone or mask.
+#[derive(Debug, Clone, Object)]
+pub struct MotionZone {
+    /// Shown name.
+    pub name: String,
+    /// Corners `[[x, y], …]` (at least three) in 0..1 of the frame, from the top left.
+    pub polygon: Vec<Vec<f64>>,
+    /// 0..1, 1 most sensitive (default 0.5; ignored for masks).
+    pub sensitivity: Option<f64>,
+    /// A mask: motion inside is ignored everywhere.
+    pub mask: Option<bool>,
+}
+
+/// `PUT /cameras/{id}/motion-zones`.
+#[derive(Debug, Clone, Object)]
+pub struct MotionZonesBody {
+    /// The zones and masks (none: the whole frame at the default sensitivity).
+    pub zones: Vec<MotionZone>,
 }
 
 /// A JPEG picture.
@@ -848,6 +881,75 @@ impl CamerasApi {
                 })
                 .collect(),
         ))
+    }
+
+    /// The camera's motion zones and masks.
+    #[oai(path = "/cameras/:id/motion-zones", method = "get", operation_id = "getMotionZones")]
+    async fn get_zones(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasView>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<Vec<MotionZone>>> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasView).await?;
+        let rows = cameras::motion_zones(&state.dbs().records, cam.id).await.map_err(core_err)?;
+        Ok(Json(rows.iter().map(zone_json).collect()))
+    }
+
+    /// Replace the camera's motion zones and masks; applied at once.
+    #[oai(path = "/cameras/:id/motion-zones", method = "put", operation_id = "setMotionZones")]
+    async fn set_zones(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasManage>,
+        id: Path<i64>,
+        body: Json<MotionZonesBody>,
+    ) -> ApiResult<Json<Vec<MotionZone>>> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
+        if body.0.zones.len() > 32 {
+            return Err(ApiError::bad_request("a camera has at most 32 motion zones"));
+        }
+        let mut zones = Vec::new();
+        for (i, z) in body.0.zones.iter().enumerate() {
+            let polygon = serde_json::json!(z.polygon);
+            if crate::nvr::parse_polygon(&polygon).is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "zone {i}: a polygon is at least three [x, y] corners, each between 0 and 1"
+                )));
+            }
+            let sensitivity = z.sensitivity.unwrap_or(0.5);
+            if !(0.0..=1.0).contains(&sensitivity) {
+                return Err(ApiError::bad_request(format!(
+                    "zone {i}: sensitivity must be between 0 and 1"
+                )));
+            }
+            let name = z.name.trim();
+            if name.is_empty() || name.chars().count() > 64 {
+                return Err(ApiError::bad_request(format!(
+                    "zone {i}: a name is 1 to 64 characters"
+                )));
+            }
+            zones.push(cameras::NewZone {
+                name: name.to_owned(),
+                polygon,
+                sensitivity,
+                is_mask: z.mask.unwrap_or(false),
+            });
+        }
+        let db = state.dbs().records.clone();
+        let rows = cameras::replace_motion_zones(&db, cam.id, &zones, state.clock().now())
+            .await
+            .map_err(core_err)?;
+        auth.audit(
+            &state,
+            "camera.motion_zones",
+            "camera",
+            &cam.id.to_string(),
+            serde_json::json!({ "zones": rows.len() }),
+        )
+        .await;
+        state.nvr().apply(&cam).await;
+        Ok(Json(rows.iter().map(zone_json).collect()))
     }
 
     /// The camera's weekly schedule, its local time and what it records now.

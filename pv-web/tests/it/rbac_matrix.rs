@@ -84,6 +84,8 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::DELETE, "/cameras/999", json!(null), "AMTH"),
         (M::GET, "/cameras/999/snapshot.jpg", json!(null), "AMTUH"),
         (M::GET, "/cameras/999/schedule", json!(null), "AMTUH"),
+        (M::GET, "/cameras/999/motion-zones", json!(null), "AMTUH"),
+        (M::PUT, "/cameras/999/motion-zones", json!({ "zones": [] }), "AMTH"),
         (M::POST, "/cameras/probe", json!({ "url": "http://x/" }), "AMTH"),
         (M::POST, "/cameras/discover", json!(null), "AMTH"),
         (M::PUT, "/cameras/999/schedule", json!({ "windows": [] }), "AMTH"),
