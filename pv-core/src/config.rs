@@ -51,6 +51,9 @@ pub struct Config {
     /// Recording defaults, retention and the disk guard.
     #[serde(default)]
     pub recording: RecordingConfig,
+    /// The system services the admin Services page may restart.
+    #[serde(default)]
+    pub services: ServicesConfig,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             blocklist: BlocklistConfig::default(),
             recording: RecordingConfig::default(),
+            services: ServicesConfig::default(),
         }
     }
 }
@@ -313,6 +317,26 @@ impl Default for RecordingConfig {
     }
 }
 
+/// `[services]`: the systemd units the admin Services page shows and may restart. Nothing
+/// else can be restarted from PentaVision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesConfig {
+    /// Unit names without `.service`. Default `["pentavision-blocklist"]`.
+    pub allowed: Vec<String>,
+    /// The service manager's command. Default `systemctl`.
+    pub systemctl: PathBuf,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self {
+            allowed: vec!["pentavision-blocklist".into()],
+            systemctl: PathBuf::from("systemctl"),
+        }
+    }
+}
+
 /// Which logical database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -480,6 +504,15 @@ impl Config {
             return Err(Error::Config(
                 "recording.segment_seconds must be between 1 and 3600".into(),
             ));
+        }
+        if let Some(bad) = self.services.allowed.iter().find(|u| {
+            u.is_empty()
+                || u.starts_with('-')
+                || !u.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+        }) {
+            return Err(Error::Config(format!(
+                "services.allowed: `{bad}` is not a systemd unit name (letters, digits, - _ . @)"
+            )));
         }
         if self.recording.retention_interval_seconds == 0 {
             return Err(Error::Config(

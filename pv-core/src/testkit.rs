@@ -118,7 +118,7 @@ impl Drop for TestDb {
 }
 
 /// A configuration whose three databases are fresh databases on `engine`, ONVIF discovery
-/// aimed at loopback, and a temporary
+/// aimed at loopback, no service manager (`/bin/false`), and a temporary
 /// data dir. Keep the returned value alive for as long as the databases are used.
 #[derive(Debug)]
 pub struct TestEnv {
@@ -138,6 +138,8 @@ impl TestEnv {
         // Tests never send ONVIF discovery to the LAN's multicast group: port 9 (discard) on
         // loopback answers nothing.
         config.recording.discovery_target = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+        // Nor do they restart the host's services.
+        config.services.systemctl = "/bin/false".into();
         let mut dbs = Vec::new();
         if engine != Engine::Sqlite {
             for kind in DbKind::ALL {

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `/` | admin UI overview |
 //! | `/audit`, `/ip-rules` | audit log; Block / Allow (IP rules) |
+//! | `/services` | the allow-listed system services; restart |
 //! | `/static/:file` | embedded assets |
 //! | `/api/v1/…` | REST (poem-openapi) |
 //! | `/api/v1/openapi.json` | the OpenAPI 3 document |
@@ -39,6 +40,7 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/recordings", get(ui::recordings))
         .at("/audit", get(ui::audit))
         .at("/ip-rules", get(ui::ip_rules))
+        .at("/services", get(ui::services))
         .at("/login", get(ui::login))
         .at("/enrol", get(ui::enrol))
         .at("/static/:file", get(ui::static_file))

@@ -9,6 +9,7 @@ pub mod cameras;
 pub mod error;
 pub mod pin;
 pub mod recordings;
+pub mod services;
 pub mod system;
 
 /// Tags that group operations in the OpenAPI document.
@@ -35,6 +36,7 @@ pub type ApiService = OpenApiService<
         admin::AdminApi,
         cameras::CamerasApi,
         recordings::RecordingsApi,
+        services::ServicesApi,
     ),
     (),
 >;
@@ -49,6 +51,7 @@ pub fn service() -> ApiService {
             admin::AdminApi,
             cameras::CamerasApi,
             recordings::RecordingsApi,
+            services::ServicesApi,
         ),
         "PentaVision API",
         pv_core::VERSION,

@@ -57,6 +57,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../static/admin.js"),
     },
     Asset {
+        name: "services.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/services.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../static/favicon.svg"),
@@ -284,6 +289,55 @@ pub async fn ip_rules(state: Data<&AppState>, req: &Request) -> Response {
         can_manage,
         client_ip: principal.ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default(),
         page_json: page_json(serde_json::json!({ "can_manage": can_manage, "csrf": csrf })),
+        toasts_json: "[]".into(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "services.html")]
+struct ServicesPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    page_json: String,
+    toasts_json: String,
+}
+
+/// `GET /services`: the allow-listed system services and their state; a restart button for
+/// those with `services.restart` (with the page's CSRF token).
+#[handler]
+pub async fn services(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match global_page_guard(&state, req, Permission::SystemView) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let can_restart = rbac::authorize(
+        &principal.subject,
+        Permission::ServicesRestart,
+        &rbac::Resource::Global,
+        state.clock().now(),
+    )
+    .is_ok();
+    let csrf = if can_restart {
+        let routes: Vec<String> = state
+            .config()
+            .services
+            .allowed
+            .iter()
+            .map(|n| format!("/services/{n}/restart"))
+            .collect();
+        let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
+        crate::csrf::page_tokens(&state, &principal, &routes)
+    } else {
+        serde_json::json!({})
+    };
+    render(&ServicesPage {
+        title: "Services",
+        active: "services",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        page_json: page_json(serde_json::json!({ "can_restart": can_restart, "csrf": csrf })),
         toasts_json: "[]".into(),
     })
 }

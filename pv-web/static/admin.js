@@ -5,50 +5,9 @@
 "use strict";
 
 (function () {
-  const page = JSON.parse((document.getElementById("pv-page") || {}).textContent || "{}");
-  const tokens = page.csrf || {};
+  const page = window.pv.page;
+  const api = window.pv.api;
   const toast = function (m, l) { return window.pv.toast(m, l); };
-
-  /** The route a token is bound to: the path under /api/v1, numeric segments as {id}. */
-  function routeOf(url) {
-    const path = url.split("?")[0].replace(/^\/api\/v1/, "");
-    return "/" + path.split("/").filter(Boolean).map(function (s) { return /^\d+$/.test(s) ? "{id}" : s; }).join("/");
-  }
-
-  /** Seconds since the epoch when a `v1.<expiry>.<mac>` token lapses (0: unknown). */
-  function expiry(token) {
-    const parts = (token || "").split(".");
-    return parts.length === 3 ? Number(parts[1]) || 0 : 0;
-  }
-
-  async function csrfToken(route) {
-    const have = tokens[route];
-    if (have && expiry(have) - Date.now() / 1000 > 30) return have;
-    const r = await fetch("/api/v1/auth/csrf?route=" + encodeURIComponent(route), {
-      headers: { Accept: "application/json" }, credentials: "same-origin",
-    });
-    if (!r.ok) throw new Error(await detail(r));
-    tokens[route] = (await r.json()).token;
-    return tokens[route];
-  }
-
-  async function detail(response) {
-    try { const p = await response.json(); if (p.detail) return p.detail; } catch (_) { /* not JSON */ }
-    return "Request failed with status " + response.status;
-  }
-
-  async function api(method, url, body) {
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (method !== "GET") headers["X-CSRF-Token"] = await csrfToken(routeOf(url));
-    const response = await fetch(url, {
-      method: method, headers: headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!response.ok) throw new Error(await detail(response));
-    const text = await response.text();
-    return text ? JSON.parse(text) : null;
-  }
 
   function cell(row, content) {
     const td = document.createElement("td");

@@ -236,5 +236,48 @@
     if (totpForm) totpForm.addEventListener("submit", totpConfirm);
   });
 
-  window.pv = { toast: toast };
+  // ---- API calls with CSRF tokens (shared by the pages' scripts) ----
+
+  /** The page's JSON data block (`#pv-page`), if it has one. */
+  const pageData = (function () {
+    try { return JSON.parse((document.getElementById("pv-page") || {}).textContent || "{}"); } catch (_) { return {}; }
+  })();
+  const tokens = pageData.csrf || {};
+
+  /** The route a CSRF token is bound to: the path under /api/v1, numeric segments as {id}. */
+  function routeOf(url) {
+    const path = url.split("?")[0].replace(/^\/api\/v1/, "");
+    return "/" + path.split("/").filter(Boolean).map(function (s) { return /^\d+$/.test(s) ? "{id}" : s; }).join("/");
+  }
+
+  /** A token for `route`: the page's while it has 30 s left (`v1.<expiry>.<mac>`), else a fresh
+   * one from GET /api/v1/auth/csrf. */
+  async function csrfToken(route) {
+    const have = tokens[route];
+    const expiry = have ? Number(have.split(".")[1]) || 0 : 0;
+    if (expiry - Date.now() / 1000 > 30) return have;
+    const r = await fetch("/api/v1/auth/csrf?route=" + encodeURIComponent(route), {
+      headers: { Accept: "application/json" }, credentials: "same-origin",
+    });
+    if (!r.ok) throw new Error(await errorMessage(r));
+    tokens[route] = (await r.json()).token;
+    return tokens[route];
+  }
+
+  /** Call the REST API; writes carry the CSRF token of their route. Resolves with the JSON
+   * body (null when empty); rejects with the problem's detail. */
+  async function api(method, url, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET") headers["X-CSRF-Token"] = await csrfToken(routeOf(url));
+    const response = await fetch(url, {
+      method: method, headers: headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const text = await response.text();
+    return text ? JSON.parse(text) : null;
+  }
+
+  window.pv = { toast: toast, api: api, page: pageData };
 })();

@@ -2,44 +2,10 @@
 "use strict";
 
 (function () {
-  const page = JSON.parse((document.getElementById("pv-page") || {}).textContent || "{}");
+  const page = window.pv.page;
   const toast = function (m, l) { return window.pv.toast(m, l); };
 
-  const tokens = page.csrf || {};
-
-  /** A CSRF token for a route (`/cameras/{id}`): the page's while it has a minute left, else
-   * a fresh one. Tokens are `version.expiry.mac`. */
-  async function csrfToken(route) {
-    const have = tokens[route];
-    const expiry = have ? Number(have.split(".")[1]) || 0 : 0;
-    if (expiry - Date.now() / 1000 > 60) return have;
-    const r = await fetch("/api/v1/auth/csrf?route=" + encodeURIComponent(route), {
-      headers: { Accept: "application/json" }, credentials: "same-origin",
-    });
-    if (!r.ok) throw new Error("Cannot get a CSRF token (status " + r.status + ")");
-    tokens[route] = (await r.json()).token;
-    return tokens[route];
-  }
-
-  async function api(method, url, body) {
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (method !== "GET") {
-      const route = url.replace(/^\/api\/v1/, "").split("?")[0].replace(/\/\d+(?=\/|$)/g, "/{id}");
-      headers["X-CSRF-Token"] = await csrfToken(route);
-    }
-    const response = await fetch(url, {
-      method: method, headers: headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!response.ok) {
-      let detail = "Request failed with status " + response.status;
-      try { const p = await response.json(); if (p.detail) detail = p.detail; } catch (_) { /* not JSON */ }
-      throw new Error(detail);
-    }
-    const text = await response.text();
-    return text ? JSON.parse(text) : null;
-  }
+  const api = window.pv.api;
 
   function badge(status) {
     const cls = status.state === "streaming" ? "ok"

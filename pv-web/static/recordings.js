@@ -3,18 +3,10 @@
 "use strict";
 
 (function () {
-  const page = JSON.parse((document.getElementById("pv-page") || {}).textContent || "{}");
+  const page = window.pv.page;
   const toast = function (m, l) { return window.pv.toast(m, l); };
 
-  async function getJson(url) {
-    const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-    if (!response.ok) {
-      let detail = "Request failed with status " + response.status;
-      try { const p = await response.json(); if (p.detail) detail = p.detail; } catch (_) { /* not JSON */ }
-      throw new Error(detail);
-    }
-    return response.json();
-  }
+  const getJson = function (url) { return window.pv.api("GET", url); };
 
   function dayBounds(value) {
     const start = value ? new Date(value + "T00:00:00") : new Date();

@@ -10,6 +10,7 @@ mod country;
 mod csrf;
 mod pin;
 mod rbac_matrix;
+mod services;
 mod snapshots;
 
 use std::sync::Arc;

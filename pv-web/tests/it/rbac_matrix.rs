@@ -72,6 +72,9 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::DELETE, "/users/999/roles", json!({ "role": "Guest", "property_id": 1 }), "A"),
         (M::GET, "/audit/events", json!(null), "AMU"),
         (M::GET, "/audit/events.csv", json!(null), "AU"),
+        (M::GET, "/services", json!(null), "AMTU"),
+        // A numeric name is never allow-listed: 404 for those who may restart services.
+        (M::POST, "/services/0/restart", json!(null), "AT"),
         (M::GET, "/cameras", json!(null), "AMTUH"),
         (
             M::POST,
@@ -190,6 +193,12 @@ async fn every_rest_operation_for_every_role() {
     let mut documented = BTreeSet::new();
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
+            // Path parameters by any name (`{id}`, `{name}`) are written `{id}` here.
+            let path: String = path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "{id}" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
             documented.insert(format!("{} {path}", method.to_uppercase()));
         }
     }
