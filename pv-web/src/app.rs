@@ -5,6 +5,7 @@
 //! | `/` | admin UI overview |
 //! | `/audit`, `/ip-rules` | audit log; Block / Allow (IP rules) |
 //! | `/services` | the allow-listed system services; restart |
+//! | `/users` | users: add, suspend, make or remove administrators |
 //! | `/static/:file` | embedded assets |
 //! | `/api/v1/…` | REST (poem-openapi) |
 //! | `/api/v1/openapi.json` | the OpenAPI 3 document |
@@ -41,6 +42,7 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/audit", get(ui::audit))
         .at("/ip-rules", get(ui::ip_rules))
         .at("/services", get(ui::services))
+        .at("/users", get(ui::users))
         .at("/login", get(ui::login))
         .at("/enrol", get(ui::enrol))
         .at("/static/:file", get(ui::static_file))

@@ -62,6 +62,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../static/services.js"),
     },
     Asset {
+        name: "users.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/users.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../static/favicon.svg"),
@@ -338,6 +343,44 @@ pub async fn services(state: Data<&AppState>, req: &Request) -> Response {
         version: pv_core::VERSION,
         username: principal.user.username.clone(),
         page_json: page_json(serde_json::json!({ "can_restart": can_restart, "csrf": csrf })),
+        toasts_json: "[]".into(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    can_manage: bool,
+    page_json: String,
+    toasts_json: String,
+}
+
+/// `GET /users`: accounts with status and roles; add and suspend (`users.manage`), make or
+/// remove administrators (`roles.manage`), with the page's CSRF tokens.
+#[handler]
+pub async fn users(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match global_page_guard(&state, req, Permission::UsersView) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let now = state.clock().now();
+    let may = |p| rbac::authorize(&principal.subject, p, &rbac::Resource::Global, now).is_ok();
+    let (can_manage, can_grant) = (may(Permission::UsersManage), may(Permission::RolesManage));
+    let routes = ["/users", "/users/{id}/status", "/users/{id}/roles"];
+    let csrf = crate::csrf::page_tokens(&state, &principal, &routes);
+    render(&UsersPage {
+        title: "Users",
+        active: "users",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        can_manage,
+        page_json: page_json(serde_json::json!({
+            "can_manage": can_manage, "can_grant": can_grant, "csrf": csrf,
+        })),
         toasts_json: "[]".into(),
     })
 }

@@ -9,7 +9,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use pv_core::db::users::{audit_event, ip_rule, user};
+use pv_core::db::users::{audit_event, ip_rule, role, user, user_role};
 use pv_security::access::{self, NewRule, RuleAction, RuleSource};
 use pv_security::country::{CountryCode, CountryPolicy, PolicyMode};
 use pv_security::rbac::{self, Permission, RoleRef};
@@ -98,11 +98,15 @@ pub struct UserInfo {
     pub last_login_at: Option<DateTime<Utc>>,
     /// Created at.
     pub created_at: DateTime<Utc>,
+    /// Roles held: global role names, and `Role (property N)` for property grants. Filled by
+    /// the user list.
+    pub roles: Vec<String>,
 }
 
 impl From<user::Model> for UserInfo {
     fn from(u: user::Model) -> Self {
         Self {
+            roles: Vec::new(),
             id: u.id,
             username: u.username,
             display_name: u.display_name,
@@ -422,9 +426,31 @@ impl AdminApi {
         state: Data<&AppState>,
         _auth: Guarded<perm::UsersView>,
     ) -> ApiResult<Json<Vec<UserInfo>>> {
-        let rows =
-            user::Entity::find().order_by_asc(user::Column::Id).all(&state.dbs().users).await?;
-        Ok(Json(rows.into_iter().map(UserInfo::from).collect()))
+        let db = &state.dbs().users;
+        let rows = user::Entity::find().order_by_asc(user::Column::Id).all(db).await?;
+        let roles: std::collections::HashMap<i64, String> =
+            role::Entity::find().all(db).await?.into_iter().map(|r| (r.id, r.name)).collect();
+        let grants = user_role::Entity::find().order_by_asc(user_role::Column::Id).all(db).await?;
+        Ok(Json(
+            rows.into_iter()
+                .map(|u| {
+                    let id = u.id;
+                    let mut info = UserInfo::from(u);
+                    info.roles = grants
+                        .iter()
+                        .filter(|g| g.user_id == id)
+                        .filter_map(|g| {
+                            let name = roles.get(&g.role_id)?;
+                            Some(match g.property_id {
+                                Some(p) => format!("{name} (property {p})"),
+                                None => name.clone(),
+                            })
+                        })
+                        .collect();
+                    info
+                })
+                .collect(),
+        ))
     }
 
     /// Create a user.

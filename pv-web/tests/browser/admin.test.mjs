@@ -104,3 +104,49 @@ test('Block / Allow and the audit log work in the browser with the page\'s CSRF 
     assert.deepEqual(problems([/the server responded with a status of 403/]), [],
       'no console errors or CSP violations');
   });
+
+test('Users: add a user, make them administrator and back; the last administrator stays',
+  { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    const server = await startServer();
+    let browser = null;
+    t.after(async () => {
+      if (browser) await browser.close().catch(() => {});
+      await stopServer(server);
+    });
+    const [name, value] = await fullSession(server);
+    browser = await launchBrowser();
+    const { context, page, problems } = await newPage(browser);
+    await context.addCookies([{ name, value, url: server.base }]);
+
+    await page.goto(`${server.base}/users`, { waitUntil: 'load' });
+    const thalia = page.locator('#user-rows tr[data-user="Thalia"]');
+    await thalia.waitFor();
+    assert.match(await thalia.locator('[data-field=roles]').textContent(), /System Administrator/);
+
+    await page.locator('#new-username').fill('riley');
+    await page.locator('#new-password').fill('a long enough passphrase');
+    await page.locator('#user-form button[type=submit]').click();
+    await waitToast(page, 'User riley added.');
+    const riley = page.locator('#user-rows tr[data-user="riley"]');
+    await riley.waitFor();
+    assert.equal((await riley.locator('[data-field=roles]').textContent()).trim(), 'none');
+
+    await riley.locator('button', { hasText: 'Make administrator' }).click();
+    await waitToast(page, 'riley is now an administrator.');
+    await riley.locator('[data-field=roles]', { hasText: 'System Administrator' }).waitFor();
+    await riley.locator('button', { hasText: 'Remove administrator' }).click();
+    await waitToast(page, 'riley is no longer an administrator.');
+    await riley.locator('[data-field=roles]', { hasText: 'none' }).waitFor();
+
+    // Thalia is the last administrator: the server refuses, the page says why.
+    await thalia.locator('button', { hasText: 'Remove administrator' }).click();
+    await waitToast(page, 'last active System Administrator');
+    assert.match(await thalia.locator('[data-field=roles]').textContent(), /System Administrator/);
+
+    await riley.locator('button', { hasText: 'Suspend' }).click();
+    await waitToast(page, 'riley suspended.');
+    await riley.locator('[data-field=status]', { hasText: 'suspended' }).waitFor();
+
+    assert.deepEqual(problems([/the server responded with a status of 409/]), [],
+      'no console errors or CSP violations');
+  });
