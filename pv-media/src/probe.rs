@@ -5,8 +5,10 @@
 //! credentials, given to `rtspsrc` as `user-id`/`user-pw`, never put into the URL):
 //!
 //! - the audio codec comes from the RTP caps the camera announces in its SDP (the
-//!   `encoding-name`); audio is never set up, so no audio has to arrive;
-//! - the first video stream is set up and runs through its depayloader and parser
+//!   `encoding-name`), so no audio has to arrive. Every announced stream is set up, as a
+//!   player would (some servers fail the whole session of a client that leaves one out), and
+//!   all but the first video stream go straight into a `fakesink`;
+//! - the first video stream runs through its depayloader and parser
 //!   (`rtph264depay ! h264parse`, `rtph265depay ! h265parse`, `rtpjpegdepay ! jpegparse`,
 //!   `rtpmp4vdepay ! mpeg4videoparse`) into a `fakesink`; nothing is decoded. Width, height
 //!   and frame rate are read from the parser's caps once they are known (for H.264/H.265,
@@ -277,6 +279,8 @@ struct Target {
     path: String,
     /// Credentials were given (parameters or URL user info).
     credentials: bool,
+    /// `rtsps://`.
+    tls: bool,
     transport: Transport,
     /// Text that must never appear in a message or log line.
     secrets: Vec<String>,
@@ -309,18 +313,15 @@ impl Target {
             secrets.push(percent_decode(pass));
         }
         let path = path.split(['?', '#']).next().unwrap_or("/");
-        let default_port = if url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("rtsps://")) {
-            322
-        } else {
-            554
-        };
-        let (connect_host, port) = host_and_port(host, default_port);
+        let tls = url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("rtsps://"));
+        let (connect_host, port) = host_and_port(host, if tls { 322 } else { 554 });
         let mut target = Target {
             host: host.to_owned(),
             connect_host,
             port,
             path: String::new(),
             credentials: username.is_some() || userinfo.is_some(),
+            tls,
             transport,
             secrets,
         };
@@ -522,7 +523,7 @@ fn video_chain(encoding: &str) -> Option<[&'static str; 2]> {
 fn make(factory: &str) -> Result<gst::Element, String> {
     gst::ElementFactory::make(factory)
         .build()
-        .map_err(|_| format!("GStreamer element {factory} is not installed"))
+        .map_err(|_| format!("element {factory} is not installed"))
 }
 
 /// Microseconds, for rtspsrc's timeouts (at least 1 ms).
@@ -549,7 +550,7 @@ impl Session {
             pipeline.bus().ok_or_else(|| ProbeError::Gstreamer("pipeline has no bus".into()))?;
         let src = make("rtspsrc").map_err(ProbeError::Gstreamer)?;
         src.set_property("location", url);
-        src.set_property("latency", 200u32);
+        src.set_property("latency", 0u32);
         src.set_property_from_str("protocols", target.transport.as_str());
         src.set_property("tcp-timeout", micros(timeout));
         src.set_property("timeout", micros(timeout));
@@ -733,8 +734,13 @@ impl Session {
                 | gst::ResourceError::OpenReadWrite
                     if !self.shared.found().answered =>
                 {
-                    let reason = diagnose_connect(target, deadline)
-                        .unwrap_or_else(|| connect_reason(&detail));
+                    let reason = match diagnose_connect(target, deadline) {
+                        Some(Err(reason)) => reason,
+                        Some(Ok(())) if target.tls => {
+                            "the TLS handshake failed (is the camera's certificate trusted?)".into()
+                        }
+                        _ => connect_reason(&detail),
+                    };
                     return ProbeError::Unreachable { host, reason };
                 }
                 _ => {}
@@ -775,9 +781,10 @@ impl Session {
 }
 
 /// Connect to the camera's port once more, directly, for the operating system's reason (rtspsrc
-/// only says "Generic error"). Gives up at `deadline` (and after 1 s); the connection attempt
-/// runs on its own thread so a slow name lookup cannot hold the caller.
-fn diagnose_connect(target: &Target, deadline: Instant) -> Option<String> {
+/// only says "Generic error"): `Err(reason)`, or `Ok(())` when a TCP connection can be made.
+/// None when it takes past `deadline` (or 1 s); the attempt runs on its own thread so a slow
+/// name lookup cannot hold the caller.
+fn diagnose_connect(target: &Target, deadline: Instant) -> Option<Result<(), String>> {
     let budget = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(1));
     if budget < Duration::from_millis(10) {
         return None;
@@ -789,15 +796,15 @@ fn diagnose_connect(target: &Target, deadline: Instant) -> Option<String> {
         .spawn(move || {
             use std::net::ToSocketAddrs;
             let reason = match (host.as_str(), port).to_socket_addrs().map(|mut a| a.next()) {
-                Err(_) | Ok(None) => Some("the host name could not be resolved".to_owned()),
-                Ok(Some(addr)) => {
-                    std::net::TcpStream::connect_timeout(&addr, budget).err().map(|e| io_reason(&e))
-                }
+                Err(_) | Ok(None) => Err("the host name could not be resolved".to_owned()),
+                Ok(Some(addr)) => std::net::TcpStream::connect_timeout(&addr, budget)
+                    .map(drop)
+                    .map_err(|e| io_reason(&e)),
             };
             let _ = tx.send(reason);
         })
         .ok()?;
-    rx.recv_timeout(budget).ok().flatten()
+    rx.recv_timeout(budget).ok()
 }
 
 /// A connection error in plain words.

@@ -10,6 +10,7 @@ mod crash;
 mod export;
 mod motion;
 mod motion_mode;
+mod probe;
 mod record;
 mod rtmp;
 mod snapshot;
