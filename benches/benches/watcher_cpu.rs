@@ -89,7 +89,13 @@ fn main() -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let clock = Arc::new(SystemClock::new());
     let watchers: Vec<MotionWatcher> = (1..=cameras)
-        .map(|i| MotionWatcher::start(WatcherConfig::new(CameraId(i.into()), &url), clock.clone(), tx.clone()))
+        .map(|i| {
+            MotionWatcher::start(
+                WatcherConfig::new(CameraId(i.into()), &url),
+                clock.clone(),
+                tx.clone(),
+            )
+        })
         .collect::<Result<_, _>>()?;
     // Connect, decode the first key frames, warm the detector up.
     std::thread::sleep(Duration::from_secs(5));
@@ -118,9 +124,6 @@ fn main() -> anyhow::Result<()> {
         per_camera * 60.0 / wall_s,
         per_camera / wall_s * 100.0
     );
-    println!(
-        "test camera (not counted): {:.2} % of one core",
-        (cam1 - cam0) / wall_s * 100.0
-    );
+    println!("test camera (not counted): {:.2} % of one core", (cam1 - cam0) / wall_s * 100.0);
     Ok(())
 }

@@ -175,10 +175,63 @@ pub struct MotionResult {
 #[derive(Debug)]
 struct Zone {
     id: Option<i64>,
-    /// Analysis-pixel indices inside the zone and outside every mask.
-    pixels: Vec<u32>,
+    /// The analysis pixels inside the zone and outside every mask.
+    area: Area,
     pixel_threshold: u8,
     area_threshold: f64,
+}
+
+/// A set of analysis pixels: every one, or those whose byte in a 0/1 mask is 1 (a mask keeps
+/// the counting loop linear and vectorisable).
+#[derive(Debug)]
+struct Area {
+    mask: Option<Vec<u8>>,
+    pixels: usize,
+}
+
+impl Area {
+    fn new(inside: &[bool]) -> Self {
+        let pixels = inside.iter().filter(|&&b| b).count();
+        let mask = (pixels < inside.len()).then(|| inside.iter().map(|&b| u8::from(b)).collect());
+        Self { mask, pixels }
+    }
+
+    /// The fraction of the area whose `diff` is above `threshold` (0 for an empty area).
+    fn fraction_above(&self, diff: &[u8], threshold: u8) -> f64 {
+        if self.pixels == 0 {
+            return 0.0;
+        }
+        let changed: u32 = match &self.mask {
+            None => diff.iter().map(|&d| u32::from(d > threshold)).sum(),
+            Some(mask) => {
+                diff.iter().zip(mask).map(|(&d, &m)| u32::from(u8::from(d > threshold) & m)).sum()
+            }
+        };
+        f64::from(changed) / self.pixels as f64
+    }
+}
+
+/// Exact `x / d` for the sums the kernel divides (`x <= 255 * d`), by a 32-bit multiplication
+/// and shift (vectorisable, unlike a division).
+#[derive(Debug, Clone, Copy)]
+struct Divisor {
+    d: u32,
+    /// `ceil(2^24 / d)`: exact for `x <= 255 * d` when `255 * d² <= 2^24` (d <= 256), and
+    /// `x * m` stays below 2^32; 0: divide.
+    m: u32,
+}
+
+impl Divisor {
+    fn new(d: u32) -> Self {
+        let d = d.max(1);
+        let exact = u64::from(d) * u64::from(d) * 255 <= 1 << 24;
+        Self { d, m: if exact { (1u32 << 24).div_ceil(d) } else { 0 } }
+    }
+
+    #[inline]
+    fn div(self, x: u32) -> u32 {
+        if self.m == 0 { x / self.d } else { (x * self.m) >> 24 }
+    }
 }
 
 /// Motion detection state for one camera stream at one frame size.
@@ -191,12 +244,16 @@ pub struct MotionDetector {
     ah: usize,
     config: MotionConfig,
     zones: Vec<Zone>,
-    /// Indices of the watched area (union of zones) — for the overall score.
-    watched: Vec<u32>,
+    /// The watched area (union of zones), for the overall score.
+    watched: Area,
     background: Vec<f32>,
     /// Running average of each pixel's absolute deviation from the background.
     deviation: Vec<f32>,
     small: Vec<u8>,
+    /// One analysis row of block sums (downscale) or box sums (blur).
+    sums: Vec<u32>,
+    /// One analysis row with its edge pixels repeated `blur_radius` times on each side.
+    padded: Vec<u8>,
     tmp: Vec<u16>,
     blurred: Vec<u8>,
     diff: Vec<u8>,
@@ -245,20 +302,19 @@ impl MotionDetector {
         let zones = detection
             .into_iter()
             .map(|(spec, raster)| {
-                let pixels: Vec<u32> =
-                    (0..aw * ah).filter(|&i| raster[i] && !masked[i]).map(|i| i as u32).collect();
-                for &i in &pixels {
-                    in_any[i as usize] = true;
+                let inside: Vec<bool> = (0..aw * ah).map(|i| raster[i] && !masked[i]).collect();
+                for (any, &b) in in_any.iter_mut().zip(&inside) {
+                    *any |= b;
                 }
                 Zone {
                     id: spec.id,
-                    pixels,
+                    area: Area::new(&inside),
                     pixel_threshold: (50.0 - 40.0 * spec.sensitivity).round() as u8,
                     area_threshold: 0.1 * 0.01f64.powf(spec.sensitivity),
                 }
             })
             .collect();
-        let watched = (0..aw * ah).filter(|&i| in_any[i]).map(|i| i as u32).collect();
+        let watched = Area::new(&in_any);
         Ok(Self {
             width,
             height,
@@ -271,6 +327,8 @@ impl MotionDetector {
             background: vec![0.0; aw * ah],
             deviation: vec![0.0; aw * ah],
             small: vec![0; aw * ah],
+            sums: vec![0; aw],
+            padded: Vec::new(),
             tmp: vec![0; aw * ah],
             blurred: vec![0; aw * ah],
             diff: vec![0; aw * ah],
@@ -310,7 +368,8 @@ impl MotionDetector {
             self.diff.iter_mut().zip(&self.blurred).zip(&self.background).zip(&self.deviation)
         {
             // The difference beyond what this pixel usually deviates.
-            *d = ((f32::from(p) - b).abs() - k * dev).clamp(0.0, 255.0) as u8;
+            // (Clamped first, so the integer conversion is exact.)
+            *d = ((f32::from(p) - b).abs() - k * dev).clamp(0.0, 255.0) as i32 as u8;
         }
         if self.seen <= self.config.warmup_frames.max(1) {
             // Learn fast: a plain average over the warm-up frames.
@@ -322,18 +381,13 @@ impl MotionDetector {
             .zones
             .iter()
             .map(|z| {
-                let changed =
-                    z.pixels.iter().filter(|&&i| self.diff[i as usize] > z.pixel_threshold).count();
-                let score =
-                    if z.pixels.is_empty() { 0.0 } else { changed as f64 / z.pixels.len() as f64 };
+                let score = z.area.fraction_above(&self.diff, z.pixel_threshold);
                 ZoneResult { id: z.id, score, triggered: score > z.area_threshold }
             })
             .collect();
         // Overall score at the least strict pixel threshold of any zone.
         let threshold = self.zones.iter().map(|z| z.pixel_threshold).min().unwrap_or(30);
-        let changed = self.watched.iter().filter(|&&i| self.diff[i as usize] > threshold).count();
-        let score =
-            if self.watched.is_empty() { 0.0 } else { changed as f64 / self.watched.len() as f64 };
+        let score = self.watched.fraction_above(&self.diff, threshold);
         if score >= self.config.lighting_change_fraction {
             for (b, &p) in self.background.iter_mut().zip(&self.blurred) {
                 *b = f32::from(p);
@@ -351,11 +405,12 @@ impl MotionDetector {
     fn learn(&mut self, rate: f32, foreground: Option<u8>) {
         let pixels =
             self.background.iter_mut().zip(&mut self.deviation).zip(&self.blurred).zip(&self.diff);
+        let threshold = foreground.unwrap_or(u8::MAX);
         for (((b, dev), &p), &d) in pixels {
             let p = f32::from(p);
-            if foreground.is_none_or(|t| d <= t) {
-                *dev += rate * ((p - *b).abs() - *dev);
-            }
+            // A select rather than a branch, so the loop vectorises; × 1.0 is exact.
+            let learn = if d <= threshold { rate } else { 0.0 };
+            *dev += learn * ((p - *b).abs() - *dev);
             *b += rate * (p - *b);
         }
     }
@@ -384,18 +439,25 @@ impl MotionDetector {
             }
             return;
         }
-        let area = (f * f) as u32;
+        let area = Divisor::new((f * f) as u32);
+        let aw = self.aw;
         for y in 0..self.ah {
-            let out = &mut self.small[y * self.aw..(y + 1) * self.aw];
-            let mut sums = vec![0u32; self.aw];
+            self.sums.fill(0);
             for dy in 0..f {
-                let row = frame.row(y * f + dy);
-                for (x, sum) in sums.iter_mut().enumerate() {
-                    *sum += row[x * f..x * f + f].iter().map(|&p| u32::from(p)).sum::<u32>();
+                let row = &frame.row(y * f + dy)[..aw * f];
+                if f == 2 {
+                    for (sum, px) in self.sums.iter_mut().zip(row.chunks_exact(2)) {
+                        *sum += u32::from(px[0]) + u32::from(px[1]);
+                    }
+                } else {
+                    for (sum, px) in self.sums.iter_mut().zip(row.chunks_exact(f)) {
+                        *sum += px.iter().map(|&p| u32::from(p)).sum::<u32>();
+                    }
                 }
             }
-            for (o, s) in out.iter_mut().zip(sums) {
-                *o = (s / area) as u8;
+            let out = &mut self.small[y * aw..(y + 1) * aw];
+            for (o, &s) in out.iter_mut().zip(&self.sums) {
+                *o = area.div(s) as u8;
             }
         }
     }
@@ -408,25 +470,46 @@ impl MotionDetector {
             return;
         }
         let (w, h) = (self.aw, self.ah);
-        let n = (2 * r + 1) as u32;
+        let n = Divisor::new((2 * r + 1) as u32);
         let clamp = |i: isize, len: usize| i.clamp(0, len as isize - 1) as usize;
+        // Horizontally: each row padded with copies of its edge pixels, then one pass per tap
+        // (independent sums, so the loops vectorise).
+        self.padded.resize(w + 2 * r, 0);
         for y in 0..h {
             let row = &self.small[y * w..(y + 1) * w];
-            let mut sum: u32 =
-                (-(r as isize)..=r as isize).map(|k| u32::from(row[clamp(k, w)])).sum();
-            for x in 0..w {
-                self.tmp[y * w + x] = (sum / n) as u16;
-                let out = row[clamp(x as isize - r as isize, w)];
-                let inn = row[clamp(x as isize + r as isize + 1, w)];
-                sum = sum + u32::from(inn) - u32::from(out);
+            let (first, last) = (row[0], row[w - 1]);
+            self.padded[..r].fill(first);
+            self.padded[r..r + w].copy_from_slice(row);
+            self.padded[r + w..].fill(last);
+            self.sums.fill(0);
+            for k in 0..=2 * r {
+                for (sum, &v) in self.sums.iter_mut().zip(&self.padded[k..k + w]) {
+                    *sum += u32::from(v);
+                }
+            }
+            let out = &mut self.tmp[y * w..(y + 1) * w];
+            for (o, &sum) in out.iter_mut().zip(&self.sums) {
+                *o = n.div(sum) as u16;
             }
         }
-        for x in 0..w {
-            let at = |y: isize| u32::from(self.tmp[clamp(y, h) * w + x]);
-            let mut sum: u32 = (-(r as isize)..=r as isize).map(at).sum();
-            for y in 0..h {
-                self.blurred[y * w + x] = (sum / n) as u8;
-                sum = sum + at(y as isize + r as isize + 1) - at(y as isize - r as isize);
+        // Vertically, a row at a time: column sums slide down the image.
+        self.sums.fill(0);
+        for k in -(r as isize)..=r as isize {
+            let row = &self.tmp[clamp(k, h) * w..][..w];
+            for (sum, &v) in self.sums.iter_mut().zip(row) {
+                *sum += u32::from(v);
+            }
+        }
+        for y in 0..h {
+            let out = &mut self.blurred[y * w..(y + 1) * w];
+            for (o, &sum) in out.iter_mut().zip(&self.sums) {
+                *o = n.div(sum) as u8;
+            }
+            let next = clamp(y as isize + r as isize + 1, h) * w;
+            let gone = clamp(y as isize - r as isize, h) * w;
+            let (next, gone) = (&self.tmp[next..next + w], &self.tmp[gone..gone + w]);
+            for ((sum, &a), &b) in self.sums.iter_mut().zip(next).zip(gone) {
+                *sum = *sum + u32::from(a) - u32::from(b);
             }
         }
     }
@@ -617,6 +700,61 @@ mod tests {
             buf[y * stride + 600..y * stride + 700].fill(250);
         }
         assert!(d.process(&LumaFrame::new(w, h, stride, &buf).unwrap()).unwrap().triggered);
+    }
+
+    #[test]
+    fn the_fast_division_and_blur_match_the_plain_ones() {
+        for d in 1..=300u32 {
+            let div = Divisor::new(d);
+            assert!((0..=255 * d).all(|x| div.div(x) == x / d), "{d}");
+        }
+        // Two-pass box blur with clamped edges and a floor division per pass.
+        let reference = |img: &[u8], w: usize, h: usize, r: isize| -> Vec<u8> {
+            let n = (2 * r + 1) as u32;
+            let at = |v: isize, len: usize| v.clamp(0, len as isize - 1) as usize;
+            let mut tmp = vec![0u32; w * h];
+            for y in 0..h {
+                for x in 0..w {
+                    let sum: u32 =
+                        (-r..=r).map(|k| u32::from(img[y * w + at(x as isize + k, w)])).sum();
+                    tmp[y * w + x] = sum / n;
+                }
+            }
+            (0..w * h)
+                .map(|i| {
+                    let (x, y) = (i % w, i / w);
+                    let sum: u32 = (-r..=r).map(|k| tmp[at(y as isize + k, h) * w + x]).sum();
+                    (sum / n) as u8
+                })
+                .collect()
+        };
+        for radius in [1, 2, 4] {
+            let config = MotionConfig { blur_radius: radius, ..MotionConfig::default() };
+            let mut d = MotionDetector::new(W, H, &[], config).unwrap();
+            let img = scene(Some((30, 50, 20)), 7);
+            d.process(&LumaFrame::new(W, H, W, &img).unwrap()).unwrap();
+            assert_eq!(d.small, img, "no downscale at {W}");
+            assert_eq!(d.blurred, reference(&img, W, H, radius as isize), "radius {radius}");
+        }
+        // Block averages at factors 2 and 3, with a padded stride.
+        for f in [2usize, 3] {
+            let (w, h, stride) = (W * f, H * f, W * f + 7);
+            let img: Vec<u8> = (0..stride * h).map(|i| (i * 31 % 251) as u8).collect();
+            let config = MotionConfig { max_analysis_width: W, ..MotionConfig::default() };
+            let mut d = MotionDetector::new(w, h, &[], config).unwrap();
+            assert_eq!(d.analysis_size(), (W, H));
+            d.process(&LumaFrame::new(w, h, stride, &img).unwrap()).unwrap();
+            let want: Vec<u8> = (0..W * H)
+                .map(|i| {
+                    let (x, y) = (i % W, i / W);
+                    let sum: usize = (0..f * f)
+                        .map(|k| usize::from(img[(y * f + k / f) * stride + x * f + k % f]))
+                        .sum();
+                    (sum / (f * f)) as u8
+                })
+                .collect();
+            assert_eq!(d.small, want, "factor {f}");
+        }
     }
 
     #[test]

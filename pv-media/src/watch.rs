@@ -303,7 +303,12 @@ impl Hysteresis {
     }
 
     /// One analysed frame at `at`.
-    pub(crate) fn frame(&mut self, at: DateTime<Utc>, triggered: bool, score: f64) -> Option<Signal> {
+    pub(crate) fn frame(
+        &mut self,
+        at: DateTime<Utc>,
+        triggered: bool,
+        score: f64,
+    ) -> Option<Signal> {
         if let Some(event) = &mut self.event {
             if triggered {
                 event.last_at = at;
@@ -392,11 +397,16 @@ impl MotionWatcher {
             motion_since: None,
         });
         let stop = Arc::new(StopSignal::default());
-        let hysteresis = Mutex::new(Hysteresis::new(
-            config.settings.start_frames,
-            config.settings.end_after,
-        ));
-        let w = Arc::new(Watch { config, clock, sink, state: state_tx, stop: stop.clone(), hysteresis });
+        let hysteresis =
+            Mutex::new(Hysteresis::new(config.settings.start_frames, config.settings.end_after));
+        let w = Arc::new(Watch {
+            config,
+            clock,
+            sink,
+            state: state_tx,
+            stop: stop.clone(),
+            hysteresis,
+        });
         let thread = std::thread::Builder::new()
             .name(format!("motion-{camera}"))
             .spawn(move || supervise(&w))
@@ -535,7 +545,11 @@ pub(crate) struct Liveness {
 
 impl Liveness {
     pub(crate) fn new() -> Self {
-        Self { started: Instant::now(), last_ms: AtomicU64::new(0), answered: AtomicBool::new(false) }
+        Self {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            answered: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn touch(&self) {
@@ -549,7 +563,11 @@ impl Liveness {
 
     /// Why the stream counts as lost: nothing within `start_timeout`, or nothing for
     /// `stall_timeout`.
-    pub(crate) fn verdict(&self, start_timeout: Duration, stall_timeout: Duration) -> Option<String> {
+    pub(crate) fn verdict(
+        &self,
+        start_timeout: Duration,
+        stall_timeout: Duration,
+    ) -> Option<String> {
         let elapsed = self.started.elapsed();
         let last = self.last_ms.load(Ordering::Relaxed);
         if last == 0 {
@@ -722,7 +740,8 @@ fn build(w: &Arc<Watch>, liveness: &Arc<Liveness>) -> std::result::Result<gst::P
         }
     });
 
-    let analysis = Arc::new(Mutex::new(Analysis { detector: None, size: (0, 0), wall: WallMap::default() }));
+    let analysis =
+        Arc::new(Mutex::new(Analysis { detector: None, size: (0, 0), wall: WallMap::default() }));
     let watch = w.clone();
     let live = liveness.clone();
     sink.set_callbacks(
@@ -750,7 +769,8 @@ fn build(w: &Arc<Watch>, liveness: &Arc<Liveness>) -> std::result::Result<gst::P
 
 /// Score one frame and feed the hysteresis.
 fn analyse(w: &Watch, a: &mut Analysis, sample: &gst::Sample) -> Result<()> {
-    let buffer = sample.buffer().ok_or_else(|| Error::InvalidFrame("sample without buffer".into()))?;
+    let buffer =
+        sample.buffer().ok_or_else(|| Error::InvalidFrame("sample without buffer".into()))?;
     let st = sample
         .caps()
         .and_then(|c| c.structure(0))

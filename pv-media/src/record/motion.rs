@@ -177,12 +177,14 @@ pub(super) fn run(s: &mut Session) -> AttemptEnd {
             tracing::debug!(camera = %camera, "recorder event receiver is gone");
         }
     });
-    let watcher =
-        match MotionWatcher::start_with(WatcherConfig::for_recorder(&s.config), s.clock.clone(), sink)
-        {
-            Ok(w) => w,
-            Err(err) => return AttemptEnd::Unusable { reason: err.to_string() },
-        };
+    let watcher = match MotionWatcher::start_with(
+        WatcherConfig::for_recorder(&s.config),
+        s.clock.clone(),
+        sink,
+    ) {
+        Ok(w) => w,
+        Err(err) => return AttemptEnd::Unusable { reason: err.to_string() },
+    };
     s.tap.begin_stream();
     let mut m = Motion::new(&s.config);
     let end = drive(s, &mut m, &liveness, &pipeline, &rx);
@@ -308,7 +310,8 @@ fn build(
                 live.touch();
                 let now_rt = sink.current_running_time().map(gst::ClockTime::nseconds);
                 tx.send(Input::Frame(sample, clock.now(), now_rt))
-                    .map(|()| gst::FlowSuccess::Ok).map_err(|_| gst::FlowError::Flushing)
+                    .map(|()| gst::FlowSuccess::Ok)
+                    .map_err(|_| gst::FlowError::Flushing)
             })
             .build(),
     );
@@ -750,7 +753,15 @@ impl Writer {
         let wait = if end.is_some() { COMPLETE_TIMEOUT } else { Duration::ZERO };
         let fallback_ns = end.map_or(0, |e| e.saturating_sub(start));
         let media_start = self.base.saturating_add(start);
-        s.finish_file(path, Some(started_at), media_start, fallback_ns, reason, Backend::Gstreamer, wait);
+        s.finish_file(
+            path,
+            Some(started_at),
+            media_start,
+            fallback_ns,
+            reason,
+            Backend::Gstreamer,
+            wait,
+        );
     }
 
     /// Stop the pipeline; keep what is whole of files never closed, remove unused ones.
@@ -760,7 +771,8 @@ impl Writer {
         for (location, start) in std::mem::take(&mut self.open) {
             self.close_file(s, &location, start, None, reason);
         }
-        let reserved = std::mem::take(&mut *self.reserved.lock().unwrap_or_else(|p| p.into_inner()));
+        let reserved =
+            std::mem::take(&mut *self.reserved.lock().unwrap_or_else(|p| p.into_inner()));
         for path in reserved {
             if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
                 let _ = std::fs::remove_file(&path);

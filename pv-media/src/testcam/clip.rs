@@ -2,8 +2,8 @@
 //! x265 into a cache file, then loaded into memory as access units.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;

@@ -114,23 +114,42 @@ async fn motion_mode_records_the_motion_with_pre_and_post_roll_and_nothing_else(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn motion_mode_on_a_still_scene_records_nothing() {
-    let cam = TestCamera::start(Clip::Static).unwrap();
+async fn a_still_scene_records_nothing_and_a_stop_during_motion_finalises_the_recording() {
+    let still_cam = TestCamera::start(Clip::Static).unwrap();
+    let moving_cam = TestCamera::start(Clip::Moving).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let mut rec = Rec::start(motion_config(31, &cam.url(), data.path()));
-    assert!(
-        rec.wait_until(Duration::from_secs(10), |r| r.status().status
-            == RecorderStatus::Streaming)
-            .await,
-        "{:?}",
-        rec.statuses
-    );
+    let mut still = Rec::start(motion_config(31, &still_cam.url(), data.path()));
+    // The ball is small: most sensitive, so it moves all the time.
+    let mut c = motion_config(32, &moving_cam.url(), data.path());
+    c.motion.zones = vec![ZoneSpec::full_frame(None, 1.0)];
+    let mut moving = Rec::start(c);
+    for rec in [&mut still, &mut moving] {
+        let streaming = rec
+            .wait_until(Duration::from_secs(10), |r| r.status().status == RecorderStatus::Streaming)
+            .await;
+        assert!(streaming, "{:?}", rec.statuses);
+    }
     tokio::time::sleep(Duration::from_secs(10)).await;
-    rec.stop().await;
-    assert!(rec.segments().is_empty(), "{:?}", rec.events);
-    assert!(motion_events(&rec.events).is_empty(), "{:?}", rec.events);
-    assert!(rec.events.iter().all(|e| !matches!(e, RecorderEvent::GapStarted { .. })));
+    still.stop().await;
+    moving.stop().await;
+
+    assert!(still.segments().is_empty(), "{:?}", still.events);
+    assert!(motion_events(&still.events).is_empty(), "{:?}", still.events);
+    assert!(still.events.iter().all(|e| !matches!(e, RecorderEvent::GapStarted { .. })));
     assert!(files(data.path(), 31).is_empty(), "{:?}", files(data.path(), 31));
+
+    // Stopped in the middle of motion: the event is ended and the open segment finalised.
+    let segs = moving.segments();
+    check_segments(&segs, "h264");
+    assert!(segs.len() >= 2 && segs.iter().all(|s| s.motion), "{segs:?}");
+    assert_eq!(segs.last().unwrap().end_reason, EndReason::Shutdown);
+    assert!(matches!(
+        motion_events(&moving.events).as_slice(),
+        [RecorderEvent::MotionStarted { .. }, RecorderEvent::MotionEnded { .. }]
+    ));
+    let mut recorded: Vec<_> = segs.iter().map(|s| s.path.clone()).collect();
+    recorded.sort();
+    assert_eq!(files(data.path(), 32), recorded);
 }
 
 /// A watcher and what it reported.
