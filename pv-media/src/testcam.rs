@@ -233,6 +233,16 @@ impl Drop for TestCamera {
 /// Push a stream's buffers into `src` in real time (each buffer's own duration, else one video
 /// frame), looping, until the media goes away or the camera stops. `src` time-stamps them.
 fn feed(src: &gst_app::AppSrc, frames: &[gst::Buffer], stop: &AtomicBool) {
+    // `do-timestamp` stamps a buffer with the running time: pushed before the media plays it
+    // gets none, and the first client can wait seconds for video. Start once it plays.
+    // (A media that never plays is gone within 30 s; pushing into it then fails and ends this.)
+    let wait_until = Instant::now() + Duration::from_secs(30);
+    while src.current_state() != gst::State::Playing && Instant::now() < wait_until {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let frame = Duration::from_secs(1) / clip::FPS;
     let mut due = Instant::now();
     for buffer in frames.iter().cycle() {
