@@ -37,10 +37,11 @@ pub struct Probe {
     pub duration: f64,
 }
 
-/// Run ffprobe on a file or URL; Err with ffprobe's message when it cannot read it.
+/// Run ffprobe on a file or URL (at most 30 s: a stream that stalls must not hang the suite);
+/// Err with ffprobe's message when it cannot read it.
 pub fn ffprobe(target: &str) -> Result<Probe, String> {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-rtsp_transport", "tcp"])
+    let out = std::process::Command::new("timeout")
+        .args(["30", "ffprobe", "-v", "error", "-rtsp_transport", "tcp"])
         .args(["-select_streams", "v:0", "-show_entries"])
         .args(["stream=codec_name,width,height:format=duration", "-of", "default=nw=1"])
         .arg(target)

@@ -775,8 +775,8 @@ async fn a_camera_is_pushed_to_nginx_rtmp_through_the_api() {
     .await;
     assert_eq!(pushing["rtmp"]["state"], "pushing", "{pushing}");
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("ffprobe")
-            .args(["-v", "error", "-rw_timeout", "15000000", "-select_streams", "v:0"])
+        std::process::Command::new("timeout")
+            .args(["30", "ffprobe", "-v", "error", "-rw_timeout", "15000000", "-select_streams", "v:0"])
             .args(["-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0"])
             .arg(target)
             .output()
