@@ -776,7 +776,16 @@ async fn a_camera_is_pushed_to_nginx_rtmp_through_the_api() {
     assert_eq!(pushing["rtmp"]["state"], "pushing", "{pushing}");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("timeout")
-            .args(["30", "ffprobe", "-v", "error", "-rw_timeout", "15000000", "-select_streams", "v:0"])
+            .args([
+                "30",
+                "ffprobe",
+                "-v",
+                "error",
+                "-rw_timeout",
+                "15000000",
+                "-select_streams",
+                "v:0",
+            ])
             .args(["-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0"])
             .arg(target)
             .output()
@@ -891,4 +900,104 @@ async fn streams_are_probed_and_onvif_cameras_discovered() {
     assert_eq!(found[0]["name"], "Porch");
     assert_eq!(found[0]["known"], false);
     assert_eq!(found[1]["known"], true, "the camera at 192.0.2.11 is added already");
+}
+
+/// Motion mode through the API: a scene where something moves for a while records that span
+/// with its pre- and post-roll, flagged as motion, with the event stored; a still scene
+/// records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn motion_mode_records_the_motion_and_a_still_scene_nothing() {
+    let burst = TestCamera::start(Clip::Burst).unwrap();
+    let still = TestCamera::start(Clip::Static).unwrap();
+    let (_env, state) = state_with(Engine::Sqlite, |c| c.recording.segment_seconds = 3).await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let admin = session_cookie(&state, admin_id).await;
+    let mut ids = Vec::new();
+    for (name, url) in [("Burst", burst.url()), ("Still", still.url())] {
+        let (status, body) = json_of(
+            cli.post("/api/v1/cameras")
+                .header("cookie", admin.clone())
+                .header("x-csrf-token", csrf_token(&state, admin_id, "/cameras"))
+                .body_json(&json!({
+                    "name": name, "main_url": url, "recording_mode": "motion",
+                    "pre_roll_seconds": 2, "post_roll_seconds": 3,
+                }))
+                .send()
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_i64().unwrap());
+    }
+    let (moving, quiet) = (ids[0], ids[1]);
+    let events = wait_json(
+        &cli,
+        &admin,
+        &format!("/api/v1/events?camera_id={moving}&kind=motion"),
+        Duration::from_secs(40),
+        |v| v.as_array().is_some_and(|a| a.iter().any(|e| e["ended_at"].is_string())),
+    )
+    .await;
+    let event = events.as_array().unwrap().iter().find(|e| e["ended_at"].is_string()).cloned();
+    let event = event.unwrap_or_else(|| panic!("an ended motion event: {events}"));
+    let t = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let (m_start, m_end) = (t(&event["started_at"]), t(&event["ended_at"]));
+    // The recording of that event: from the key frame before start − 2 s to end + 3 s.
+    let list = format!("/api/v1/recordings?camera_id={moving}");
+    let segs = wait_json(&cli, &admin, &list, Duration::from_secs(20), |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter().any(|s| {
+                t(&s["ended_at"])
+                    >= m_end + chrono::Duration::seconds(3) - chrono::Duration::milliseconds(200)
+            })
+        })
+    })
+    .await;
+    let segs: Vec<Value> = segs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| t(&s["ended_at"]) > m_start - chrono::Duration::seconds(4))
+        .filter(|s| t(&s["started_at"]) < m_end + chrono::Duration::seconds(4))
+        .cloned()
+        .collect();
+    assert!(!segs.is_empty(), "the motion was recorded");
+    assert!(segs.iter().all(|s| s["motion"] == true), "{segs:?}");
+    let first = t(&segs[0]["started_at"]);
+    let last = t(&segs[segs.len() - 1]["ended_at"]);
+    let pre = (m_start - first).num_milliseconds();
+    let post = (last - m_end).num_milliseconds();
+    assert!(
+        (1_800..=3_200).contains(&pre),
+        "starts 2 s (+ up to a GOP) before the motion: {pre} ms"
+    );
+    assert!((2_700..=3_400).contains(&post), "ends 3 s after the motion: {post} ms");
+    for s in &segs {
+        let row = pv_core::recordings::get_segment(
+            &state.dbs().records,
+            pv_core::ids::SegmentId(s["id"].as_i64().unwrap()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ffprobe(&state.config().data_dir.join(&row.path)).0, "h264");
+    }
+    // The still scene: nothing recorded, no event.
+    let (_, quiet_segs) = json_of(
+        cli.get(format!("/api/v1/recordings?camera_id={quiet}"))
+            .header("cookie", admin.clone())
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(quiet_segs, json!([]), "a still scene records nothing");
+    let (_, quiet_events) = json_of(
+        cli.get(format!("/api/v1/events?camera_id={quiet}"))
+            .header("cookie", admin.clone())
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(quiet_events, json!([]));
+    state.nvr().shutdown().await;
 }
