@@ -7,6 +7,10 @@
 //! - `cargo bench -p pv-benches --bench watcher_cpu -- --cameras 4 --seconds 60`: CPU
 //!   per camera of whole motion watchers (RTSP, decode, 5 fps, 640 wide, kernel) on a
 //!   simulated camera in a child process, from `/proc/self/stat`.
+//! - `cargo run --release -p pv-benches --bin record_cpu -- --cameras 1,8,32 --seconds 60`: CPU
+//!   per stream of recording N simulated 1080p H.264 cameras (in a child process) with
+//!   PentaVision's recorders and with one `ffmpeg -c copy -f segment` per camera, side by side,
+//!   and whether every recorder wrote all its segments.
 //! - `cargo run --release -p pv-benches --bin coldstart -- --runs 5`: starts the real
 //!   `pentavision` binary repeatedly and reports cold-start time (spawn → `/readyz` 200) and
 //!   idle resident memory. Build the server first (`cargo build --release -p pentavision`).

@@ -11,9 +11,9 @@ use gstreamer_app as gst_app;
 
 use crate::{Error, Result};
 
-/// Frame width of every clip but [`Clip::MovingSub`].
+/// Frame width of every clip but [`Clip::MovingSub`] and [`Clip::Moving1080`].
 pub const WIDTH: u32 = 1280;
-/// Frame height of every clip but [`Clip::MovingSub`].
+/// Frame height of every clip but [`Clip::MovingSub`] and [`Clip::Moving1080`].
 pub const HEIGHT: u32 = 720;
 /// Frames per second of every clip.
 pub const FPS: u32 = 15;
@@ -48,6 +48,9 @@ pub enum Clip {
     Burst,
     /// H.264 moving ball at 640x360: what a camera's sub stream looks like.
     MovingSub,
+    /// H.264 at 1920x1080 and 4 Mbit/s: colour bars scrolling sideways (with the bars' noise
+    /// patch), what a camera's 1080p main stream looks like.
+    Moving1080,
 }
 
 impl Clip {
@@ -61,13 +64,16 @@ impl Clip {
             Clip::Garbage => "garbage",
             Clip::Burst => "burst",
             Clip::MovingSub => "moving-sub",
+            Clip::Moving1080 => "moving-1080",
         }
     }
 
-    /// Frame size in pixels: 1280x720, or 640x360 for [`Clip::MovingSub`].
+    /// Frame size in pixels: 1280x720, 640x360 for [`Clip::MovingSub`], 1920x1080 for
+    /// [`Clip::Moving1080`].
     pub fn size(self) -> (u32, u32) {
         match self {
             Clip::MovingSub => (640, 360),
+            Clip::Moving1080 => (1920, 1080),
             _ => (WIDTH, HEIGHT),
         }
     }
@@ -108,6 +114,7 @@ impl Clip {
             Clip::Burst => format!(
                 "appsrc name=src format=time block=true caps=\"video/x-raw,format=I420,width={WIDTH},height={HEIGHT},framerate={FPS}/1\""
             ),
+            Clip::Moving1080 => "videotestsrc pattern=smpte horizontal-speed=4".to_owned(),
             _ => "videotestsrc pattern=ball background-color=0xff505050".to_owned(),
         }
     }
@@ -116,6 +123,9 @@ impl Clip {
         match self {
             Clip::MovingH265 => format!(
                 "x265enc key-int-max={GOP_FRAMES} speed-preset=ultrafast bitrate=1500 option-string=bframes=0 ! h265parse"
+            ),
+            Clip::Moving1080 => format!(
+                "x264enc bframes=0 key-int-max={GOP_FRAMES} speed-preset=ultrafast bitrate=4000 ! h264parse"
             ),
             _ => format!(
                 "x264enc bframes=0 key-int-max={GOP_FRAMES} speed-preset=ultrafast bitrate=1500 ! h264parse"
