@@ -10,7 +10,8 @@
 //! `cargo bench -p pv-benches --bench watcher_cpu -- [--clip moving-sub|moving|burst|static]
 //! [--cameras N] [--seconds S]` (defaults: moving-sub, a 640x360 15 fps sub stream; 4
 //! cameras; 60 s). Flags without a value that it does not know (`--bench`, `--quick`) are
-//! ignored, so it runs with the criterion benches.
+//! ignored, so it runs with the criterion benches. Under `cargo test` (no `--bench`) it runs
+//! one camera for 3 s: a check that it works, not a measurement.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -57,8 +58,12 @@ fn serve(name: &str) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test` runs benches without it, once, as a check
+    // that they work: then one camera for a few seconds.
+    let measuring = std::env::args().any(|a| a == "--bench");
     let mut args = std::env::args().skip(1);
-    let (mut clip_name, mut cameras, mut seconds) = ("moving-sub".to_owned(), 4u32, 60u64);
+    let (mut clip_name, mut cameras, mut seconds) =
+        ("moving-sub".to_owned(), if measuring { 4u32 } else { 1 }, if measuring { 60u64 } else { 3 });
     while let Some(a) = args.next() {
         if !matches!(a.as_str(), "--serve" | "--clip" | "--cameras" | "--seconds") {
             continue;
