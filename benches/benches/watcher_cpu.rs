@@ -62,8 +62,11 @@ fn main() -> anyhow::Result<()> {
     // that they work: then one camera for a few seconds.
     let measuring = std::env::args().any(|a| a == "--bench");
     let mut args = std::env::args().skip(1);
-    let (mut clip_name, mut cameras, mut seconds) =
-        ("moving-sub".to_owned(), if measuring { 4u32 } else { 1 }, if measuring { 60u64 } else { 3 });
+    let (mut clip_name, mut cameras, mut seconds) = (
+        "moving-sub".to_owned(),
+        if measuring { 4u32 } else { 1 },
+        if measuring { 60u64 } else { 3 },
+    );
     while let Some(a) = args.next() {
         if !matches!(a.as_str(), "--serve" | "--clip" | "--cameras" | "--seconds") {
             continue;

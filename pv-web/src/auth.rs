@@ -229,89 +229,69 @@ pub trait RequiredPermission: Send + Sync + 'static {
     const PERMISSION: Permission;
 }
 
-/// A fully signed-in caller holding `P` globally (system-wide operations). Operations on one
-/// property's resources check [`Principal::authorize`] with that resource instead.
-pub struct Guarded<P: RequiredPermission> {
-    principal: Principal,
-    _p: PhantomData<P>,
+/// A guard type: a fully signed-in caller (never an `enrol`-stage session) for whom `$check`
+/// (`fn(&Subject, Permission, now) -> Result<(), Denied>`) allows `P`. Both guards are
+/// poem-openapi security schemes listing the session cookie and the bearer token.
+macro_rules! permission_guard {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        pub struct $name<P: RequiredPermission> {
+            principal: Principal,
+            _p: PhantomData<P>,
+        }
+
+        impl<P: RequiredPermission> std::ops::Deref for $name<P> {
+            type Target = Principal;
+            fn deref(&self) -> &Principal {
+                &self.principal
+            }
+        }
+
+        impl<'a, P: RequiredPermission> ApiExtractor<'a> for $name<P> {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+            type ParamType = ();
+            type ParamRawType = ();
+
+            fn register(registry: &mut poem_openapi::registry::Registry) {
+                <Signed as ApiExtractor>::register(registry);
+            }
+
+            fn security_schemes() -> Vec<&'static str> {
+                <Signed as ApiExtractor>::security_schemes()
+            }
+
+            async fn from_request(
+                req: &'a Request,
+                _body: &mut poem::RequestBody,
+                _opts: ExtractParamOptions<()>,
+            ) -> poem::Result<Self> {
+                let principal =
+                    req.extensions().get::<Principal>().cloned().ok_or_else(unauthenticated)?;
+                check_stage(&principal)?;
+                let state = req.data::<AppState>().ok_or_else(unauthenticated)?;
+                let check: fn(&Subject, Permission, chrono::DateTime<chrono::Utc>) -> Result<(), rbac::Denied> = $check;
+                check(&principal.subject, P::PERMISSION, state.clock().now()).map_err(denied)?;
+                Ok(Self { principal, _p: PhantomData })
+            }
+        }
+    };
 }
 
-impl<P: RequiredPermission> std::ops::Deref for Guarded<P> {
-    type Target = Principal;
-    fn deref(&self) -> &Principal {
-        &self.principal
-    }
-}
+permission_guard!(
+    /// A fully signed-in caller holding `P` globally (system-wide operations). Operations on one
+    /// property's resources check [`Principal::authorize`] with that resource instead.
+    Guarded,
+    |subject, permission, now| rbac::authorize(subject, permission, &Resource::Global, now)
+);
 
-impl<'a, P: RequiredPermission> ApiExtractor<'a> for Guarded<P> {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut poem_openapi::registry::Registry) {
-        <Signed as ApiExtractor>::register(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        <Signed as ApiExtractor>::security_schemes()
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut poem::RequestBody,
-        _opts: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        let principal = req.extensions().get::<Principal>().cloned().ok_or_else(unauthenticated)?;
-        check_stage(&principal)?;
-        let state = req.data::<AppState>().ok_or_else(unauthenticated)?;
-        rbac::authorize(&principal.subject, P::PERMISSION, &Resource::Global, state.clock().now())
-            .map_err(denied)?;
-        Ok(Self { principal, _p: PhantomData })
-    }
-}
-
-/// A fully signed-in caller holding `P` globally or on at least one property whose access
-/// window is open now: the guard of operations on cameras and other per-property resources.
-/// The handler then checks the resource itself with [`Principal::authorize`] (one camera) or
-/// filters with [`rbac::camera_filter`] (lists).
-pub struct Scoped<P: RequiredPermission> {
-    principal: Principal,
-    _p: PhantomData<P>,
-}
-
-impl<P: RequiredPermission> std::ops::Deref for Scoped<P> {
-    type Target = Principal;
-    fn deref(&self) -> &Principal {
-        &self.principal
-    }
-}
-
-impl<'a, P: RequiredPermission> ApiExtractor<'a> for Scoped<P> {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut poem_openapi::registry::Registry) {
-        <Signed as ApiExtractor>::register(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        <Signed as ApiExtractor>::security_schemes()
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut poem::RequestBody,
-        _opts: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        let principal = req.extensions().get::<Principal>().cloned().ok_or_else(unauthenticated)?;
-        check_stage(&principal)?;
-        let state = req.data::<AppState>().ok_or_else(unauthenticated)?;
-        rbac::authorize_any_property(&principal.subject, P::PERMISSION, state.clock().now())
-            .map_err(denied)?;
-        Ok(Self { principal, _p: PhantomData })
-    }
-}
+permission_guard!(
+    /// A fully signed-in caller holding `P` globally or on at least one property whose access
+    /// window is open now: the guard of operations on cameras and other per-property resources.
+    /// The handler then checks the resource itself with [`Principal::authorize`] (one camera) or
+    /// filters with [`rbac::camera_filter`] (lists).
+    Scoped,
+    rbac::authorize_any_property
+);
 
 /// Refuse `enrol`-stage sessions (they may only enrol a second factor).
 pub fn check_stage(principal: &Principal) -> poem::Result<()> {

@@ -28,8 +28,14 @@ use crate::state::AppState;
 pub const HEADER: &str = "x-csrf-token";
 
 /// Route prefixes whose writes need a token (the route itself and everything below it).
-const PROTECTED_PREFIXES: &[&str] =
-    &["/users", "/roles", "/security/ip-rules", "/security/country-policy", "/services", "/cameras"];
+const PROTECTED_PREFIXES: &[&str] = &[
+    "/users",
+    "/roles",
+    "/security/ip-rules",
+    "/security/country-policy",
+    "/services",
+    "/cameras",
+];
 
 /// Routes that need a token for exactly these methods.
 const PROTECTED_EXACT: &[(&str, Method)] = &[("/auth/pin", Method::PUT)];

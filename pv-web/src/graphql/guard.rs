@@ -68,10 +68,9 @@ pub fn rule(entity: &str) -> Option<(Permission, Write)> {
         // their rows (a row deleted alone would be re-indexed from its file by recovery).
         "Cameras" | "RtmpOutputs" => (P::CamerasView, Never),
         "Segments" | "RecordingGaps" | "MotionEvents" => (P::CamerasPlayback, Never),
-        "CameraMacChanges"
-        | "CameraStorageTargets"
-        | "MotionZones"
-        | "RecordingSchedules" => (P::CamerasView, With(P::CamerasManage)),
+        "CameraMacChanges" | "CameraStorageTargets" | "MotionZones" | "RecordingSchedules" => {
+            (P::CamerasView, With(P::CamerasManage))
+        }
         "StorageProviders"
         | "StorageModules"
         | "StorageModuleHealthChecks"

@@ -81,7 +81,7 @@ impl ServicesApi {
         name: Path<String>,
     ) -> ApiResult<NoContent> {
         auth.authorize(&state, Permission::ServicesRestart, &rbac::Resource::Global)?;
-        if !state.config().services.allowed.iter().any(|a| *a == name.0) {
+        if !state.config().services.allowed.contains(&name.0) {
             auth.audit(
                 &state,
                 "service.restart_refused",
