@@ -359,6 +359,27 @@ pub async fn enabled_rtmp_outputs(db: &impl ConnectionTrait) -> Result<Vec<rtmp_
         .map_err(db_err)
 }
 
+/// Replace a camera's rows of one table (those whose `camera_column` is `camera`) with `rows`,
+/// in one transaction.
+async fn replace_rows<A>(
+    db: &sea_orm::DatabaseConnection,
+    camera_column: <A::Entity as EntityTrait>::Column,
+    camera: i64,
+    rows: Vec<A>,
+) -> Result<()>
+where
+    A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await.map_err(db_err)?;
+    A::Entity::delete_many().filter(camera_column.eq(camera)).exec(&txn).await.map_err(db_err)?;
+    if !rows.is_empty() {
+        A::Entity::insert_many(rows).exec(&txn).await.map_err(db_err)?;
+    }
+    txn.commit().await.map_err(db_err)
+}
+
 /// One weekly recording window, as plain values (validated by `pv_media::schedule`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSchedule {
@@ -397,32 +418,20 @@ pub async fn replace_schedules(
     windows: &[NewSchedule],
     now: DateTime<Utc>,
 ) -> Result<Vec<recording_schedule::Model>> {
-    use sea_orm::TransactionTrait;
-    let txn = db.begin().await.map_err(db_err)?;
-    recording_schedule::Entity::delete_many()
-        .filter(recording_schedule::Column::CameraId.eq(camera))
-        .exec(&txn)
-        .await
-        .map_err(db_err)?;
-    for w in windows {
-        recording_schedule::ActiveModel {
-            camera_id: Set(camera),
-            mode: Set(w.mode.clone()),
-            days_of_week: Set(w.days_of_week),
-            start_minute: Set(w.start_minute),
-            end_minute: Set(w.end_minute),
-            timezone: Set(w.timezone.clone()),
-            enabled: Set(true),
-            priority: Set(w.priority),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(db_err)?;
-    }
-    txn.commit().await.map_err(db_err)?;
+    let rows = windows.iter().map(|w| recording_schedule::ActiveModel {
+        camera_id: Set(camera),
+        mode: Set(w.mode.clone()),
+        days_of_week: Set(w.days_of_week),
+        start_minute: Set(w.start_minute),
+        end_minute: Set(w.end_minute),
+        timezone: Set(w.timezone.clone()),
+        enabled: Set(true),
+        priority: Set(w.priority),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    });
+    replace_rows(db, recording_schedule::Column::CameraId, camera, rows.collect()).await?;
     schedules(db, camera).await
 }
 
@@ -519,29 +528,17 @@ pub async fn replace_motion_zones(
     zones: &[NewZone],
     now: DateTime<Utc>,
 ) -> Result<Vec<motion_zone::Model>> {
-    use sea_orm::TransactionTrait;
-    let txn = db.begin().await.map_err(db_err)?;
-    motion_zone::Entity::delete_many()
-        .filter(motion_zone::Column::CameraId.eq(camera))
-        .exec(&txn)
-        .await
-        .map_err(db_err)?;
-    for z in zones {
-        motion_zone::ActiveModel {
-            camera_id: Set(camera),
-            name: Set(z.name.clone()),
-            polygon: Set(z.polygon.clone()),
-            sensitivity: Set(z.sensitivity),
-            is_mask: Set(z.is_mask),
-            enabled: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(db_err)?;
-    }
-    txn.commit().await.map_err(db_err)?;
+    let rows = zones.iter().map(|z| motion_zone::ActiveModel {
+        camera_id: Set(camera),
+        name: Set(z.name.clone()),
+        polygon: Set(z.polygon.clone()),
+        sensitivity: Set(z.sensitivity),
+        is_mask: Set(z.is_mask),
+        enabled: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    });
+    replace_rows(db, motion_zone::Column::CameraId, camera, rows.collect()).await?;
     motion_zones(db, camera).await
 }

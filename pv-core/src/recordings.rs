@@ -137,6 +137,20 @@ pub async fn segments_in_range(
         .map_err(db_err)
 }
 
+/// A camera's newest segment, if it has any.
+pub async fn newest_segment(
+    db: &impl ConnectionTrait,
+    camera: CameraId,
+) -> Result<Option<segment::Model>> {
+    segment::Entity::find()
+        .filter(segment::Column::CameraId.eq(camera.0))
+        .order_by_desc(segment::Column::StartedAt)
+        .order_by_desc(segment::Column::Id)
+        .one(db)
+        .await
+        .map_err(db_err)
+}
+
 /// Every segment path of a camera (for reconciling rows with files after a crash), sorted.
 pub async fn segment_paths(db: &impl ConnectionTrait, camera: CameraId) -> Result<Vec<String>> {
     segment::Entity::find()

@@ -358,18 +358,10 @@ impl Nvr {
                 Err(e) => return Err(NvrError::Media { kind: e.kind(), message: e.to_string() }),
             }
         }
-        let now = self.now();
-        let newest = recordings::list_segments(
-            &self.inner.dbs.records,
-            Some(&[camera]),
-            now - chrono::Duration::days(3650),
-            now + chrono::Duration::days(1),
-            u64::MAX,
-        )
-        .await
-        .map_err(NvrError::Core)?
-        .pop()
-        .ok_or(NvrError::NoFootage)?;
+        let newest = recordings::newest_segment(&self.inner.dbs.records, CameraId(camera))
+            .await
+            .map_err(NvrError::Core)?
+            .ok_or(NvrError::NoFootage)?;
         let path = self.inner.data_dir.join(&newest.path);
         tokio::task::spawn_blocking(move || snapshot::from_file(&path, FramePick::Last, &options))
             .await
@@ -530,17 +522,24 @@ impl Nvr {
             }
             if self.inner.config.enabled {
                 match cameras::list(&self.inner.dbs.records).await {
-                    Ok(cams) => {
+                    Ok(mut cams) => {
+                        let mut moved = false;
                         for cam in &cams {
                             let due = lock(&self.inner.mac_checked)
                                 .get(&cam.id)
                                 .is_none_or(|t| t.elapsed() >= MAC_AUDIT_EVERY);
                             if due {
-                                self.check_mac(cam).await;
+                                moved |= matches!(
+                                    self.check_mac(cam).await,
+                                    cameras::MacOutcome::Learned(_)
+                                        | cameras::MacOutcome::Changed { .. }
+                                );
                             }
                         }
-                        // A changed MAC address moves the ingest directory: re-read.
-                        let cams = cameras::list(&self.inner.dbs.records).await.unwrap_or(cams);
+                        // A new MAC address moves the ingest directory: re-read those rows.
+                        if moved {
+                            cams = cameras::list(&self.inner.dbs.records).await.unwrap_or(cams);
+                        }
                         for cam in &cams {
                             self.apply(cam).await;
                         }

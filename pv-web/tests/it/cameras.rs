@@ -821,6 +821,12 @@ async fn a_camera_is_pushed_to_nginx_rtmp_through_the_api() {
     assert_eq!(resp.0.status(), StatusCode::OK);
     let (status, problem) = json_of(push(&nginx.url("again")).await).await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    // Its snapshot now comes from its newest recording (finalised when it was disabled).
+    let resp =
+        cli.get(format!("{camera}/snapshot.jpg")).header("cookie", admin.clone()).send().await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    let jpeg = resp.0.into_body().into_bytes().await.unwrap();
+    assert_eq!(jpeg_size(&jpeg), Some((1280, 720)));
     assert!(problem["detail"].as_str().unwrap().contains("not recording"), "{problem}");
     state.nvr().shutdown().await;
 }
