@@ -18,6 +18,8 @@
 //! - [`rtmp`]: push a tap to an RTMP/RTMPS endpoint without transcoding
 //!   ([`rtmp::RtmpPush`]): H.264 and AAC in FLV, reconnects with capped back-off, status on a
 //!   watch channel.
+//! - [`fmp4`]: a fragmented-MP4 writer for Media Source Extensions (init segment, one
+//!   fragment per frame), the MSE fallback of live view.
 //! - [`export`]: join finished segment files of one camera into one MP4 without transcoding,
 //!   optionally trimmed at key frames.
 //! - [`probe`]: check an RTSP URL before a camera is saved ([`probe::probe`]): video codec,
@@ -62,6 +64,7 @@
 
 pub mod error;
 pub mod export;
+pub mod fmp4;
 pub mod layout;
 pub mod mac;
 pub mod mode;

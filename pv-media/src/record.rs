@@ -130,7 +130,7 @@ impl fmt::Display for Backend {
 }
 
 /// Everything one recorder needs to know about its camera.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct RecorderConfig {
     /// The camera.
     pub camera: CameraId,
@@ -480,12 +480,24 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Validate `config`, create the ingest directory and start recording on a new thread.
-    /// Events go to `events`; a closed receiver does not stop recording.
+    /// Validate `config`, create the ingest directory and start recording on a new thread,
+    /// feeding a new tap. Events go to `events`; a closed receiver does not stop recording.
     pub fn start(
         config: RecorderConfig,
         clock: Arc<dyn Clock>,
         events: mpsc::UnboundedSender<RecorderEvent>,
+    ) -> Result<Recorder> {
+        Self::start_with_tap(config, clock, events, StreamTap::new())
+    }
+
+    /// [`Recorder::start`] feeding `tap`, which the caller owns and which outlives the
+    /// recorder: a restarted recorder feeds the same tap (consumers see a new generation, never
+    /// a new tap).
+    pub fn start_with_tap(
+        config: RecorderConfig,
+        clock: Arc<dyn Clock>,
+        events: mpsc::UnboundedSender<RecorderEvent>,
+        tap: StreamTap,
     ) -> Result<Recorder> {
         config.validate()?;
         if config.backend == Backend::Gstreamer {
@@ -500,7 +512,6 @@ impl Recorder {
             since: clock.now(),
         });
         let stop = Arc::new(StopSignal::default());
-        let tap = StreamTap::new();
         let session = Session {
             config,
             dir,
@@ -533,8 +544,9 @@ impl Recorder {
     }
 
     /// The camera's in-memory stream: caps, last key frame and a broadcast of access units
-    /// (see [`crate::tap`]). The same tap for the recorder's whole life, across reconnects;
-    /// it stays empty while the ffmpeg fallback records.
+    /// (see [`crate::tap`]). The same tap for the recorder's whole life, across reconnects
+    /// (and across recorders, with [`Recorder::start_with_tap`]); it is not fed while the
+    /// ffmpeg fallback records.
     pub fn tap(&self) -> StreamTap {
         self.tap.clone()
     }

@@ -56,9 +56,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use pv_core::ErrorKind;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
+use crate::tap::gst::{audio_caps, buffer_of, video_caps};
 use crate::tap::{AccessUnit, StreamTap, Subscription, TapInfo, Track, VideoCodec};
 
 /// How often the push looks at its pipeline's bus and the tap when no unit arrives.
@@ -576,7 +576,7 @@ impl Worker {
                     };
                     if !want_audio || since.elapsed() >= self.config.audio_wait {
                         let sub = self.tap.subscribe();
-                        if sub.info.generation == info.generation && sub.info.live {
+                        if sub.info().generation == info.generation && sub.info().live {
                             return Some(sub);
                         }
                         continue;
@@ -593,7 +593,8 @@ impl Worker {
 
     /// One connection: push until the endpoint fails, the stream changes or a stop.
     async fn session(&mut self, sub: Subscription) -> End {
-        let Subscription { info, backlog, mut receiver } = sub;
+        let mut sub = sub;
+        let info = sub.info().clone();
         let with_audio = self.config.audio && info.audio.is_some();
         let pipeline = match PushPipeline::build(&self.target, &self.config, &info, with_audio) {
             Ok(p) => p,
@@ -607,9 +608,6 @@ impl Worker {
             return End::Failed { reason: self.target.scrub(&reason), pushed_for: Duration::ZERO };
         }
         let mut feed = Feed::new(info.generation, with_audio, self.config.max_queue_bytes);
-        for unit in backlog {
-            feed.push(&pipeline, unit);
-        }
         let mut pushed: Option<Instant> = None;
         let pushed_for = |p: Option<Instant>| p.map_or(Duration::ZERO, |t| t.elapsed());
         let mut info_rx = self.tap.watch();
@@ -619,22 +617,18 @@ impl Worker {
                     pipeline.finish();
                     return End::Stopped;
                 }
-                r = receiver.recv() => match r {
-                    Ok(unit) => {
+                r = sub.recv() => match r {
+                    // After a lag the subscription resumes at a key frame by itself.
+                    Some(unit) => {
                         if unit.generation() != feed.generation {
-                            let now = self.tap.info();
-                            if !compatible(&info, &now, with_audio, self.config.audio) {
+                            if !compatible(&info, sub.info(), with_audio, self.config.audio) {
                                 return End::StreamChanged;
                             }
                             feed.new_generation(unit.generation());
                         }
                         feed.push(&pipeline, unit);
                     }
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::debug!(target = %self.target.redacted, lost = n, "RTMP push fell behind the camera; skipping to the next key frame");
-                        feed.resync();
-                    }
-                    Err(RecvError::Closed) => {
+                    None => {
                         pipeline.finish();
                         return End::Stopped;
                     }
@@ -730,9 +724,9 @@ impl PushPipeline {
         info: &TapInfo,
         with_audio: bool,
     ) -> Result<PushPipeline, String> {
-        let video_caps = info.video.as_ref().ok_or("no video caps")?;
+        let video_caps = video_caps(info.video.as_ref().ok_or("no video caps")?);
         let pipeline = gst::Pipeline::with_name("rtmp-push");
-        let video = appsrc(video_caps, config.max_queue_bytes);
+        let video = appsrc(&video_caps, config.max_queue_bytes);
         let parse = make("h264parse")?;
         let mux = make("flvmux")?;
         mux.set_property("streamable", true);
@@ -757,8 +751,8 @@ impl PushPipeline {
         parse.link_pads(Some("src"), &mux, Some("video")).map_err(|e| e.to_string())?;
         mux.link(&sink).map_err(|e| e.to_string())?;
         let audio = match (with_audio, &info.audio) {
-            (true, Some(caps)) => {
-                let asrc = appsrc(caps, config.max_queue_bytes);
+            (true, Some(params)) => {
+                let asrc = appsrc(&audio_caps(params), config.max_queue_bytes);
                 let aparse = make("aacparse")?;
                 pipeline.add_many([asrc.upcast_ref(), &aparse]).map_err(|e| e.to_string())?;
                 asrc.link(&aparse).map_err(|e| e.to_string())?;
@@ -858,13 +852,8 @@ impl Feed {
         self.rebase = None;
     }
 
-    /// Units were lost: skip to the next key frame.
-    fn resync(&mut self) {
-        self.dropping = true;
-    }
-
     fn push(&mut self, p: &PushPipeline, unit: AccessUnit) {
-        let Some(ts) = unit.buffer().dts_or_pts().map(gst::ClockTime::nseconds) else {
+        let Some(ts) = unit.dts_or_pts().map(|t| t.as_nanos() as u64) else {
             return;
         };
         if unit.is_key_frame() && (self.rebase.is_none() || self.dropping) {
@@ -881,16 +870,18 @@ impl Feed {
         if self.dropping || ts < in_base {
             return;
         }
-        let retime = |t: Option<gst::ClockTime>| {
+        let retime = |t: Option<Duration>| {
             t.map(|t| {
-                gst::ClockTime::from_nseconds(t.nseconds().saturating_sub(in_base) + out_base)
+                gst::ClockTime::from_nseconds(
+                    (t.as_nanos() as u64).saturating_sub(in_base) + out_base,
+                )
             })
         };
-        let mut buffer = unit.buffer().copy();
+        let mut buffer = buffer_of(&unit);
         {
             let b = buffer.make_mut();
-            b.set_pts(retime(unit.buffer().pts()));
-            b.set_dts(retime(unit.buffer().dts()));
+            b.set_pts(retime(unit.pts()));
+            b.set_dts(retime(unit.dts()));
         }
         let out = ts - in_base + out_base;
         match unit.track() {
@@ -902,8 +893,8 @@ impl Feed {
                     self.dropping = true;
                     return;
                 }
-                if let Some(d) = unit.buffer().duration() {
-                    self.frame_ns = d.nseconds().max(1);
+                if let Some(d) = unit.duration() {
+                    self.frame_ns = (d.as_nanos() as u64).max(1);
                 }
                 self.video_end = self.video_end.max(out + self.frame_ns);
                 if p.video.push_buffer(buffer).is_ok() {
@@ -995,7 +986,13 @@ mod tests {
         crate::init().unwrap();
         let tap = StreamTap::new();
         tap.begin_stream();
-        tap.set_caps(Track::Video, gst::Caps::builder("video/x-h265").build());
+        tap.set_video(crate::tap::VideoParams {
+            codec: VideoCodec::H265,
+            codec_data: crate::tap::Bytes::from_static(&[1]),
+            width: 1920,
+            height: 1080,
+            framerate: None,
+        });
         let err = RtmpPush::start(tap, RtmpConfig::new("rtmp://127.0.0.1:1/live/k")).unwrap_err();
         assert!(matches!(err, RtmpError::UnsupportedCodec(VideoCodec::H265)), "{err}");
         assert!(err.to_string().contains("H.264"), "{err}");

@@ -31,7 +31,8 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use pv_core::ErrorKind;
 
-use crate::tap::{KeyFrame, StreamTap, VideoCodec, caps_dimensions};
+use crate::tap::gst::{buffer_of, caps_dimensions, video_caps, video_codec};
+use crate::tap::{KeyFrame, StreamTap, VideoCodec};
 
 /// How a snapshot is made.
 #[derive(Debug, Clone)]
@@ -160,7 +161,12 @@ pub fn from_tap(tap: &StreamTap, options: &SnapshotOptions) -> Result<Jpeg, Snap
 
 /// JPEG of one key frame.
 pub fn from_key_frame(frame: &KeyFrame, options: &SnapshotOptions) -> Result<Jpeg, SnapshotError> {
-    encode(frame.caps(), frame.buffer(), options, Deadline::after(options.timeout))
+    encode(
+        &video_caps(frame.params()),
+        &buffer_of(frame.unit()),
+        options,
+        Deadline::after(options.timeout),
+    )
 }
 
 /// JPEG of the last (or first) key frame of an MP4 segment file. A file still being written
@@ -325,7 +331,7 @@ fn encode(
     deadline: Deadline,
 ) -> Result<Jpeg, SnapshotError> {
     crate::init()?;
-    let codec = VideoCodec::from_caps(caps).ok_or_else(|| {
+    let codec = video_codec(caps).ok_or_else(|| {
         SnapshotError::Unsupported(
             caps.structure(0).map_or_else(|| "empty caps".to_owned(), |s| s.name().to_string()),
         )

@@ -1,26 +1,42 @@
 //! The stream tap: a camera's encoded stream in memory, for consumers other than the recorder.
 //!
-//! The GStreamer recorder copies every access unit that leaves its parsers (video: H.264 `avc`
-//! or H.265 `hvc1`, one access unit per buffer, parameter sets in the caps' `codec_data`; audio:
-//! raw AAC frames) into the camera's [`StreamTap`]. Snapshots ([`crate::snapshot`]) and RTMP
-//! pushes ([`crate::rtmp`]) read the tap, so they need no second RTSP connection to the camera
-//! and nothing is decoded unless a consumer decodes it. The buffers are GStreamer buffers
-//! shared by reference count with the recording pipeline: the tap copies no media data.
+//! The GStreamer recorder hands every access unit that leaves its parsers (video: H.264 `avc`
+//! or H.265 `hvc1`, one access unit per buffer, length-prefixed NAL units, parameter sets in
+//! the track's `codec_data`; audio: raw AAC frames) to the camera's [`StreamTap`]. Snapshots
+//! ([`crate::snapshot`]), RTMP pushes ([`crate::rtmp`]) and live viewers ([`crate::live`])
+//! read the tap, so they need no second RTSP connection to the camera and nothing is decoded
+//! unless a consumer decodes it.
+//!
+//! The tap's API carries no GStreamer type: an [`AccessUnit`] is owned bytes ([`Bytes`]),
+//! time stamps, a key-frame flag and the stream generation; tracks are described by
+//! [`VideoParams`] and [`AudioParams`] (codec, `codec_data`, size, rate). A consumer that is
+//! not GStreamer (a WebRTC sender, an upload, a face detector) neither builds nor reads
+//! GStreamer types, and a producer that is not GStreamer (another RTSP client) can feed a tap
+//! through [`StreamTap::begin_stream`], [`StreamTap::set_video`], [`StreamTap::publish`] and
+//! [`StreamTap::end_stream`]. The GStreamer recorder's buffers are wrapped, not copied
+//! (`Bytes` owning the mapped buffer); GStreamer consumers convert back inside pv-media.
+//!
+//! A tap is owned by whoever owns the camera (the recording service) and outlives the
+//! recorders that feed it: a restarted recorder feeds the same tap
+//! ([`crate::record::Recorder::start_with_tap`]), consumers see a new generation, never a new
+//! tap.
 //!
 //! A tap holds:
-//! - [`TapInfo`]: the current caps of the video and audio tracks, whether the camera is
+//! - [`TapInfo`]: the current parameters of the video and audio tracks, whether the camera is
 //!   streaming, and a *generation* number that changes whenever the stream restarts (a new
-//!   recorder attempt after a reconnect) or its caps change. Published on a watch channel
+//!   recorder attempt after a reconnect) or its parameters change. Published on a watch channel
 //!   ([`StreamTap::watch`]).
-//! - the last video key frame with the caps needed to decode it ([`StreamTap::key_frame`]):
-//!   `codec_data` carries SPS/PPS (and VPS), so the frame alone decodes.
+//! - the last video key frame with the parameters needed to decode it
+//!   ([`StreamTap::key_frame`]): `codec_data` carries SPS/PPS (and VPS), so the frame alone
+//!   decodes.
 //! - the access units since that key frame (at most [`GOP_MAX_BYTES`]), so a new consumer
 //!   ([`StreamTap::subscribe`]) starts at once from a key frame instead of waiting up to a
 //!   group of pictures.
 //! - a bounded broadcast channel ([`tokio::sync::broadcast`], [`CAPACITY`] units) of every new
 //!   access unit. Publishing never waits: a consumer that falls more than [`CAPACITY`] units
-//!   behind loses the oldest ones (it sees [`broadcast::error::RecvError::Lagged`] and should
-//!   skip to the next key frame); the recorder is never slowed by a consumer.
+//!   behind loses the oldest ones; its [`Subscription`] then skips to the next key frame by
+//!   itself (the one place that handles lag), so the recorder is never slowed by a consumer
+//!   and no consumer sees a broken group of pictures.
 //!
 //! Only the GStreamer backend feeds a tap. A camera recorded by the ffmpeg fallback has a tap
 //! that never goes live; snapshots of such cameras come from segment files
@@ -30,21 +46,23 @@
 //! # async fn demo(recorder: &pv_media::record::Recorder) {
 //! let tap = recorder.tap();
 //! let mut sub = tap.subscribe();
-//! for unit in sub.backlog.drain(..) {
-//!     println!("{:?} {} bytes (backlog)", unit.track(), unit.len());
-//! }
-//! while let Ok(unit) = sub.receiver.recv().await {
+//! // The current group of pictures first, then every later unit; after a lag or a restart
+//! // of the stream the subscription resumes at the next key frame.
+//! while let Some(unit) = sub.recv().await {
 //!     println!("{:?} key={} {} bytes", unit.track(), unit.is_key_frame(), unit.len());
 //! }
 //! # }
 //! ```
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use gstreamer as gst;
+pub use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
+
+pub(crate) mod gst;
 
 /// Access units the broadcast channel holds for a consumer that is behind (about 6 s of a
 /// 30 fps camera with AAC audio). A consumer further behind loses the oldest units.
@@ -68,9 +86,10 @@ pub enum Track {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum VideoCodec {
-    /// H.264 (`video/x-h264`, `stream-format=avc`).
+    /// H.264 (access units of length-prefixed NAL units, `codec_data` an
+    /// AVCDecoderConfigurationRecord).
     H264,
-    /// H.265 (`video/x-h265`, `stream-format=hvc1`).
+    /// H.265 (length-prefixed NAL units, `codec_data` an HEVCDecoderConfigurationRecord).
     H265,
 }
 
@@ -82,15 +101,6 @@ impl VideoCodec {
             VideoCodec::H265 => "h265",
         }
     }
-
-    /// The codec of video caps, if it is one the tap carries.
-    pub fn from_caps(caps: &gst::CapsRef) -> Option<VideoCodec> {
-        match caps.structure(0)?.name().as_str() {
-            "video/x-h264" => Some(VideoCodec::H264),
-            "video/x-h265" => Some(VideoCodec::H265),
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Display for VideoCodec {
@@ -99,26 +109,90 @@ impl fmt::Display for VideoCodec {
     }
 }
 
-/// One encoded access unit (a video frame or an AAC frame) as the recorder received it.
+/// What a consumer needs to set up the video track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoParams {
+    /// The codec.
+    pub codec: VideoCodec,
+    /// The decoder configuration record (`avcC` / `hvcC`): profile, level, NAL length size and
+    /// the parameter sets.
+    pub codec_data: Bytes,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame rate as numerator and denominator, when the stream says.
+    pub framerate: Option<(u32, u32)>,
+}
+
+/// An audio codec the tap carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AudioCodec {
+    /// AAC (raw frames, `codec_data` an AudioSpecificConfig).
+    Aac,
+}
+
+/// What a consumer needs to set up the audio track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioParams {
+    /// The codec.
+    pub codec: AudioCodec,
+    /// The AudioSpecificConfig.
+    pub codec_data: Bytes,
+    /// Samples per second.
+    pub sample_rate: u32,
+    /// Channels.
+    pub channels: u32,
+}
+
+/// One encoded access unit (a video frame or an AAC frame) as the camera sent it.
 ///
-/// Cloning is cheap (a reference count). Time stamps are those of the recording pipeline:
-/// continuous within one [`generation`](AccessUnit::generation), unrelated across generations.
+/// Cloning is cheap (a reference count). Time stamps are the producer's: continuous within
+/// one [`generation`](AccessUnit::generation), unrelated across generations.
 #[derive(Debug, Clone)]
 pub struct AccessUnit {
     track: Track,
-    buffer: gst::Buffer,
+    data: Bytes,
+    pts: Option<Duration>,
+    dts: Option<Duration>,
+    duration: Option<Duration>,
+    key: bool,
     generation: u64,
+    received_at: Instant,
 }
 
 impl AccessUnit {
+    /// A unit for [`StreamTap::publish`]: its bytes (video: length-prefixed NAL units), time
+    /// stamps and whether it is a video key frame. Its generation is set when published.
+    pub fn new(
+        track: Track,
+        data: Bytes,
+        pts: Option<Duration>,
+        dts: Option<Duration>,
+        duration: Option<Duration>,
+        key: bool,
+    ) -> AccessUnit {
+        AccessUnit {
+            track,
+            data,
+            pts,
+            dts,
+            duration,
+            key: key && track == Track::Video,
+            generation: 0,
+            received_at: Instant::now(),
+        }
+    }
+
     /// The track.
     pub fn track(&self) -> Track {
         self.track
     }
 
-    /// The GStreamer buffer (shared with the recorder: do not expect it to be writable).
-    pub fn buffer(&self) -> &gst::Buffer {
-        &self.buffer
+    /// The encoded bytes (H.264/H.265: length-prefixed NAL units; AAC: one raw frame).
+    pub fn data(&self) -> &Bytes {
+        &self.data
     }
 
     /// The stream generation the unit belongs to (see [`TapInfo::generation`]).
@@ -126,131 +200,230 @@ impl AccessUnit {
         self.generation
     }
 
-    /// A video key frame (decodable without earlier frames, given the caps).
+    /// A video key frame (decodable without earlier frames, given the track's parameters).
     pub fn is_key_frame(&self) -> bool {
-        self.track == Track::Video && !self.buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
+        self.key
     }
 
     /// Presentation time stamp.
     pub fn pts(&self) -> Option<Duration> {
-        self.buffer.pts().map(|t| Duration::from_nanos(t.nseconds()))
+        self.pts
+    }
+
+    /// Decoding time stamp.
+    pub fn dts(&self) -> Option<Duration> {
+        self.dts
     }
 
     /// Decoding time stamp, else the presentation time stamp.
     pub fn dts_or_pts(&self) -> Option<Duration> {
-        self.buffer.dts_or_pts().map(|t| Duration::from_nanos(t.nseconds()))
+        self.dts.or(self.pts)
     }
 
     /// Duration, when known.
     pub fn duration(&self) -> Option<Duration> {
-        self.buffer.duration().map(|t| Duration::from_nanos(t.nseconds()))
+        self.duration
+    }
+
+    /// When the unit entered the tap (for latency measurements).
+    pub fn received_at(&self) -> Instant {
+        self.received_at
     }
 
     /// Size in bytes.
     pub fn len(&self) -> usize {
-        self.buffer.size()
+        self.data.len()
     }
 
     /// Whether the unit carries no bytes.
     pub fn is_empty(&self) -> bool {
-        self.buffer.size() == 0
-    }
-
-    /// A copy of the bytes (H.264/H.265: length-prefixed NAL units).
-    pub fn to_vec(&self) -> Vec<u8> {
-        self.buffer.map_readable().map(|m| m.as_slice().to_vec()).unwrap_or_default()
+        self.data.is_empty()
     }
 }
 
 /// What the tap currently carries.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TapInfo {
-    /// Changes whenever the stream restarts or its caps change; time stamps and caps are only
-    /// comparable within one generation. 0: nothing was ever published.
+    /// Changes whenever the stream restarts or its parameters change; time stamps and
+    /// parameters are only comparable within one generation. 0: nothing was ever published.
     pub generation: u64,
-    /// The recorder is connected and the camera's stream flows into the tap.
+    /// The producer is connected and the camera's stream flows into the tap.
     pub live: bool,
-    /// Caps of the video track (with `codec_data`, width, height, frame rate).
-    pub video: Option<gst::Caps>,
-    /// Caps of the audio track (AAC, `stream-format=raw` with `codec_data`).
-    pub audio: Option<gst::Caps>,
-    /// The camera announced an audio track the recorder takes (its caps may not be known yet).
+    /// The video track.
+    pub video: Option<VideoParams>,
+    /// The audio track (AAC).
+    pub audio: Option<AudioParams>,
+    /// The camera announced an audio track the producer takes (its parameters may not be known
+    /// yet).
     pub audio_expected: bool,
 }
 
 impl TapInfo {
-    /// The video codec, when video caps are known.
+    /// The video codec, when the video track is known.
     pub fn video_codec(&self) -> Option<VideoCodec> {
-        self.video.as_ref().and_then(|c| VideoCodec::from_caps(c))
+        self.video.as_ref().map(|v| v.codec)
     }
 
     /// Video width and height in pixels, when known.
     pub fn dimensions(&self) -> Option<(u32, u32)> {
-        self.video.as_ref().and_then(|c| caps_dimensions(c))
+        self.video.as_ref().map(|v| (v.width, v.height))
     }
 
-    /// Live, with video caps, and with audio caps when audio is expected: a consumer can set
-    /// up every track it will see.
+    /// Live, with video parameters, and with audio parameters when audio is expected: a
+    /// consumer can set up every track it will see.
     pub fn is_ready(&self) -> bool {
         self.live && self.video.is_some() && (!self.audio_expected || self.audio.is_some())
     }
 }
 
-/// Width and height of video caps.
-pub(crate) fn caps_dimensions(caps: &gst::CapsRef) -> Option<(u32, u32)> {
-    let st = caps.structure(0)?;
-    let w = st.get::<i32>("width").ok()?;
-    let h = st.get::<i32>("height").ok()?;
-    Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))
-}
-
 /// The last video key frame and what is needed to decode it.
 #[derive(Debug, Clone)]
 pub struct KeyFrame {
-    caps: gst::Caps,
-    buffer: gst::Buffer,
-    generation: u64,
-    received_at: Instant,
+    params: VideoParams,
+    unit: AccessUnit,
 }
 
 impl KeyFrame {
-    /// Video caps at the time of the frame (`codec_data` holds the parameter sets).
-    pub fn caps(&self) -> &gst::Caps {
-        &self.caps
+    /// The video track's parameters at the time of the frame (`codec_data` holds the
+    /// parameter sets).
+    pub fn params(&self) -> &VideoParams {
+        &self.params
     }
 
     /// The encoded frame.
-    pub fn buffer(&self) -> &gst::Buffer {
-        &self.buffer
+    pub fn unit(&self) -> &AccessUnit {
+        &self.unit
     }
 
     /// The codec.
-    pub fn codec(&self) -> Option<VideoCodec> {
-        VideoCodec::from_caps(&self.caps)
+    pub fn codec(&self) -> VideoCodec {
+        self.params.codec
     }
 
     /// The generation it belongs to.
     pub fn generation(&self) -> u64 {
-        self.generation
+        self.unit.generation
     }
 
-    /// How long ago the recorder received it.
+    /// How long ago it entered the tap.
     pub fn age(&self) -> Duration {
-        self.received_at.elapsed()
+        self.unit.received_at.elapsed()
     }
 }
 
-/// A new consumer's view: the current info, the units since the last key frame, and the
-/// channel of every later unit. No unit is missing or repeated between `backlog` and
-/// `receiver`.
+/// A consumer of a tap: the current group of pictures, then every later unit, in order.
+///
+/// This is the one place that handles a consumer falling behind: when the broadcast dropped
+/// units for it, or the stream restarted (a new generation), or the consumer asks
+/// ([`Subscription::resync`]), it skips everything up to the next video key frame, so a
+/// consumer never sees a group of pictures with a hole in it. Audio is skipped along with the
+/// video it belongs to.
 #[derive(Debug)]
 pub struct Subscription {
-    /// The tap's info when subscribing.
-    pub info: TapInfo,
-    /// The current group of pictures (starting with a key frame), or empty when none is kept.
-    pub backlog: Vec<AccessUnit>,
-    /// Every unit published after `backlog`.
-    pub receiver: broadcast::Receiver<AccessUnit>,
+    info: TapInfo,
+    info_rx: watch::Receiver<TapInfo>,
+    backlog: VecDeque<AccessUnit>,
+    receiver: broadcast::Receiver<AccessUnit>,
+    waiting_for_key: bool,
+    skipped: u64,
+}
+
+impl Subscription {
+    /// The tap's info for the units being received: as when subscribing, refreshed when a unit
+    /// of a new generation arrives.
+    pub fn info(&self) -> &TapInfo {
+        &self.info
+    }
+
+    /// The tap's info now, on a watch channel.
+    pub fn watch(&self) -> watch::Receiver<TapInfo> {
+        self.info_rx.clone()
+    }
+
+    /// The next unit; `None` when the tap is gone (every handle dropped). Skips to the next key
+    /// frame after a lag, a new generation or [`Subscription::resync`].
+    pub async fn recv(&mut self) -> Option<AccessUnit> {
+        loop {
+            let unit = match self.backlog.pop_front() {
+                Some(unit) => unit,
+                None => match self.receiver.recv().await {
+                    Ok(unit) => unit,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        self.lagged(n);
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            };
+            if let Some(unit) = self.accept(unit) {
+                return Some(unit);
+            }
+        }
+    }
+
+    /// The next unit if one is waiting: `Ok(None)` when none is, `Err(())` when the tap is
+    /// gone.
+    #[allow(clippy::result_unit_err)]
+    pub fn try_recv(&mut self) -> Result<Option<AccessUnit>, ()> {
+        loop {
+            let unit = match self.backlog.pop_front() {
+                Some(unit) => unit,
+                None => match self.receiver.try_recv() {
+                    Ok(unit) => unit,
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        self.lagged(n);
+                        continue;
+                    }
+                    Err(broadcast::error::TryRecvError::Empty) => return Ok(None),
+                    Err(broadcast::error::TryRecvError::Closed) => return Err(()),
+                },
+            };
+            if let Some(unit) = self.accept(unit) {
+                return Ok(Some(unit));
+            }
+        }
+    }
+
+    /// Skip everything up to the next video key frame (a consumer whose own queue overflowed).
+    pub fn resync(&mut self) {
+        self.waiting_for_key = true;
+    }
+
+    /// Whether the subscription is skipping to the next key frame.
+    pub fn is_resyncing(&self) -> bool {
+        self.waiting_for_key
+    }
+
+    /// Units skipped so far (lost to lag or dropped while waiting for a key frame).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    fn lagged(&mut self, n: u64) {
+        self.skipped += n;
+        self.waiting_for_key = true;
+    }
+
+    fn accept(&mut self, unit: AccessUnit) -> Option<AccessUnit> {
+        if unit.generation != self.info.generation {
+            let now = self.info_rx.borrow().clone();
+            self.info = if now.generation == unit.generation {
+                now
+            } else {
+                // The tap moved on again; keep the unit's generation so the next one refreshes.
+                TapInfo { generation: unit.generation, ..now }
+            };
+            self.waiting_for_key = true;
+        }
+        if self.waiting_for_key {
+            if !unit.is_key_frame() {
+                self.skipped += 1;
+                return None;
+            }
+            self.waiting_for_key = false;
+        }
+        Some(unit)
+    }
 }
 
 /// A camera's in-memory stream (see the module documentation). Cloning gives another handle
@@ -304,8 +477,7 @@ impl Default for StreamTap {
 }
 
 impl StreamTap {
-    /// An empty tap (not live, no key frame). Recorders create their own
-    /// ([`crate::record::Recorder::tap`]).
+    /// An empty tap (not live, no key frame).
     pub fn new() -> StreamTap {
         let (units, _) = broadcast::channel(CAPACITY);
         let (info, _) = watch::channel(TapInfo::default());
@@ -321,7 +493,7 @@ impl StreamTap {
         self.lock().info.clone()
     }
 
-    /// The info on a watch channel: changes of generation, caps and liveness.
+    /// The info on a watch channel: changes of generation, parameters and liveness.
     pub fn watch(&self) -> watch::Receiver<TapInfo> {
         self.inner.info.subscribe()
     }
@@ -332,19 +504,29 @@ impl StreamTap {
         self.lock().key_frame.clone()
     }
 
-    /// Start consuming: the current group of pictures and a receiver of what follows.
+    /// Start consuming: the current group of pictures, then what follows.
     pub fn subscribe(&self) -> Subscription {
         let state = self.lock();
+        let backlog: VecDeque<AccessUnit> =
+            if state.gop_open { state.gop.iter().cloned().collect() } else { VecDeque::new() };
         Subscription {
             info: state.info.clone(),
-            backlog: if state.gop_open { state.gop.clone() } else { Vec::new() },
+            info_rx: self.inner.info.subscribe(),
+            waiting_for_key: backlog.is_empty(),
+            backlog,
             receiver: self.inner.units.subscribe(),
+            skipped: 0,
         }
     }
 
     /// How many consumers are subscribed.
     pub fn receiver_count(&self) -> usize {
         self.inner.units.receiver_count()
+    }
+
+    /// Whether `other` is a handle to the same tap.
+    pub fn same_tap(&self, other: &StreamTap) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     fn update_info(&self, state: &State) {
@@ -359,8 +541,9 @@ impl StreamTap {
         });
     }
 
-    /// A new stream starts (a recorder attempt): new generation, caps not known yet.
-    pub(crate) fn begin_stream(&self) {
+    /// Producer: a new stream starts (a recorder attempt): new generation, tracks not known
+    /// yet.
+    pub fn begin_stream(&self) {
         let mut state = self.lock();
         state.info.generation += 1;
         state.info.live = true;
@@ -371,50 +554,59 @@ impl StreamTap {
         self.update_info(&state);
     }
 
-    /// The stream has an audio track whose caps will follow.
-    pub(crate) fn expect_audio(&self) {
+    /// Producer: the stream has an audio track whose parameters will follow.
+    pub fn expect_audio(&self) {
         let mut state = self.lock();
         state.info.audio_expected = true;
         self.update_info(&state);
     }
 
-    /// A track's caps are known or changed. A change of caps already set starts a new
-    /// generation.
-    pub(crate) fn set_caps(&self, track: Track, caps: gst::Caps) {
+    /// Producer: the video track is known or changed. A change of parameters already set
+    /// starts a new generation.
+    pub fn set_video(&self, params: VideoParams) {
         let mut state = self.lock();
-        let slot = match track {
-            Track::Video => &mut state.info.video,
-            Track::Audio => &mut state.info.audio,
-        };
-        match slot {
-            Some(old) if *old == caps => return,
-            Some(_) => {
-                *slot = Some(caps);
-                state.info.generation += 1;
-                state.reset_gop();
-            }
-            None => *slot = Some(caps),
+        if Self::replace(&mut state, |s| &mut s.info.video, params) {
+            self.update_info(&state);
         }
-        if track == Track::Audio {
-            state.info.audio_expected = true;
-        }
+    }
+
+    /// Producer: the audio track is known or changed (see [`StreamTap::set_video`]).
+    pub fn set_audio(&self, params: AudioParams) {
+        let mut state = self.lock();
+        state.info.audio_expected = true;
+        Self::replace(&mut state, |s| &mut s.info.audio, params);
         self.update_info(&state);
     }
 
-    /// An access unit left the parser. Never waits for consumers.
-    pub(crate) fn publish(&self, track: Track, buffer: gst::Buffer) {
+    /// Set a track; true when something changed. A change of a known track starts a new
+    /// generation.
+    fn replace<T: PartialEq>(
+        state: &mut State,
+        slot: impl Fn(&mut State) -> &mut Option<T>,
+        value: T,
+    ) -> bool {
+        let changed = match slot(state) {
+            Some(old) if *old == value => return false,
+            Some(_) => true,
+            None => false,
+        };
+        *slot(state) = Some(value);
+        if changed {
+            state.info.generation += 1;
+            state.reset_gop();
+        }
+        true
+    }
+
+    /// Producer: an access unit arrived. Never waits for consumers.
+    pub fn publish(&self, mut unit: AccessUnit) {
         let mut state = self.lock();
-        let unit = AccessUnit { track, buffer, generation: state.info.generation };
+        unit.generation = state.info.generation;
         if unit.is_key_frame() {
             state.reset_gop();
-            if let Some(caps) = state.info.video.clone() {
+            if let Some(params) = state.info.video.clone() {
                 state.gop_open = true;
-                state.key_frame = Some(KeyFrame {
-                    caps,
-                    buffer: unit.buffer.clone(),
-                    generation: unit.generation,
-                    received_at: Instant::now(),
-                });
+                state.key_frame = Some(KeyFrame { params, unit: unit.clone() });
             }
         }
         if state.gop_open {
@@ -429,8 +621,8 @@ impl StreamTap {
         let _ = self.inner.units.send(unit);
     }
 
-    /// The stream ended (the recorder attempt is over). The last key frame is kept.
-    pub(crate) fn end_stream(&self) {
+    /// Producer: the stream ended (the recorder attempt is over). The last key frame is kept.
+    pub fn end_stream(&self) {
         let mut state = self.lock();
         state.info.live = false;
         state.reset_gop();
@@ -443,49 +635,52 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
-    fn caps() -> gst::Caps {
-        gst::Caps::builder("video/x-h264")
-            .field("stream-format", "avc")
-            .field("width", 1280i32)
-            .field("height", 720i32)
-            .build()
-    }
-
-    fn frame(key: bool, size: usize) -> gst::Buffer {
-        let mut b = gst::Buffer::from_mut_slice(vec![0u8; size]);
-        if !key {
-            b.get_mut().unwrap().set_flags(gst::BufferFlags::DELTA_UNIT);
+    fn params(width: u32) -> VideoParams {
+        VideoParams {
+            codec: VideoCodec::H264,
+            codec_data: Bytes::from_static(&[1, 0x64, 0, 0x28, 0xff, 0xe0, 0]),
+            width,
+            height: 720,
+            framerate: Some((30, 1)),
         }
-        b
     }
 
-    #[test]
-    fn a_subscriber_gets_the_gop_then_everything_after_it() {
-        crate::init().unwrap();
+    fn frame(key: bool, size: usize) -> AccessUnit {
+        let t = Some(Duration::from_millis(size as u64));
+        AccessUnit::new(Track::Video, Bytes::from(vec![0u8; size]), t, t, None, key)
+    }
+
+    fn audio() -> AccessUnit {
+        AccessUnit::new(Track::Audio, Bytes::from_static(&[1, 2]), None, None, None, true)
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_gets_the_gop_then_everything_after_it() {
         let tap = StreamTap::new();
         assert!(tap.key_frame().is_none());
         tap.begin_stream();
         assert!(!tap.info().is_ready());
-        tap.set_caps(Track::Video, caps());
+        tap.set_video(params(1280));
         assert!(tap.info().is_ready());
         assert_eq!(tap.info().dimensions(), Some((1280, 720)));
-        tap.publish(Track::Video, frame(false, 10)); // before any key frame: not kept
-        tap.publish(Track::Video, frame(true, 11));
-        tap.publish(Track::Video, frame(false, 12));
+        tap.publish(frame(false, 10)); // before any key frame: not kept
+        tap.publish(frame(true, 11));
+        tap.publish(frame(false, 12));
         let mut sub = tap.subscribe();
-        assert_eq!(sub.backlog.iter().map(AccessUnit::len).collect::<Vec<_>>(), [11, 12]);
-        tap.publish(Track::Video, frame(false, 13));
-        assert_eq!(sub.receiver.try_recv().unwrap().len(), 13);
-        assert_eq!(tap.key_frame().unwrap().buffer().size(), 11);
-        assert_eq!(tap.key_frame().unwrap().codec(), Some(VideoCodec::H264));
+        assert_eq!(sub.recv().await.unwrap().len(), 11);
+        assert_eq!(sub.recv().await.unwrap().len(), 12);
+        tap.publish(frame(false, 13));
+        assert_eq!(sub.try_recv().unwrap().unwrap().len(), 13);
+        assert!(sub.try_recv().unwrap().is_none());
+        assert_eq!(tap.key_frame().unwrap().unit().len(), 11);
+        assert_eq!(tap.key_frame().unwrap().codec(), VideoCodec::H264);
+        assert!(!audio().is_key_frame(), "only video units are key frames");
 
-        // A caps change is a new generation; a new stream too.
+        // Same parameters: same generation; other parameters or a new stream: a new one.
         let g = tap.info().generation;
-        tap.set_caps(Track::Video, caps());
-        assert_eq!(tap.info().generation, g, "same caps: same generation");
-        let mut other = caps();
-        other.get_mut().unwrap().set("width", 640i32);
-        tap.set_caps(Track::Video, other);
+        tap.set_video(params(1280));
+        assert_eq!(tap.info().generation, g, "same parameters: same generation");
+        tap.set_video(params(640));
         assert_eq!(tap.info().generation, g + 1);
         assert!(tap.subscribe().backlog.is_empty());
         tap.end_stream();
@@ -493,36 +688,69 @@ mod tests {
         assert!(tap.key_frame().is_some(), "the last key frame outlives the stream");
     }
 
-    #[test]
-    fn a_stalled_subscriber_never_blocks_the_publisher() {
-        crate::init().unwrap();
+    #[tokio::test]
+    async fn a_new_generation_resumes_at_its_first_key_frame_with_its_info() {
         let tap = StreamTap::new();
         tap.begin_stream();
-        tap.set_caps(Track::Video, caps());
+        tap.set_video(params(1280));
+        tap.publish(frame(true, 20));
+        let mut sub = tap.subscribe();
+        assert_eq!(sub.recv().await.unwrap().len(), 20);
+        // The recorder restarts on the same tap with other parameters.
+        tap.end_stream();
+        tap.begin_stream();
+        tap.set_video(params(640));
+        tap.publish(frame(false, 21)); // no key frame yet in the new generation: skipped
+        tap.publish(audio());
+        tap.publish(frame(true, 22));
+        let unit = sub.recv().await.unwrap();
+        assert_eq!(unit.len(), 22);
+        assert_eq!(unit.generation(), sub.info().generation);
+        assert_eq!(sub.info().dimensions(), Some((640, 720)));
+        assert_eq!(sub.skipped(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_resumes_at_the_next_key_frame() {
+        let tap = StreamTap::new();
+        tap.begin_stream();
+        tap.set_video(params(1280));
         let mut stalled = tap.subscribe();
         let started = Instant::now();
         for i in 0..(CAPACITY * 20) {
-            tap.publish(Track::Video, frame(i % 30 == 0, 100));
+            tap.publish(frame(i % 30 == 0, 100 + i));
         }
-        assert!(started.elapsed() < Duration::from_secs(2));
-        match stalled.receiver.try_recv() {
-            Err(broadcast::error::TryRecvError::Lagged(n)) => assert!(n > 0),
-            other => panic!("expected Lagged, got {other:?}"),
-        }
+        assert!(started.elapsed() < Duration::from_secs(2), "the publisher never waits");
+        let first = stalled.recv().await.unwrap();
+        assert!(first.is_key_frame(), "after a lag the subscription resumes at a key frame");
+        assert!(stalled.skipped() > 0);
+        // Asked to resync, it skips to the next key frame too.
+        while stalled.try_recv().unwrap().is_some() {}
+        stalled.resync();
+        tap.publish(frame(false, 3));
+        tap.publish(frame(true, 4));
+        assert_eq!(stalled.recv().await.unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_ends_when_the_tap_is_gone() {
+        let tap = StreamTap::new();
+        let mut sub = tap.subscribe();
+        drop(tap);
+        assert!(sub.recv().await.is_none());
     }
 
     #[test]
     fn the_gop_kept_for_new_subscribers_is_bounded() {
-        crate::init().unwrap();
         let tap = StreamTap::new();
         tap.begin_stream();
-        tap.set_caps(Track::Video, caps());
-        tap.publish(Track::Video, frame(true, 1000));
+        tap.set_video(params(1280));
+        tap.publish(frame(true, 1000));
         for _ in 0..(GOP_MAX_BYTES / 100_000 + 1) {
-            tap.publish(Track::Video, frame(false, 100_000));
+            tap.publish(frame(false, 100_000));
         }
         assert!(tap.subscribe().backlog.is_empty(), "an oversized GOP is dropped");
-        tap.publish(Track::Video, frame(true, 1000));
+        tap.publish(frame(true, 1000));
         assert_eq!(tap.subscribe().backlog.len(), 1);
     }
 }

@@ -42,6 +42,7 @@ use pv_media::record::{
 use pv_media::recovery;
 use pv_media::rtmp::{PushStatus, RtmpConfig, RtmpPush};
 use pv_media::snapshot::{self, FramePick, Jpeg, SnapshotError, SnapshotOptions};
+use pv_media::tap::StreamTap;
 use tokio::sync::mpsc;
 
 /// How often every camera's MAC address is re-read (twice a day).
@@ -71,8 +72,16 @@ struct Inner {
     audit: Arc<pv_security::audit::AuditLog>,
     /// When each camera's MAC address was last checked.
     mac_checked: Mutex<HashMap<i64, std::time::Instant>>,
+    /// Running recorders. Never held across a recorder's start or stop.
     recorders: tokio::sync::Mutex<HashMap<i64, Running>>,
-    /// RTMP pushes by camera, with their (plain) target; they follow the camera's recorder.
+    /// One lock per camera serialising [`Nvr::apply`] and [`Nvr::remove`] for that camera, so
+    /// the recorders map itself is only locked for lookups and inserts.
+    applying: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each camera's stream tap. Owned here, not by the recorder: it outlives recorder
+    /// restarts, so its consumers (RTMP pushes, live viewers) see a new generation, never a
+    /// new tap.
+    taps: Mutex<HashMap<i64, StreamTap>>,
+    /// RTMP pushes by camera, with their (plain) target; they read the camera's tap.
     pushes: tokio::sync::Mutex<HashMap<i64, (String, RtmpPush)>>,
     /// The sender recorders get a clone of; taken at shutdown so the consumer can finish.
     events: Mutex<Option<mpsc::UnboundedSender<RecorderEvent>>>,
@@ -83,8 +92,10 @@ struct Running {
     recorder: Recorder,
     /// Motion detection beside a continuous recorder (its sub stream), flagging segments.
     motion: Option<pv_media::watch::MotionWatcher>,
-    /// The settings the recorder was started with; a change restarts it.
-    fingerprint: String,
+    /// The configuration the recorder was started with (and the sub stream watched for
+    /// motion); a difference restarts it.
+    config: RecorderConfig,
+    sub_url: Option<String>,
     watcher: tokio::task::JoinHandle<()>,
 }
 
@@ -133,6 +144,8 @@ impl Nvr {
             audit,
             mac_checked: Default::default(),
             recorders: Default::default(),
+            applying: Default::default(),
+            taps: Default::default(),
             pushes: Default::default(),
             events: Mutex::new(Some(tx)),
             consumer: Mutex::new(None),
@@ -203,20 +216,37 @@ impl Nvr {
                 Vec::new()
             }
         };
-        let fingerprint = format!("{}|{zones:?}", fingerprint(cam, &mode));
-        let mut recorders = self.inner.recorders.lock().await;
-        if let Some(running) = recorders.get(&cam.id)
-            && wanted
-            && running.fingerprint == fingerprint
+        let serial = self.apply_lock(cam.id);
+        let _serial = serial.lock().await;
+        let config = if wanted {
+            match self.recorder_config(cam, &mode) {
+                Ok(mut config) => {
+                    config.motion.zones = zones;
+                    Some(config)
+                }
+                Err(reason) => {
+                    self.stop_recorder(cam.id).await;
+                    self.observe(cam.id, "failed", Some(reason)).await;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let sub_url = cam.sub_url.clone();
         {
-            return;
+            let recorders = self.inner.recorders.lock().await;
+            if let (Some(running), Some(config)) = (recorders.get(&cam.id), &config)
+                && running.config == *config
+                && running.sub_url == sub_url
+            {
+                return;
+            }
         }
-        if let Some(old) = recorders.remove(&cam.id) {
-            stop(old).await;
-        }
-        if !wanted {
-            drop(recorders);
-            self.follow_recorder(cam.id, None).await;
+        // The old recorder finalises its segment without any lock held: other cameras'
+        // status, snapshots and pushes do not wait for it.
+        self.stop_recorder(cam.id).await;
+        let Some(config) = config else {
             let reason = if !self.inner.config.enabled {
                 "recording is turned off on this server (recording.enabled)"
             } else if !cam.enabled {
@@ -230,81 +260,77 @@ impl Nvr {
                 self.observe(cam.id, "disabled", Some(reason.to_owned())).await;
             }
             return;
-        }
-        match self.recorder_config(cam, &mode) {
-            Ok(mut config) => {
-                config.motion.zones = zones;
-                let Some(events) = lock(&self.inner.events).clone() else { return };
-                // A continuous camera with a sub stream is watched for motion too (decoding
-                // the small stream is cheap); motion-mode recorders run their own watcher.
-                let motion = (config.mode == pv_media::RecordingMode::Continuous)
-                    .then_some(())
-                    .and(cam.sub_url.as_ref())
-                    .and_then(|sub| {
-                        let mut w = pv_media::watch::WatcherConfig::for_recorder(&config);
-                        w.url = sub.clone();
-                        pv_media::watch::MotionWatcher::start(w, self.inner.clock.clone(), events.clone())
-                            .map_err(|e| tracing::warn!(camera = cam.id, error = %e, "motion detection not started"))
-                            .ok()
-                    });
-                match Recorder::start(config, self.inner.clock.clone(), events) {
-                    Ok(recorder) => {
-                        let watcher = tokio::spawn(watch_status(
-                            self.inner.dbs.clone(),
-                            self.inner.clock.clone(),
-                            cam.id,
-                            recorder.state(),
-                        ));
-                        let tap = recorder.tap();
-                        recorders
-                            .insert(cam.id, Running { recorder, motion, fingerprint, watcher });
-                        drop(recorders);
-                        self.follow_recorder(cam.id, Some(tap)).await;
-                    }
-                    Err(e) => self.observe(cam.id, "failed", Some(e.to_string())).await,
-                }
+        };
+        let Some(events) = lock(&self.inner.events).clone() else { return };
+        // A continuous camera with a sub stream is watched for motion too (decoding the small
+        // stream is cheap); motion-mode recorders run their own watcher.
+        let motion = match (&sub_url, config.mode) {
+            (Some(sub), pv_media::RecordingMode::Continuous) => {
+                let mut w = pv_media::watch::WatcherConfig::for_recorder(&config);
+                w.url = sub.clone();
+                pv_media::watch::MotionWatcher::start(w, self.inner.clock.clone(), events.clone())
+                    .map_err(|e| tracing::warn!(camera = cam.id, error = %e, "motion detection not started"))
+                    .ok()
             }
-            Err(reason) => self.observe(cam.id, "failed", Some(reason)).await,
+            _ => None,
+        };
+        let tap = self.tap(cam.id);
+        match Recorder::start_with_tap(config.clone(), self.inner.clock.clone(), events, tap) {
+            Ok(recorder) => {
+                let watcher = tokio::spawn(watch_status(
+                    self.inner.dbs.clone(),
+                    self.inner.clock.clone(),
+                    cam.id,
+                    recorder.state(),
+                ));
+                let running = Running { recorder, motion, config, sub_url, watcher };
+                self.inner.recorders.lock().await.insert(cam.id, running);
+            }
+            Err(e) => self.observe(cam.id, "failed", Some(e.to_string())).await,
         }
     }
 
-    /// Stop the camera's recorder (the open segment is finalised and indexed) and its RTMP
-    /// push.
-    pub async fn remove(&self, camera: i64) {
-        let push = self.inner.pushes.lock().await.remove(&camera);
-        if let Some((_, push)) = push {
-            push.stop().await;
-        }
+    /// The lock serialising changes to one camera's recorder.
+    fn apply_lock(&self, camera: i64) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.inner.applying).entry(camera).or_default().clone()
+    }
+
+    /// Stop the camera's recorder, if one runs, without holding the recorders' lock while it
+    /// finalises.
+    async fn stop_recorder(&self, camera: i64) {
         let old = self.inner.recorders.lock().await.remove(&camera);
         if let Some(old) = old {
             stop(old).await;
         }
     }
 
-    /// A restarted recorder has a new tap: move the camera's push onto it (or stop it when
-    /// the camera no longer records).
-    async fn follow_recorder(&self, camera: i64, tap: Option<pv_media::tap::StreamTap>) {
-        let old = self.inner.pushes.lock().await.remove(&camera);
-        let Some((url, push)) = old else { return };
-        push.stop().await;
-        if let Some(tap) = tap {
-            match RtmpPush::start(tap, RtmpConfig::new(url.clone())) {
-                Ok(push) => {
-                    self.inner.pushes.lock().await.insert(camera, (url, push));
-                }
-                Err(e) => tracing::warn!(camera, error = %e, "RTMP push not restarted"),
-            }
+    /// The camera's stream tap (created on first use). It lives as long as the camera: every
+    /// recorder of the camera feeds it.
+    pub fn tap(&self, camera: i64) -> StreamTap {
+        lock(&self.inner.taps).entry(camera).or_default().clone()
+    }
+
+    /// Stop the camera's recorder (the open segment is finalised and indexed) and its RTMP
+    /// push.
+    pub async fn remove(&self, camera: i64) {
+        let serial = self.apply_lock(camera);
+        let _serial = serial.lock().await;
+        let push = self.inner.pushes.lock().await.remove(&camera);
+        if let Some((_, push)) = push {
+            push.stop().await;
         }
+        self.stop_recorder(camera).await;
+        lock(&self.inner.taps).remove(&camera);
     }
 
     /// Push the camera's live stream to `url` (`rtmp://` or `rtmps://`), replacing an earlier
     /// push; it reconnects by itself when the endpoint fails. The camera must be recording
     /// (the push reads the recorder's stream from memory, never a second connection).
     pub async fn start_push(&self, camera: i64, url: &str) -> Result<(), NvrError> {
-        let tap = {
-            let recorders = self.inner.recorders.lock().await;
-            recorders.get(&camera).map(|r| r.recorder.tap()).ok_or(NvrError::NotRecording)?
-        };
+        if !self.inner.recorders.lock().await.contains_key(&camera) {
+            return Err(NvrError::NotRecording);
+        }
+        let tap = self.tap(camera);
         let old = self.inner.pushes.lock().await.remove(&camera);
         if let Some((_, push)) = old {
             push.stop().await;
@@ -341,10 +367,7 @@ impl Nvr {
             max_age: Some(Duration::from_secs(30)),
             ..SnapshotOptions::default()
         };
-        let tap = {
-            let recorders = self.inner.recorders.lock().await;
-            recorders.get(&camera).map(|r| r.recorder.tap())
-        };
+        let tap = lock(&self.inner.taps).get(&camera).cloned();
         if let Some(tap) = tap.filter(|t| t.key_frame().is_some()) {
             let opts = options.clone();
             let live = tokio::task::spawn_blocking(move || snapshot::from_tap(&tap, &opts))
@@ -768,24 +791,6 @@ async fn stop(running: Running) {
     running.recorder.stop().await;
     // Let the watcher store the final `disabled` status before it goes.
     let _ = tokio::time::timeout(Duration::from_secs(2), running.watcher).await;
-}
-
-/// Everything the recorder uses, so an edit of (say) the camera's name does not restart it.
-fn fingerprint(cam: &camera::Model, mode: &str) -> String {
-    format!(
-        "{}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{}|{}|{}|{:?}",
-        cam.main_url,
-        cam.sub_url,
-        cam.username,
-        cam.password,
-        cam.transport,
-        cam.segment_seconds,
-        cam.recorder_backend,
-        mode,
-        cam.pre_roll_seconds,
-        cam.post_roll_seconds,
-        cam.mac_address,
-    )
 }
 
 /// The camera's ingest directory: by MAC address when known, else by id.

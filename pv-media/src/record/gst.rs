@@ -298,15 +298,15 @@ fn add_tap_probe(pad: &gst::Pad, tap: &StreamTap, track: Track) {
             | gst::PadProbeType::EVENT_DOWNSTREAM,
         move |_, info| {
             match &info.data {
-                Some(gst::PadProbeData::Buffer(buffer)) => tap.publish(track, buffer.clone()),
+                Some(gst::PadProbeData::Buffer(buffer)) => tap.publish_gst(track, buffer.clone()),
                 Some(gst::PadProbeData::BufferList(list)) => {
                     for buffer in list.iter_owned() {
-                        tap.publish(track, buffer);
+                        tap.publish_gst(track, buffer);
                     }
                 }
                 Some(gst::PadProbeData::Event(e)) => {
                     if let gst::EventView::Caps(c) = e.view() {
-                        tap.set_caps(track, c.caps_owned());
+                        tap.set_gst_caps(track, c.caps());
                     }
                 }
                 _ => {}

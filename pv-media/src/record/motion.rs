@@ -443,10 +443,10 @@ impl Motion {
         }
         let Some(wall) = self.wall(ts) else { return };
         if self.caps.as_ref() != Some(&caps) {
-            s.tap.set_caps(Track::Video, caps.clone());
+            s.tap.set_gst_caps(Track::Video, &caps);
             self.caps = Some(caps.clone());
         }
-        s.tap.publish(Track::Video, buffer.clone());
+        s.tap.publish_gst(Track::Video, buffer.clone());
         self.last_wall = Some(wall);
         let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let size = buffer.size();

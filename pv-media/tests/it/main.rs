@@ -8,6 +8,7 @@
 mod bad_input;
 mod crash;
 mod export;
+mod fmp4;
 mod motion;
 mod motion_mode;
 mod probe;
