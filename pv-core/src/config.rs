@@ -54,6 +54,9 @@ pub struct Config {
     /// The system services the admin Services page may restart.
     #[serde(default)]
     pub services: ServicesConfig,
+    /// Live view (WebRTC and its MSE fallback).
+    #[serde(default)]
+    pub live: LiveConfig,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             blocklist: BlocklistConfig::default(),
             recording: RecordingConfig::default(),
             services: ServicesConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -333,6 +337,36 @@ impl Default for ServicesConfig {
         Self {
             allowed: vec!["pentavision-blocklist".into()],
             systemctl: PathBuf::from("systemctl"),
+        }
+    }
+}
+
+/// `[live]`: live view in the browser. WebRTC (WHEP) on one UDP port; the MSE fallback
+/// rides the HTTP port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// UDP port for WebRTC media on every address the server announces. Default 8555; 0 picks
+    /// a free port (tests).
+    pub udp_port: u16,
+    /// Extra addresses announced to browsers as candidates with `udp_port`, for a server behind
+    /// NAT whose port is forwarded (e.g. the public address). Default none.
+    pub advertise_addresses: Vec<std::net::IpAddr>,
+    /// STUN servers handed to browsers (`stun:host:port`), for viewers behind NAT. Default
+    /// none.
+    pub stun_servers: Vec<String>,
+    /// At most this many live viewers at once over the whole server (WebRTC and MSE each).
+    /// Default 100.
+    pub max_viewers: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            udp_port: 8555,
+            advertise_addresses: Vec::new(),
+            stun_servers: Vec::new(),
+            max_viewers: 100,
         }
     }
 }

@@ -18,6 +18,9 @@
 //! - [`rtmp`]: push a tap to an RTMP/RTMPS endpoint without transcoding
 //!   ([`rtmp::RtmpPush`]): H.264 and AAC in FLV, reconnects with capped back-off, status on a
 //!   watch channel.
+//! - [`live`]: live view over WebRTC ([`live::WebRtcServer`], str0m): a tap sent to every
+//!   viewer as H.264 RTP without transcoding, one UDP socket per address for all viewers,
+//!   ICE-lite host candidates, a bounded place in the tap per viewer.
 //! - [`fmp4`]: a fragmented-MP4 writer for Media Source Extensions (init segment, one
 //!   fragment per frame), the MSE fallback of live view.
 //! - [`export`]: join finished segment files of one camera into one MP4 without transcoding,
@@ -66,6 +69,7 @@ pub mod error;
 pub mod export;
 pub mod fmp4;
 pub mod layout;
+pub mod live;
 pub mod mac;
 pub mod mode;
 pub mod motion;

@@ -107,6 +107,14 @@ impl TestCamera {
         self.clip
     }
 
+    /// RTSP sessions open now (one per client that set the stream up).
+    pub fn sessions(&self) -> usize {
+        self.running
+            .as_ref()
+            .and_then(|r| r.server.session_pool())
+            .map_or(0, |p| usize::try_from(p.n_sessions()).unwrap_or(0))
+    }
+
     /// Whether the camera is serving.
     pub fn is_running(&self) -> bool {
         self.running.is_some()

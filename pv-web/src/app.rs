@@ -37,7 +37,9 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
 
     Route::new()
         .at("/", get(ui::overview))
+        .at("/live", get(ui::live))
         .at("/cameras", get(ui::cameras))
+        .at("/cameras/:id/live", get(ui::camera_live))
         .at("/recordings", get(ui::recordings))
         .at("/audit", get(ui::audit))
         .at("/ip-rules", get(ui::ip_rules))
@@ -51,6 +53,7 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/metrics", get(ops::metrics_endpoint))
         .at("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
         .at("/api/v1/openapi.json", spec)
+        .at("/api/v1/cameras/:id/live.mp4", get(crate::live_mse::live_mp4))
         .nest("/api/v1", api)
         .nest("/api/docs", docs)
         .catch_all_error(problem::from_poem_error)
@@ -98,7 +101,12 @@ async fn same_origin_writes<E: Endpoint>(next: E, req: Request) -> poem::Result<
         .is_some_and(|ct| ct == "application/json" || ct.ends_with("+json"));
     let has_body = req.header(header::CONTENT_LENGTH).is_some_and(|l| l.trim() != "0")
         || req.header(header::TRANSFER_ENCODING).is_some();
-    if has_body && !json {
+    let whep = req.uri().path().contains("/whep")
+        && req.content_type().is_some_and(|ct| {
+            let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            ct == "application/sdp" || ct == "application/trickle-ice-sdpfrag"
+        });
+    if has_body && !json && !whep {
         return Ok(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "request bodies must be JSON (Content-Type: application/json)",

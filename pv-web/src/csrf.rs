@@ -42,7 +42,8 @@ const PROTECTED_EXACT: &[(&str, Method)] = &[("/auth/pin", Method::PUT)];
 
 /// The route of a request path: the part under `/api/v1` (the whole path otherwise), empty
 /// segments dropped, percent-escapes left as they are, and every all-digit segment written
-/// `{id}`. `/api/v1/users/42/status` → `/users/{id}/status`.
+/// `{id}` and live-session ids (32 hex digits) `{session}`. `/api/v1/users/42/status` →
+/// `/users/{id}/status`.
 pub fn route_of(path: &str) -> String {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let path = match path.strip_prefix("/api/v1") {
@@ -52,7 +53,15 @@ pub fn route_of(path: &str) -> String {
     let segments: Vec<&str> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| if s.bytes().all(|b| b.is_ascii_digit()) { "{id}" } else { s })
+        .map(|s| {
+            if s.bytes().all(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                "{session}"
+            } else {
+                s
+            }
+        })
         .collect();
     format!("/{}", segments.join("/"))
 }

@@ -45,6 +45,8 @@ pub mod client;
 pub mod csrf;
 pub mod graphql;
 pub mod limit;
+pub mod live;
+pub mod live_mse;
 pub mod nvr;
 pub mod ops;
 pub mod problem;

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod cameras;
 pub mod error;
+pub mod live;
 pub mod pin;
 pub mod recordings;
 pub mod services;
@@ -35,6 +36,7 @@ pub type ApiService = OpenApiService<
         pin::PinApi,
         admin::AdminApi,
         cameras::CamerasApi,
+        live::LiveApi,
         recordings::RecordingsApi,
         services::ServicesApi,
     ),
@@ -50,6 +52,7 @@ pub fn service() -> ApiService {
             pin::PinApi,
             admin::AdminApi,
             cameras::CamerasApi,
+            live::LiveApi,
             recordings::RecordingsApi,
             services::ServicesApi,
         ),

@@ -28,6 +28,7 @@ struct Inner {
     relying_party: OnceLock<pv_security::passkey::RelyingParty>,
     auth_limiter: crate::limit::PerClientLimiter,
     nvr: crate::nvr::Nvr,
+    live: crate::live::Live,
 }
 
 impl std::fmt::Debug for AppState {
@@ -62,6 +63,12 @@ impl AppState {
             key.clone(),
             audit.clone(),
         );
+        let live = crate::live::Live::new(
+            config.live.clone(),
+            config.server.listen.ip(),
+            audit.clone(),
+            clock.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -76,6 +83,7 @@ impl AppState {
                 relying_party: OnceLock::new(),
                 auth_limiter,
                 nvr,
+                live,
             }),
         })
     }
@@ -153,6 +161,11 @@ impl AppState {
         let rp = pv_security::passkey::RelyingParty::new(&self.public_origin())
             .map_err(|e| crate::Error::Startup(e.to_string()))?;
         Ok(self.inner.relying_party.get_or_init(|| rp))
+    }
+
+    /// Live view (WHEP sessions and MSE viewers).
+    pub fn live(&self) -> &crate::live::Live {
+        &self.inner.live
     }
 
     /// The recording service (recorders start with [`crate::nvr::Nvr::start_all`]).

@@ -67,6 +67,21 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../static/users.js"),
     },
     Asset {
+        name: "player.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/player.js"),
+    },
+    Asset {
+        name: "live.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/live.js"),
+    },
+    Asset {
+        name: "camera-live.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/camera-live.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../static/favicon.svg"),
@@ -196,6 +211,90 @@ pub async fn recordings(state: Data<&AppState>, req: &Request) -> Response {
         version: pv_core::VERSION,
         username: principal.user.username.clone(),
         page_json: page_json(serde_json::json!({ "can_export": can_export })),
+        toasts_json: "[]".into(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "live.html")]
+struct LivePage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    page_json: String,
+    toasts_json: String,
+}
+
+#[derive(Template)]
+#[template(path = "camera_live.html")]
+struct CameraLivePage {
+    title: String,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    can_manage: bool,
+    can_playback: bool,
+    page_json: String,
+    toasts_json: String,
+}
+
+/// `GET /live`: a grid of live players, one per enabled camera the caller may see.
+#[handler]
+pub async fn live(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match page_guard(&state, req, Permission::CamerasLive) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    render(&LivePage {
+        title: "Live",
+        active: "live",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        page_json: page_json(serde_json::json!({
+            "csrf": crate::csrf::page_tokens(&state, &principal, &["/cameras/{id}/whep"]),
+        })),
+        toasts_json: "[]".into(),
+    })
+}
+
+/// `GET /cameras/:id/live`: one camera live at full size, with a snapshot button, its motion
+/// zones, recent motion and its RTMP push (started and stopped by those who manage it).
+#[handler]
+pub async fn camera_live(state: Data<&AppState>, req: &Request, Path(id): Path<i64>) -> Response {
+    let principal = match page_guard(&state, req, Permission::CamerasLive) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let cam = match crate::rest::cameras::load_for(&state, &principal, id, Permission::CamerasLive)
+        .await
+    {
+        Ok(cam) => cam,
+        Err(e) => return e.into_response(),
+    };
+    let now = state.clock().now();
+    let resource = crate::rest::cameras::resource(&cam);
+    let may = |p| rbac::authorize(&principal.subject, p, &resource, now).is_ok();
+    let (can_manage, can_playback) =
+        (may(Permission::CamerasManage), may(Permission::CamerasPlayback));
+    render(&CameraLivePage {
+        title: cam.name.clone(),
+        active: "live",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        can_manage,
+        can_playback,
+        page_json: page_json(serde_json::json!({
+            "camera_id": cam.id,
+            "name": cam.name,
+            "can_manage": can_manage,
+            "can_playback": can_playback,
+            "csrf": crate::csrf::page_tokens(
+                &state,
+                &principal,
+                &["/cameras/{id}/whep", "/cameras/{id}/rtmp"],
+            ),
+        })),
         toasts_json: "[]".into(),
     })
 }

@@ -174,7 +174,7 @@ pub fn clip_file(clip: Clip) -> Result<PathBuf> {
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let (width, height) = clip.size();
-    let path = dir.join(format!("{}-{width}x{height}-{FPS}fps-v1.mp4", clip.name()));
+    let path = dir.join(format!("{}-{width}x{height}-{FPS}fps-v2.mp4", clip.name()));
     if path.is_file() {
         return Ok(path);
     }
@@ -187,7 +187,7 @@ pub fn clip_file(clip: Clip) -> Result<PathBuf> {
         String::new()
     };
     let launch = format!(
-        "{} num-buffers={} ! video/x-raw,width={width},height={height},framerate={FPS}/1 ! {} ! mux. {audio}mp4mux name=mux ! filesink location={}",
+        "{} num-buffers={} ! video/x-raw,format=I420,width={width},height={height},framerate={FPS}/1 ! {} ! mux. {audio}mp4mux name=mux ! filesink location={}",
         clip.source(),
         clip.frames(),
         clip.encoder(),

@@ -135,11 +135,12 @@ export async function stopServer(server) {
   live.delete(server.item);
 }
 
-export async function launchBrowser() {
+/** Launch Debian's Chromium headless; `args`: extra command-line switches. */
+export async function launchBrowser({ args = [] } = {}) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', ...args],
   });
   const item = { kind: 'browser', value: browser };
   live.add(item);

@@ -1,0 +1,232 @@
+//! The MSE fallback of live view: `GET /api/v1/cameras/{id}/live.mp4` upgraded to a
+//! WebSocket that carries the camera's tap as fragmented MP4 for Media Source Extensions.
+//!
+//! The protocol: a text message `{"type":"init","mime":"video/mp4; codecs=\"avc1.640028\"",
+//! "width":…,"height":…,"audio":…}`, a binary message with the init segment, then one binary
+//! message per frame (moof+mdat) from a key frame on. When the camera's stream restarts with
+//! other parameters, a new `init` text message and init segment follow. On a problem the
+//! server sends `{"type":"error","detail":"…"}` and closes. Needs `cameras.live` on the
+//! camera; counts against `[live] max_viewers`; start and end are audit events.
+//!
+//! A viewer that cannot keep up (its TCP connection is slow) never delays the camera or other
+//! viewers: its subscription of the tap skips to the next key frame, and a frame older than
+//! [`MAX_FRAME_AGE`] when it is about to be sent is skipped with the rest of its group.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use poem::http::StatusCode;
+use poem::web::websocket::{Message, WebSocket};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Request, Response, handler};
+use pv_media::fmp4::{AudioTrack, Fmp4Codec, Muxer, VideoTrack};
+use pv_media::tap::{StreamTap, TapInfo, Track, VideoCodec};
+use pv_security::rbac::Permission;
+
+use crate::auth::Principal;
+use crate::live::SessionOwner;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// A frame older than this when it is about to be sent is skipped (with its group).
+const MAX_FRAME_AGE: Duration = Duration::from_millis(1500);
+/// How long a new viewer waits for the camera's stream.
+const READY_WAIT: Duration = Duration::from_secs(10);
+
+/// `GET /api/v1/cameras/:id/live.mp4` (WebSocket).
+#[handler]
+pub async fn live_mp4(
+    req: &Request,
+    ws: WebSocket,
+    Path(id): Path<i64>,
+    Data(state): Data<&AppState>,
+) -> Response {
+    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
+        return Problem::new(StatusCode::UNAUTHORIZED, "sign in to watch cameras").into_response();
+    };
+    if let Err(e) = crate::auth::check_stage(&principal) {
+        return Problem::new(e.status(), e.to_string()).into_response();
+    }
+    let cam = match crate::rest::cameras::load_for(state, &principal, id, Permission::CamerasLive)
+        .await
+    {
+        Ok(cam) => cam,
+        Err(e) => return e.into_response(),
+    };
+    let Some(viewer) = state.live().mse_viewer() else {
+        return Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "the server already has its maximum of live viewers; try again later",
+        )
+        .into_response();
+    };
+    let tap = state.nvr().tap(cam.id);
+    let live = state.live().clone();
+    let owner = SessionOwner {
+        camera: cam.id,
+        user_id: principal.user.id,
+        username: principal.user.username.clone(),
+        ip: principal.ip.map(|ip| ip.to_string()),
+    };
+    ws.on_upgrade(move |socket| async move {
+        let session = pv_media::live::SessionId::random();
+        live.audit(&owner, "live.start", &session, serde_json::json!({ "protocol": "mse" })).await;
+        let started = Instant::now();
+        let (mut sink, mut stream) = socket.split();
+        let (reason, frames) = tokio::select! {
+            r = serve(&mut sink, &tap) => r,
+            () = async { while let Some(Ok(m)) = stream.next().await { if matches!(m, Message::Close(_)) { break } } } => ("closed", 0),
+        };
+        let _ = sink.close().await;
+        drop(viewer);
+        let details = serde_json::json!({
+            "protocol": "mse",
+            "reason": reason,
+            "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            "frames": frames,
+        });
+        live.audit(&owner, "live.end", &session, details).await;
+    })
+    .into_response()
+}
+
+type Sink = futures_util::stream::SplitSink<poem::web::websocket::WebSocketStream, Message>;
+
+async fn send_error(sink: &mut Sink, detail: &str) {
+    let msg = serde_json::json!({ "type": "error", "detail": detail }).to_string();
+    let _ = sink.send(Message::Text(msg)).await;
+}
+
+/// Wait until the tap carries video a browser can take.
+async fn ready(tap: &StreamTap) -> Result<(), &'static str> {
+    let mut watch = tap.watch();
+    let deadline = tokio::time::Instant::now() + READY_WAIT;
+    loop {
+        if watch.borrow_and_update().live && watch.borrow().video.is_some() {
+            return Ok(());
+        }
+        if tokio::time::timeout_at(deadline, watch.changed()).await.is_err() {
+            return Err("the camera is not streaming now; live view starts when it is");
+        }
+    }
+}
+
+/// The muxer and the init message for the tap's current tracks.
+fn muxer(info: &TapInfo) -> Result<(Muxer, String), String> {
+    let video = info.video.as_ref().ok_or("the camera sends no video")?;
+    let codec = match video.codec {
+        VideoCodec::H264 => Fmp4Codec::H264,
+        VideoCodec::H265 => Fmp4Codec::H265,
+        _ => return Err("the camera's video codec cannot be played in the browser".into()),
+    };
+    let track = VideoTrack {
+        codec,
+        codec_data: video.codec_data.clone(),
+        width: video.width,
+        height: video.height,
+    };
+    let audio = info.audio.as_ref().map(|a| AudioTrack {
+        codec_data: a.codec_data.clone(),
+        sample_rate: a.sample_rate,
+        channels: u16::try_from(a.channels).unwrap_or(2),
+    });
+    let has_audio = audio.is_some();
+    let muxer = Muxer::new(track, audio).map_err(|e| e.to_string())?;
+    let init = serde_json::json!({
+        "type": "init",
+        "mime": muxer.mime_type(),
+        "width": video.width,
+        "height": video.height,
+        "audio": has_audio,
+    })
+    .to_string();
+    Ok((muxer, init))
+}
+
+fn ticks(d: Duration, rate: u32) -> u64 {
+    (d.as_nanos() * u128::from(rate) / 1_000_000_000) as u64
+}
+
+/// Send the tap until the viewer goes or the tap does; why it ended and frames sent.
+async fn serve(sink: &mut Sink, tap: &StreamTap) -> (&'static str, u64) {
+    if let Err(detail) = ready(tap).await {
+        send_error(sink, detail).await;
+        return ("not_streaming", 0);
+    }
+    let mut sub = tap.subscribe();
+    let mut frames = 0u64;
+    let live_from = Instant::now();
+    'generation: loop {
+        let info = sub.info().clone();
+        let (mut mux, init) = match muxer(&info) {
+            Ok(m) => m,
+            Err(detail) => {
+                send_error(sink, &detail).await;
+                return ("unsupported", frames);
+            }
+        };
+        if sink.send(Message::Text(init)).await.is_err()
+            || sink.send(Message::Binary(mux.init_segment())).await.is_err()
+        {
+            return ("closed", frames);
+        }
+        let rate = info.audio.as_ref().map_or(48_000, |a| a.sample_rate.max(1));
+        let frame_ticks = info
+            .video
+            .as_ref()
+            .and_then(|v| v.framerate)
+            .filter(|(n, _)| *n > 0)
+            .map_or(3000, |(n, d)| (90_000 * u64::from(d) / u64::from(n)).max(1));
+        let mut base: Option<Duration> = None;
+        loop {
+            let Some(unit) = sub.recv().await else { return ("camera_gone", frames) };
+            if unit.generation() != info.generation {
+                // Flush nothing: a new init segment starts the new generation.
+                if sub.info().video != info.video || sub.info().audio != info.audio {
+                    continue 'generation;
+                }
+            }
+            let Some(t) = unit.dts_or_pts() else { continue };
+            if base.is_none() {
+                if !unit.is_key_frame() {
+                    continue;
+                }
+                base = Some(t);
+            }
+            let Some(since) = base.and_then(|b| t.checked_sub(b)) else { continue };
+            let behind =
+                unit.received_at() >= live_from && unit.received_at().elapsed() > MAX_FRAME_AGE;
+            if behind && unit.track() == Track::Video && !unit.is_key_frame() {
+                sub.resync();
+                continue;
+            }
+            let fragment = match unit.track() {
+                Track::Video => {
+                    let dts = ticks(since, 90_000);
+                    let cts = unit.pts().zip(unit.dts()).map_or(0, |(p, d)| {
+                        let diff = ticks(p.abs_diff(d), 90_000) as i64;
+                        i32::try_from(if p >= d { diff } else { -diff }).unwrap_or(0)
+                    });
+                    let duration = unit
+                        .duration()
+                        .map_or(frame_ticks, |d| ticks(d, 90_000).max(1))
+                        .min(90_000) as u32;
+                    mux.video_fragment(unit.data(), dts, cts, duration, unit.is_key_frame())
+                }
+                Track::Audio => {
+                    if info.audio.is_none() {
+                        continue;
+                    }
+                    mux.audio_fragment(unit.data(), ticks(since, rate), 1024)
+                }
+            };
+            let Ok(fragment) = fragment else { continue };
+            if sink.send(Message::Binary(fragment)).await.is_err() {
+                return ("closed", frames);
+            }
+            if unit.track() == Track::Video {
+                frames += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Live view over WHEP (draft-ietf-wish-whep): `POST /cameras/{id}/whep` with an SDP offer
+//! answers `201 Created` with the SDP answer and the session's `Location`; `PATCH` on it takes
+//! trickled candidates, `DELETE` ends it. Plain WHEP, so any WHEP client can play a camera.
+//! Needs `cameras.live` on the camera (scope and access windows apply); a session can be
+//! patched or ended only by the user who opened it (others get 404). The MSE fallback (a
+//! WebSocket) is [`crate::live_mse`].
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::PlainText;
+use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
+use pv_media::live::{LiveError, SessionId};
+use pv_security::rbac::Permission;
+
+use super::ApiTags;
+use super::cameras::load_for;
+use super::error::{ApiError, ApiResult};
+use crate::auth::{Scoped, perm};
+use crate::live::SessionOwner;
+use crate::state::AppState;
+
+/// The largest offer or candidate fragment accepted.
+const MAX_SDP_BYTES: usize = 64 * 1024;
+
+/// A WHEP offer.
+#[derive(ApiRequest, Debug)]
+pub enum SdpOfferBody {
+    /// The viewer's SDP offer (receive-only video, optionally audio).
+    #[oai(content_type = "application/sdp")]
+    Sdp(PlainText<String>),
+}
+
+/// Trickled ICE candidates.
+#[derive(ApiRequest, Debug)]
+pub enum TrickleBody {
+    /// An SDP fragment with `a=ice-ufrag`, `a=ice-pwd`, `m=` and `a=candidate` lines.
+    #[oai(content_type = "application/trickle-ice-sdpfrag")]
+    Fragment(PlainText<String>),
+}
+
+/// The answer to a WHEP offer.
+#[derive(ApiResponse, Debug)]
+pub enum WhepCreated {
+    /// The session is open: the SDP answer, its resource, and the ICE servers to use (one
+    /// `Link: <stun:…>; rel="ice-server"` per configured STUN server).
+    #[oai(status = 201, content_type = "application/sdp")]
+    Created(
+        PlainText<String>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "Link")] Option<String>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+/// A session change that needs no body back.
+#[derive(ApiResponse, Debug)]
+pub enum WhepDone {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// WHEP live sessions.
+#[derive(Debug)]
+pub struct LiveApi;
+
+fn live_err(e: LiveError) -> ApiError {
+    use poem::http::StatusCode;
+    let detail = e.to_string();
+    match e {
+        LiveError::TooManyViewers { .. } => ApiError::too_many(detail, 30),
+        LiveError::UnknownSession => ApiError::new(StatusCode::NOT_FOUND, detail),
+        LiveError::NotStreaming => ApiError::new(StatusCode::CONFLICT, detail),
+        LiveError::Bind { .. } | LiveError::Internal(_) => {
+            tracing::error!(error = %detail, "live view failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "live view over WebRTC is unavailable on this server now; the player falls back \
+                 to MSE",
+            )
+        }
+        _ => ApiError::bad_request(detail),
+    }
+}
+
+fn session_id(raw: &str) -> ApiResult<SessionId> {
+    raw.parse().map_err(live_err)
+}
+
+#[OpenApi(tag = "ApiTags::Cameras")]
+impl LiveApi {
+    /// Start watching the camera live over WebRTC (WHEP). The body is the SDP offer; the
+    /// answer sends the camera's H.264 without transcoding, starting at a key frame. Every
+    /// session start and end is an audit event.
+    #[oai(path = "/cameras/:id/whep", method = "post", operation_id = "startLiveSession")]
+    async fn start(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasLive>,
+        id: Path<i64>,
+        body: SdpOfferBody,
+    ) -> ApiResult<WhepCreated> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasLive).await?;
+        let SdpOfferBody::Sdp(PlainText(offer)) = body;
+        if offer.len() > MAX_SDP_BYTES {
+            return Err(ApiError::bad_request("the SDP offer is too long"));
+        }
+        if !offer.trim_start().starts_with("v=0") {
+            return Err(ApiError::bad_request(
+                "the body is not an SDP offer (it must start with v=0)",
+            ));
+        }
+        let tap = state.nvr().tap(cam.id);
+        let owner = SessionOwner {
+            camera: cam.id,
+            user_id: auth.user.id,
+            username: auth.user.username.clone(),
+            ip: auth.ip.map(|ip| ip.to_string()),
+        };
+        let opened = state.live().open(&tap, &offer, owner).await.map_err(live_err)?;
+        let location = format!("/api/v1/cameras/{}/whep/{}", cam.id, opened.id);
+        let links = state
+            .live()
+            .config()
+            .stun_servers
+            .iter()
+            .map(|s| format!("<{s}>; rel=\"ice-server\""))
+            .collect::<Vec<_>>();
+        let link = (!links.is_empty()).then(|| links.join(", "));
+        Ok(WhepCreated::Created(PlainText(opened.answer), location, link, "no-store".into()))
+    }
+
+    /// Trickle ICE candidates to a live session (optional: the server also learns the
+    /// viewer's address from its connectivity checks).
+    #[oai(
+        path = "/cameras/:id/whep/:session",
+        method = "patch",
+        operation_id = "trickleLiveSession"
+    )]
+    async fn trickle(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasLive>,
+        id: Path<i64>,
+        session: Path<String>,
+        body: TrickleBody,
+    ) -> ApiResult<WhepDone> {
+        let sid = self.owned(&state, &auth, id.0, &session.0)?;
+        let TrickleBody::Fragment(PlainText(fragment)) = body;
+        if fragment.len() > MAX_SDP_BYTES {
+            return Err(ApiError::bad_request("the candidate fragment is too long"));
+        }
+        state.live().add_candidates(&sid, &fragment).await.map_err(live_err)?;
+        Ok(WhepDone::NoContent)
+    }
+
+    /// End a live session.
+    #[oai(path = "/cameras/:id/whep/:session", method = "delete", operation_id = "endLiveSession")]
+    async fn end(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasLive>,
+        id: Path<i64>,
+        session: Path<String>,
+    ) -> ApiResult<WhepDone> {
+        let sid = self.owned(&state, &auth, id.0, &session.0)?;
+        if !state.live().close(&sid).await {
+            return Err(live_err(LiveError::UnknownSession));
+        }
+        Ok(WhepDone::NoContent)
+    }
+}
+
+impl LiveApi {
+    /// The session, when it is open, for this camera, and the caller's own.
+    fn owned(
+        &self,
+        state: &AppState,
+        auth: &crate::auth::Principal,
+        camera: i64,
+        raw: &str,
+    ) -> ApiResult<SessionId> {
+        let sid = session_id(raw)?;
+        match state.live().owner(&sid) {
+            Some(o) if o.camera == camera && o.user_id == auth.user.id => Ok(sid),
+            _ => Err(live_err(LiveError::UnknownSession)),
+        }
+    }
+}
