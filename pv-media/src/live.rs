@@ -31,6 +31,7 @@
 //!   with it. [`WebRtcServer::ended`] reports every end with its reason.
 
 pub mod h264;
+pub mod pull;
 
 use std::collections::HashMap;
 use std::fmt;

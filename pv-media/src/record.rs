@@ -62,7 +62,7 @@
 //! ```
 
 mod ffmpeg;
-mod gst;
+pub(crate) mod gst;
 mod motion;
 
 use std::fmt;

@@ -519,6 +519,27 @@ impl StreamTap {
         }
     }
 
+    /// Wait until the tap is live with video and a key frame from this generation (a new
+    /// consumer can start at once); false when `timeout` passes first.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut watch = self.watch();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            {
+                let state = self.lock();
+                if state.info.live && state.info.video.is_some() && state.gop_open {
+                    return true;
+                }
+            }
+            // Key frames do not change the info: look again at least every 100 ms.
+            let step = (tokio::time::Instant::now() + Duration::from_millis(100)).min(deadline);
+            let _ = tokio::time::timeout_at(step, watch.changed()).await;
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+        }
+    }
+
     /// How many consumers are subscribed.
     pub fn receiver_count(&self) -> usize {
         self.inner.units.receiver_count()

@@ -6,14 +6,67 @@
 //! UDP port), the sessions with who opened them for which camera, and the audit trail: every
 //! session start and end is an audit event (`live.start`, `live.end` with its reason and
 //! duration) — who watched what, when.
+//!
+//! Where a viewer's stream comes from ([`Live::source`]): the main stream of a camera that
+//! records now is its recorder's tap (one RTSP connection however many viewers). A camera
+//! that does not record now, and every sub stream (dashboard tiles), gets a live-only pull
+//! ([`pv_media::live::pull::LivePull`]) started by the first viewer and shared by all; each
+//! viewer holds a [`Lease`], and a pull without leases stops [`PULL_LINGER`] after the last
+//! one went (a viewer who reloads the page finds it still running).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use pv_media::live::pull::{LivePull, PullConfig};
 use pv_media::live::{Ended, LiveConfig, LiveError, Opened, SessionId, WebRtcServer};
 use pv_media::tap::StreamTap;
 use tokio::sync::OnceCell;
+
+/// How long a live-only pull outlives its last viewer.
+pub const PULL_LINGER: Duration = Duration::from_secs(10);
+/// How long a new viewer waits for the camera's stream.
+pub const READY_WAIT: Duration = Duration::from_secs(10);
+
+/// Which of a camera's streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// The main (full-resolution) stream.
+    Main,
+    /// The sub stream (small, for tiles); the main stream when the camera has none.
+    Sub,
+}
+
+struct PullEntry {
+    pull: LivePull,
+    leases: usize,
+    idle_since: Option<std::time::Instant>,
+}
+
+/// A viewer's hold on a live-only pull; the pull may stop once no lease is left.
+pub struct Lease {
+    inner: std::sync::Weak<Inner>,
+    key: (i64, Stream),
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").field("key", &self.key).finish()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(entry) = lock(&inner.pulls).get_mut(&self.key)
+        {
+            entry.leases = entry.leases.saturating_sub(1);
+            if entry.leases == 0 {
+                entry.idle_since = Some(std::time::Instant::now());
+            }
+        }
+    }
+}
 
 /// Who opened a session, for which camera.
 #[derive(Debug, Clone)]
@@ -38,7 +91,9 @@ struct Inner {
     config: pv_core::config::LiveConfig,
     listen: std::net::IpAddr,
     server: OnceCell<Result<WebRtcServer, String>>,
-    sessions: Mutex<HashMap<SessionId, SessionOwner>>,
+    sessions: Mutex<HashMap<SessionId, (SessionOwner, Option<Lease>)>>,
+    pulls: Mutex<HashMap<(i64, Stream), PullEntry>>,
+    reaper: std::sync::Once,
     audit: Arc<pv_security::audit::AuditLog>,
     clock: Arc<dyn pv_core::Clock>,
     mse_viewers: std::sync::atomic::AtomicUsize,
@@ -68,6 +123,8 @@ impl Live {
                 listen,
                 server: OnceCell::new(),
                 sessions: Mutex::new(HashMap::new()),
+                pulls: Mutex::new(HashMap::new()),
+                reaper: std::sync::Once::new(),
                 audit,
                 clock,
                 mse_viewers: Default::default(),
@@ -109,24 +166,90 @@ impl Live {
         result.as_ref().map_err(|e| LiveError::Internal(e.clone()))
     }
 
-    /// Open a WHEP session for `owner` on `tap`, answering `offer`; audited.
+    /// The tap a viewer of `camera`'s `stream` reads: the recorder's (`recorder_tap`, when
+    /// the camera records now and the main stream is asked for), else a live-only pull of
+    /// `pull` shared by every viewer, with the viewer's lease on it.
+    pub fn source(
+        &self,
+        camera: i64,
+        stream: Stream,
+        recorder_tap: Option<StreamTap>,
+        pull: impl FnOnce() -> Result<PullConfig, String>,
+    ) -> Result<(StreamTap, Option<Lease>), LiveError> {
+        if stream == Stream::Main
+            && let Some(tap) = recorder_tap
+        {
+            return Ok((tap, None));
+        }
+        self.start_reaper();
+        let key = (camera, stream);
+        let mut pulls = lock(&self.inner.pulls);
+        let entry = match pulls.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let config = pull().map_err(LiveError::Unsupported)?;
+                let pull = LivePull::start(config, StreamTap::new())
+                    .map_err(|e| LiveError::Internal(e.to_string()))?;
+                tracing::info!(camera, ?stream, "live-only pull started");
+                v.insert(PullEntry { pull, leases: 0, idle_since: None })
+            }
+        };
+        entry.leases += 1;
+        entry.idle_since = None;
+        let lease = Lease { inner: Arc::downgrade(&self.inner), key };
+        Ok((entry.pull.tap().clone(), Some(lease)))
+    }
+
+    /// Live-only pulls running now.
+    pub fn pulls(&self) -> usize {
+        lock(&self.inner.pulls).len()
+    }
+
+    fn start_reaper(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.reaper.call_once(|| {
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let mut pulls = lock(&inner.pulls);
+                    let before = pulls.len();
+                    // Dropping a pull stops it (its thread ends by itself).
+                    pulls.retain(|_, e| e.idle_since.is_none_or(|t| t.elapsed() < PULL_LINGER));
+                    if pulls.len() != before {
+                        tracing::info!(
+                            stopped = before - pulls.len(),
+                            "live-only pulls without viewers stopped"
+                        );
+                    }
+                }
+            });
+        });
+    }
+
+    /// Open a WHEP session for `owner` on `tap`, answering `offer`; audited. The lease (if
+    /// any) is held until the session ends.
     pub async fn open(
         &self,
         tap: &StreamTap,
+        lease: Option<Lease>,
         offer: &str,
         owner: SessionOwner,
     ) -> Result<Opened, LiveError> {
         let server = self.webrtc().await?;
+        if !tap.wait_ready(READY_WAIT).await {
+            return Err(LiveError::NotStreaming);
+        }
         let opened = server.open(tap, offer)?;
         self.audit(&owner, "live.start", &opened.id, serde_json::json!({ "protocol": "webrtc" }))
             .await;
-        lock(&self.inner.sessions).insert(opened.id.clone(), owner);
+        lock(&self.inner.sessions).insert(opened.id.clone(), (owner, lease));
         Ok(opened)
     }
 
     /// The owner of a session, if it is open.
     pub fn owner(&self, id: &SessionId) -> Option<SessionOwner> {
-        lock(&self.inner.sessions).get(id).cloned()
+        lock(&self.inner.sessions).get(id).map(|(o, _)| o.clone())
     }
 
     /// Trickled candidates for a session.
@@ -146,7 +269,7 @@ impl Live {
     pub async fn close_camera(&self, camera: i64) {
         let ids: Vec<SessionId> = lock(&self.inner.sessions)
             .iter()
-            .filter(|(_, o)| o.camera == camera)
+            .filter(|(_, (o, _))| o.camera == camera)
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {
@@ -224,7 +347,7 @@ async fn audit_ends(
     while let Some(end) = ended.recv().await {
         let Some(inner) = inner.upgrade() else { return };
         let owner = lock(&inner.sessions).remove(&end.id);
-        if let Some(owner) = owner {
+        if let Some((owner, _lease)) = owner {
             let details = serde_json::json!({
                 "protocol": "webrtc",
                 "reason": end.reason.as_str(),
@@ -237,6 +360,51 @@ async fn audit_ends(
     }
 }
 
+/// What a live-only pull of `cam`'s `stream` connects to (the password unsealed with `key`).
+pub fn pull_config(
+    key: &pv_security::seal::ServerKey,
+    cam: &pv_core::db::records::camera::Model,
+    stream: Stream,
+) -> Result<PullConfig, String> {
+    let url = match stream {
+        Stream::Sub => cam.sub_url.clone().unwrap_or_else(|| cam.main_url.clone()),
+        Stream::Main => cam.main_url.clone(),
+    };
+    let password = match &cam.password {
+        Some(sealed) => Some(key.open(sealed).map_err(|_| {
+            "the stored stream password cannot be decrypted with this server's key; set it again"
+                .to_owned()
+        })?),
+        None => None,
+    };
+    Ok(PullConfig {
+        url,
+        username: cam.username.clone(),
+        password,
+        transport: if cam.transport == "udp" {
+            pv_media::record::Transport::Udp
+        } else {
+            pv_media::record::Transport::Tcp
+        },
+        audio: true,
+    })
+}
+
 fn round_secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 10.0).round() / 10.0
+}
+
+/// The tap (and lease) for a viewer of `cam`'s `stream`: the recorder's tap when the camera
+/// records now and the main stream is asked for, else a shared live-only pull.
+pub async fn viewer_source(
+    state: &crate::state::AppState,
+    cam: &pv_core::db::records::camera::Model,
+    stream: Stream,
+) -> Result<(StreamTap, Option<Lease>), LiveError> {
+    let stream = if stream == Stream::Sub && cam.sub_url.is_none() { Stream::Main } else { stream };
+    // The ffmpeg fallback recorder does not feed the tap: such cameras get a pull too.
+    let recording = state.nvr().status(cam.id).await.is_some_and(|s| s.backend == "gstreamer");
+    let recorder_tap = recording.then(|| state.nvr().tap(cam.id));
+    let key = state.key().clone();
+    state.live().source(cam.id, stream, recorder_tap, || pull_config(&key, cam, stream))
 }

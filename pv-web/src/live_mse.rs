@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use poem::http::StatusCode;
 use poem::web::websocket::{Message, WebSocket};
-use poem::web::{Data, Path};
+use poem::web::{Data, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use pv_media::fmp4::{AudioTrack, Fmp4Codec, Muxer, VideoTrack};
 use pv_media::tap::{StreamTap, TapInfo, Track, VideoCodec};
@@ -30,8 +30,13 @@ use crate::state::AppState;
 
 /// A frame older than this when it is about to be sent is skipped (with its group).
 const MAX_FRAME_AGE: Duration = Duration::from_millis(1500);
-/// How long a new viewer waits for the camera's stream.
-const READY_WAIT: Duration = Duration::from_secs(10);
+
+/// Query parameters of the MSE WebSocket.
+#[derive(Debug, serde::Deserialize)]
+pub struct LiveParams {
+    /// `main` (default) or `sub`.
+    pub stream: Option<String>,
+}
 
 /// `GET /api/v1/cameras/:id/live.mp4` (WebSocket).
 #[handler]
@@ -39,6 +44,7 @@ pub async fn live_mp4(
     req: &Request,
     ws: WebSocket,
     Path(id): Path<i64>,
+    Query(params): Query<LiveParams>,
     Data(state): Data<&AppState>,
 ) -> Response {
     let Some(principal) = req.extensions().get::<Principal>().cloned() else {
@@ -60,7 +66,17 @@ pub async fn live_mp4(
         )
         .into_response();
     };
-    let tap = state.nvr().tap(cam.id);
+    let stream = match crate::rest::live::parse_stream(params.stream.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let (tap, lease) = match crate::live::viewer_source(state, &cam, stream).await {
+        Ok(source) => source,
+        Err(e) => {
+            return Problem::new(crate::problem::status_for(e.kind()), e.to_string())
+                .into_response();
+        }
+    };
     let live = state.live().clone();
     let owner = SessionOwner {
         camera: cam.id,
@@ -79,6 +95,7 @@ pub async fn live_mp4(
         };
         let _ = sink.close().await;
         drop(viewer);
+        drop(lease);
         let details = serde_json::json!({
             "protocol": "mse",
             "reason": reason,
@@ -95,20 +112,6 @@ type Sink = futures_util::stream::SplitSink<poem::web::websocket::WebSocketStrea
 async fn send_error(sink: &mut Sink, detail: &str) {
     let msg = serde_json::json!({ "type": "error", "detail": detail }).to_string();
     let _ = sink.send(Message::Text(msg)).await;
-}
-
-/// Wait until the tap carries video a browser can take.
-async fn ready(tap: &StreamTap) -> Result<(), &'static str> {
-    let mut watch = tap.watch();
-    let deadline = tokio::time::Instant::now() + READY_WAIT;
-    loop {
-        if watch.borrow_and_update().live && watch.borrow().video.is_some() {
-            return Ok(());
-        }
-        if tokio::time::timeout_at(deadline, watch.changed()).await.is_err() {
-            return Err("the camera is not streaming now; live view starts when it is");
-        }
-    }
 }
 
 /// The muxer and the init message for the tap's current tracks.
@@ -149,8 +152,8 @@ fn ticks(d: Duration, rate: u32) -> u64 {
 
 /// Send the tap until the viewer goes or the tap does; why it ended and frames sent.
 async fn serve(sink: &mut Sink, tap: &StreamTap) -> (&'static str, u64) {
-    if let Err(detail) = ready(tap).await {
-        send_error(sink, detail).await;
+    if !tap.wait_ready(crate::live::READY_WAIT).await {
+        send_error(sink, "the camera is not streaming now; live view starts when it is").await;
         return ("not_streaming", 0);
     }
     let mut sub = tap.subscribe();

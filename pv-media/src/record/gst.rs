@@ -110,7 +110,9 @@ fn build(s: &Session, shared: &Arc<Shared>) -> Result<(gst::Pipeline, gst::Eleme
     let pipeline = gst::Pipeline::with_name(&format!("record-{}", c.camera));
     let src = make("rtspsrc")?;
     src.set_property("location", &c.url);
-    src.set_property("latency", 200u32);
+    // Over TCP nothing arrives out of order: no jitter-buffer delay, so live viewers and
+    // pushes get each frame as soon as it is parsed. UDP keeps a short reorder window.
+    src.set_property("latency", if c.transport == super::Transport::Tcp { 0u32 } else { 200 });
     src.set_property_from_str("protocols", c.transport.as_str());
     let timeout_us = c.stall_timeout.as_micros().min(u128::from(u64::MAX)) as u64;
     src.set_property("tcp-timeout", timeout_us);
@@ -194,17 +196,17 @@ fn build(s: &Session, shared: &Arc<Shared>) -> Result<(gst::Pipeline, gst::Eleme
 
 /// The elements that record one RTP stream.
 #[derive(Debug, Clone, Copy)]
-struct Chain {
-    depay: &'static str,
-    parse: &'static str,
-    caps: &'static str,
+pub(crate) struct Chain {
+    pub(crate) depay: &'static str,
+    pub(crate) parse: &'static str,
+    pub(crate) caps: &'static str,
     sink_pad: &'static str,
-    video: bool,
+    pub(crate) video: bool,
 }
 
 /// Which chain records a stream with these caps: `Ok(None)` to leave it out, `Err` when it is
 /// video this backend cannot record.
-fn choose(caps: &gst::CapsRef, record_audio: bool) -> Result<Option<Chain>, String> {
+pub(crate) fn choose(caps: &gst::CapsRef, record_audio: bool) -> Result<Option<Chain>, String> {
     let Some(st) = caps.structure(0) else { return Ok(None) };
     let media = st.get::<&str>("media").unwrap_or_default();
     let encoding = st.get::<&str>("encoding-name").unwrap_or_default().to_ascii_uppercase();
@@ -290,7 +292,7 @@ fn link_chain(
 }
 
 /// Hand every buffer and caps change leaving `pad` to the tap (by reference; never blocks).
-fn add_tap_probe(pad: &gst::Pad, tap: &StreamTap, track: Track) {
+pub(crate) fn add_tap_probe(pad: &gst::Pad, tap: &StreamTap, track: Track) {
     let tap = tap.clone();
     pad.add_probe(
         gst::PadProbeType::BUFFER

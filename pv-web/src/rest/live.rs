@@ -6,7 +6,7 @@
 //! WebSocket) is [`crate::live_mse`].
 
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::PlainText;
 use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 use pv_media::live::{LiveError, SessionId};
@@ -83,6 +83,18 @@ fn live_err(e: LiveError) -> ApiError {
     }
 }
 
+/// The `stream` query parameter.
+pub fn parse_stream(raw: Option<&str>) -> ApiResult<crate::live::Stream> {
+    match raw {
+        None | Some("main") => Ok(crate::live::Stream::Main),
+        Some("sub") => Ok(crate::live::Stream::Sub),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "stream must be main or sub, not '{}'",
+            other.chars().take(20).collect::<String>()
+        ))),
+    }
+}
+
 fn session_id(raw: &str) -> ApiResult<SessionId> {
     raw.parse().map_err(live_err)
 }
@@ -98,6 +110,9 @@ impl LiveApi {
         state: Data<&AppState>,
         auth: Scoped<perm::CamerasLive>,
         id: Path<i64>,
+        /// `main` (default: full resolution) or `sub` (the camera's small stream, for tiles;
+        /// the main stream when it has none).
+        stream: Query<Option<String>>,
         body: SdpOfferBody,
     ) -> ApiResult<WhepCreated> {
         let cam = load_for(&state, &auth, id.0, Permission::CamerasLive).await?;
@@ -110,14 +125,16 @@ impl LiveApi {
                 "the body is not an SDP offer (it must start with v=0)",
             ));
         }
-        let tap = state.nvr().tap(cam.id);
+        let stream = parse_stream(stream.0.as_deref())?;
+        let (tap, lease) =
+            crate::live::viewer_source(&state, &cam, stream).await.map_err(live_err)?;
         let owner = SessionOwner {
             camera: cam.id,
             user_id: auth.user.id,
             username: auth.user.username.clone(),
             ip: auth.ip.map(|ip| ip.to_string()),
         };
-        let opened = state.live().open(&tap, &offer, owner).await.map_err(live_err)?;
+        let opened = state.live().open(&tap, lease, &offer, owner).await.map_err(live_err)?;
         let location = format!("/api/v1/cameras/{}/whep/{}", cam.id, opened.id);
         let links = state
             .live()

@@ -278,3 +278,80 @@ async fn twenty_whep_viewers_share_one_camera_connection_and_bad_input_is_refuse
     assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND, "{status} {body}");
     assert_eq!(server.sessions(), open_before, "bad input touches no session");
 }
+
+#[tokio::test]
+async fn a_camera_that_does_not_record_gets_a_live_only_pull_while_watched() {
+    let main = TestCamera::start(Clip::Moving).unwrap();
+    let sub = TestCamera::start(Clip::Moving).unwrap();
+    let (_env, state) = state_with(Engine::Sqlite, |c| c.live.udp_port = 0).await;
+    let cli: Cli = TestClient::new(pv_web::app::build(state.clone()));
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let admin = session_cookie(&state, admin_id).await;
+    let resp = cli
+        .post("/api/v1/cameras")
+        .header("cookie", admin.clone())
+        .header("x-csrf-token", csrf_token(&state, admin_id, "/cameras"))
+        .body_json(&json!({
+            "name": "Shed", "main_url": main.url(), "sub_url": sub.url(), "recording_mode": "off"
+        }))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    let id = resp.json().await.value().object().get("id").i64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(main.sessions() + sub.sessions(), 0, "a camera that does not record is left alone");
+    let token = csrf_token(&state, admin_id, &format!("/cameras/{id}/whep"));
+
+    // The main stream: the first viewer starts a pull, a second viewer shares it.
+    let a = watch(&cli, &admin, &token, id).await;
+    let b = watch(&cli, &admin, &token, id).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while [&a, &b].iter().any(|v| v.frames.load(Ordering::SeqCst) < 15) {
+        assert!(Instant::now() < deadline, "no picture from the live-only pull");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(main.sessions(), 1, "one pull for both viewers");
+    assert_eq!(sub.sessions(), 0);
+
+    // A tile asks for the sub stream: its own pull of the sub stream.
+    let (mut rtc, offer, _pending, _) = client(None);
+    let _ = &mut rtc;
+    let resp = cli
+        .post(format!("/api/v1/cameras/{id}/whep?stream=sub"))
+        .header("cookie", admin.clone())
+        .header("x-csrf-token", token.clone())
+        .content_type("application/sdp")
+        .body(offer.to_sdp_string())
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    assert_eq!(sub.sessions(), 1, "the sub stream is pulled for tiles");
+    let (status, body) = problem(
+        cli.post(format!("/api/v1/cameras/{id}/whep?stream=side"))
+            .header("cookie", admin.clone())
+            .header("x-csrf-token", token.clone())
+            .content_type("application/sdp")
+            .body(offer.to_sdp_string())
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Everyone leaves: the pulls stop shortly after (the tile never connected, so its session
+    // ends when it times out; close the others).
+    for v in [a, b] {
+        cli.delete(&v.location)
+            .header("cookie", admin.clone())
+            .header("x-csrf-token", csrf_token(&state, admin_id, &v.location))
+            .send()
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+        v.stop.store(true, Ordering::SeqCst);
+    }
+    let deadline = Instant::now() + pv_web::live::PULL_LINGER + Duration::from_secs(10);
+    while main.sessions() > 0 {
+        assert!(Instant::now() < deadline, "the pull outlived its viewers");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
