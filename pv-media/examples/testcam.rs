@@ -1,8 +1,11 @@
 //! Serve a simulated camera (`pv_media::testcam`) until standard input closes, printing its URL.
 //!
 //! ```text
-//! cargo run -p pv-media --features testkit --example testcam -- [moving|static|h265|aac|garbage|burst|sub] [PORT]
+//! cargo run -p pv-media --features testkit --example testcam -- [moving|static|h265|aac|garbage|burst|sub|clock] [PORT]
 //! ```
+//!
+//! `clock` serves a live-encoded camera that stamps the time into its picture
+//! (`pv_media::testcam::clock`), for glass-to-glass latency measurements.
 
 use std::io::Read;
 
@@ -10,7 +13,14 @@ use pv_media::testcam::{Clip, TestCamera, TestCameraOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let clip = match args.next().as_deref() {
+    let name = args.next();
+    if name.as_deref() == Some("clock") {
+        let cam = pv_media::testcam::clock::ClockCamera::start()?;
+        println!("{}", cam.url());
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        return Ok(());
+    }
+    let clip = match name.as_deref() {
         None | Some("moving") => Clip::Moving,
         Some("static") => Clip::Static,
         Some("h265") => Clip::MovingH265,

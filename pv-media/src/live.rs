@@ -10,10 +10,10 @@
 //!
 //! The path, for each viewer:
 //! - [`WebRtcServer::open`] takes the viewer's SDP offer: the tap must carry H.264 without
-//!   B-frames; the answer offers exactly the camera's profile (in the canonical form browsers
-//!   use) on the payload type the browser offered for it, and one host candidate per address
-//!   the server listens on ([`LiveConfig::addresses`], plus [`LiveConfig::advertise`] for
-//!   NAT). Never 0.0.0.0: a wildcard address is refused when the server binds.
+//!   B-frames; the answer names the camera's profile (in the canonical form browsers use), or
+//!   when the browser does not offer it the closest it does, on the browser's payload type,
+//!   and one host candidate per address the server listens on ([`LiveConfig::addresses`],
+//!   plus [`LiveConfig::advertise`] for NAT). Never 0.0.0.0: a wildcard address is refused when the server binds.
 //! - The server is ICE-lite: the browser checks, the server answers. Browsers that hide their
 //!   addresses behind mDNS names are learnt from their first check (peer-reflexive), so no
 //!   trickle is needed; trickled candidates ([`WebRtcServer::add_candidates`]) are accepted.
@@ -465,12 +465,20 @@ impl WebRtcServer {
         }
         let creds = IceCreds::new();
         let mut config = RtcConfig::new().set_ice_lite(true).clear_codecs();
-        config.codec_config().add_h264(
-            Pt::from(102),
-            Some(Pt::from(103)),
-            true,
-            avc.answer_profile_level_id(),
-        );
+        // The camera's own profile first. Browsers do not all offer every profile (Debian's
+        // Chromium offers constrained baseline, main and high 4:4:4 but not high), and their
+        // decoders play any of them: when the camera's profile is not offered, the answer
+        // names main, else constrained baseline, and the stream is sent as it is (go2rtc does
+        // the same).
+        let camera_plid = avc.answer_profile_level_id();
+        let mut pt = 102u8;
+        for plid in [camera_plid, 0x4d_00_1f, 0x42_e0_1f] {
+            if plid != camera_plid && plid >> 8 == camera_plid >> 8 {
+                continue;
+            }
+            config.codec_config().add_h264(Pt::from(pt), Some(Pt::from(pt + 1)), true, plid);
+            pt += 2;
+        }
         let mut rtc = config.set_local_ice_credentials(creds.clone()).build(Instant::now());
         for (addr, _) in &self.shared.candidates {
             let c =
@@ -491,8 +499,8 @@ impl WebRtcServer {
         }
         let no_codec = || {
             LiveError::NoCodec(format!(
-                "the offer has no H.264 {} profile with packetization-mode 1, which is what the \
-                 camera sends",
+                "the offer has no H.264 video (packetization-mode 1) this server can answer; the \
+                 camera sends H.264 {} profile",
                 avc.profile_name()
             ))
         };

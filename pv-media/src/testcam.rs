@@ -18,6 +18,7 @@
 //! ```
 
 pub mod clip;
+pub mod clock;
 pub mod rtmp;
 
 use std::sync::Arc;

@@ -166,12 +166,14 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
         "camera=(), microphone=(), geolocation=()",
     );
     // Swagger UI and GraphiQL are third-party pages with inline scripts; everything else is ours.
+    // `media-src blob:`: the live player's MSE fallback plays a MediaSource object URL.
     if !path.starts_with("/api/docs") && path != "/graphql" {
         set(
             headers,
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+             media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+             form-action 'self'",
         );
     }
     Ok(resp)

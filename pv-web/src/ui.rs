@@ -234,7 +234,6 @@ struct CameraLivePage {
     version: &'static str,
     username: String,
     can_manage: bool,
-    can_playback: bool,
     page_json: String,
     toasts_json: String,
 }
@@ -283,7 +282,6 @@ pub async fn camera_live(state: Data<&AppState>, req: &Request, Path(id): Path<i
         version: pv_core::VERSION,
         username: principal.user.username.clone(),
         can_manage,
-        can_playback,
         page_json: page_json(serde_json::json!({
             "camera_id": cam.id,
             "name": cam.name,

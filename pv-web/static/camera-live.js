@@ -51,6 +51,7 @@
 
   function showRtmp(rtmp) {
     const line = document.getElementById("rtmp-state");
+    document.querySelectorAll("[data-action=rtmp-stop]").forEach(function (b) { b.disabled = !rtmp; });
     if (!rtmp) {
       line.textContent = "Not streaming anywhere.";
       return;
@@ -214,6 +215,8 @@
       const events = await api("GET", "/api/v1/events?camera_id=" + id + "&kind=motion");
       events.sort(function (a, b) { return new Date(b.started_at) - new Date(a.started_at); });
       list.replaceChildren();
+      document.getElementById("events-hint").textContent = "The last 24 hours, newest first." +
+        (events.length && page.can_playback ? " Choose one to see its recording." : "");
       if (events.length === 0) list.appendChild(el("li", "hint", "No motion in the last 24 hours."));
       events.slice(0, 20).forEach(function (e) {
         const li = el("li");

@@ -344,6 +344,7 @@
   Player.prototype.startWebRtc = async function (gen) {
     this.protocol = "WebRTC";
     this.setState("connecting");
+    this.lastSample = { t: performance.now(), bytes: 0, jbDelay: null, jbCount: null };
     const pc = this.pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
     this.lateCandidates = [];
     this.offerSent = false;
@@ -535,6 +536,7 @@
   Player.prototype.startMse = function (gen) {
     this.protocol = "MSE";
     this.setState("connecting");
+    this.lastSample = { t: performance.now(), bytes: 0 };
     this.queue = [];
     this.queuedBytes = 0;
     this.serverError = null;

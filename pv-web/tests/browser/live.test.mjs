@@ -200,13 +200,16 @@ test('live view plays over WebRTC, and falls back to Media Source when ICE canno
       await page.locator('#zones-toggle').check();
       const zoneCanvas = page.locator('canvas.overlay[data-layer=zones]');
       await zoneCanvas.waitFor({ state: 'visible' });
-      const painted = await zoneCanvas.evaluate((c) => {
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0;
-        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-        return n;
-      });
-      assert.ok(painted > 1000, `the motion zones are drawn (${painted} pixels)`);
+      const painted = await poll('the motion zones are drawn', async () => {
+        const n = await zoneCanvas.evaluate((c) => {
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let count = 0;
+          for (let i = 3; i < d.length; i += 4) if (d[i] > 0) count++;
+          return count;
+        });
+        return { done: n > 1000, value: n };
+      }, 5_000);
+      t.diagnostic(`motion zones: ${painted} pixels drawn`);
       await page.locator('#event-list li').first().waitFor();
       assert.doesNotMatch(await page.locator('#event-list').textContent(), /Loading/);
       assert.match(await page.locator('#rtmp-state').textContent(), /Not streaming anywhere\./);
