@@ -23,6 +23,8 @@
 //!   ICE-lite host candidates, a bounded place in the tap per viewer.
 //! - [`fmp4`]: a fragmented-MP4 writer for Media Source Extensions (init segment, one
 //!   fragment per frame), the MSE fallback of live view.
+//! - [`hls`]: HLS from a tap (fMP4 segments cut at key frames, kept in memory, the live
+//!   playlist), for browsers without Media Source.
 //! - [`export`]: join finished segment files of one camera into one MP4 without transcoding,
 //!   optionally trimmed at key frames.
 //! - [`probe`]: check an RTSP URL before a camera is saved ([`probe::probe`]): video codec,
@@ -68,6 +70,7 @@
 pub mod error;
 pub mod export;
 pub mod fmp4;
+pub mod hls;
 pub mod layout;
 pub mod live;
 pub mod mac;

@@ -433,6 +433,7 @@ impl WebRtcServer {
         if self.sessions() >= max {
             return Err(LiveError::TooManyViewers { max });
         }
+        let offer_text = offer;
         let offer = SdpOffer::from_sdp_string(offer)
             .map_err(|e| LiveError::MalformedOffer(e.to_string()))?;
         if !offer.to_sdp_string().contains("m=video") {
@@ -465,30 +466,30 @@ impl WebRtcServer {
         }
         let creds = IceCreds::new();
         let mut config = RtcConfig::new().set_ice_lite(true).clear_codecs();
-        // The camera's own profile first. Browsers do not all offer every profile (Debian's
-        // Chromium offers constrained baseline, main and high 4:4:4 but not high), and their
-        // decoders play any of them: when the camera's profile is not offered, the answer
-        // names main, else constrained baseline, and the stream is sent as it is (go2rtc does
-        // the same).
-        let camera_plid = avc.answer_profile_level_id();
-        let mut pt = 102u8;
-        for plid in [camera_plid, 0x4d_00_1f, 0x42_e0_1f] {
-            if plid != camera_plid && plid >> 8 == camera_plid >> 8 {
-                continue;
-            }
-            config.codec_config().add_h264(Pt::from(pt), Some(Pt::from(pt + 1)), true, plid);
-            pt += 2;
-        }
+        // One H.264 format in the answer: the camera's profile when the browser offers it;
+        // else the closest the browser offers, and the stream is sent as it is (browsers do not
+        // all offer every profile — Debian's Chromium offers no high — and their decoders
+        // play any of them; go2rtc does the same).
+        let plid = h264::choose_profile(&offer_text, avc.answer_profile_level_id()).ok_or_else(|| {
+            LiveError::NoCodec(format!(
+                "the offer has no H.264 video (packetization-mode 1) this server can answer; the \
+                 camera sends H.264 {} profile",
+                avc.profile_name()
+            ))
+        })?;
+        config.codec_config().add_h264(Pt::from(102), Some(Pt::from(103)), true, plid);
         let mut rtc = config.set_local_ice_credentials(creds.clone()).build(Instant::now());
         for (addr, _) in &self.shared.candidates {
             let c =
                 Candidate::host(*addr, "udp").map_err(|e| LiveError::Internal(e.to_string()))?;
             rtc.add_local_candidate(c);
         }
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| LiveError::MalformedOffer(e.to_string()))?;
+        // str0m panics on a few inconsistent offers; a bad offer must never take a task down.
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rtc.sdp_api().accept_offer(offer)
+        }))
+        .map_err(|_| LiveError::MalformedOffer("inconsistent payload types".into()))?
+        .map_err(|e| LiveError::MalformedOffer(e.to_string()))?;
         // Drain what accepting produced (nothing goes out before the browser's first check).
         loop {
             match rtc.poll_output() {

@@ -405,14 +405,18 @@ impl Subscription {
     }
 
     fn accept(&mut self, unit: AccessUnit) -> Option<AccessUnit> {
-        if unit.generation != self.info.generation {
-            let now = self.info_rx.borrow().clone();
+        let new_generation = unit.generation != self.info.generation;
+        // Also refresh when the info changed within the generation (a track became known).
+        if new_generation || self.info_rx.has_changed().unwrap_or(false) {
+            let now = self.info_rx.borrow_and_update().clone();
             self.info = if now.generation == unit.generation {
                 now
             } else {
                 // The tap moved on again; keep the unit's generation so the next one refreshes.
                 TapInfo { generation: unit.generation, ..now }
             };
+        }
+        if new_generation {
             self.waiting_for_key = true;
         }
         if self.waiting_for_key {
@@ -729,6 +733,18 @@ mod tests {
         assert_eq!(unit.generation(), sub.info().generation);
         assert_eq!(sub.info().dimensions(), Some((640, 720)));
         assert_eq!(sub.skipped(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_made_before_the_tracks_are_known_learns_them() {
+        let tap = StreamTap::new();
+        tap.begin_stream();
+        let mut sub = tap.subscribe();
+        assert!(sub.info().video.is_none());
+        tap.set_video(params(1280));
+        tap.publish(frame(true, 5));
+        assert_eq!(sub.recv().await.unwrap().len(), 5);
+        assert_eq!(sub.info().dimensions(), Some((1280, 720)));
     }
 
     #[tokio::test]

@@ -79,6 +79,59 @@ impl AvcConfig {
     }
 }
 
+/// The profile class of a profile-level-id, canonical (level dropped): constrained baseline
+/// `0x42e0`, baseline `0x4200`, main `0x4d00`, high `0x6400`; others as they are.
+pub fn profile_class(plid: u32) -> u32 {
+    let profile = (plid >> 16) & 0xff;
+    let constraints = (plid >> 8) & 0xff;
+    match profile {
+        // constraint_set1 makes baseline constrained baseline.
+        0x42 if constraints & 0x40 != 0 => 0x42e0,
+        0x42 => 0x4200,
+        0x4d => 0x4d00,
+        0x64 => 0x6400,
+        _ => plid >> 8,
+    }
+}
+
+/// The H.264 profile-level-id to answer `offer` (SDP) with for a camera whose profile is
+/// `camera`: the camera's when the offer has that profile class with packetization-mode 1;
+/// else the first the offer has of main, constrained baseline, baseline (as offered); None
+/// when it has no H.264 with packetization-mode 1.
+pub fn choose_profile(offer: &str, camera: u32) -> Option<u32> {
+    let h264_pts: Vec<&str> = offer
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("a=rtpmap:"))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, codec)| codec.to_ascii_uppercase().starts_with("H264/"))
+        .map(|(pt, _)| pt)
+        .collect();
+    let offered: Vec<u32> = offer
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("a=fmtp:"))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(pt, _)| h264_pts.contains(pt))
+        .filter_map(|(_, params)| {
+            let mut plid = None;
+            let mut mode1 = false;
+            for p in params.split(';').map(str::trim) {
+                match p.split_once('=') {
+                    Some(("profile-level-id", v)) => plid = u32::from_str_radix(v, 16).ok(),
+                    Some(("packetization-mode", v)) => mode1 = v == "1",
+                    _ => {}
+                }
+            }
+            plid.filter(|_| mode1)
+        })
+        .collect();
+    if offered.iter().any(|o| profile_class(*o) == profile_class(camera)) {
+        return Some(camera);
+    }
+    [0x4d00, 0x42e0, 0x4200]
+        .iter()
+        .find_map(|class| offered.iter().copied().find(|o| profile_class(*o) == *class))
+}
+
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// The NAL units of a length-prefixed access unit; stops at the first malformed length.
@@ -144,6 +197,32 @@ mod tests {
         assert_eq!(AvcConfig::parse(&main).unwrap().answer_profile_level_id(), 0x4d0028);
         assert!(AvcConfig::parse(&[1, 2, 3]).is_none());
         assert!(AvcConfig::parse(&avcc()[..10]).is_none(), "a cut record is refused");
+    }
+
+    #[test]
+    fn the_answer_profile_is_the_cameras_or_the_closest_offered() {
+        let offer = |fmtps: &[(&str, &str)]| {
+            let mut o = String::from("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97 98\r\n");
+            for (pt, params) in fmtps {
+                o += &format!("a=rtpmap:{pt} H264/90000\r\na=fmtp:{pt} {params}\r\n");
+            }
+            o
+        };
+        // Debian's Chromium: no high.
+        let chromium = offer(&[
+            ("96", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"),
+            ("97", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
+            ("98", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"),
+        ]);
+        assert_eq!(choose_profile(&chromium, 0x640028), Some(0x4d001f), "high → main");
+        assert_eq!(choose_profile(&chromium, 0x42e01f), Some(0x42e01f), "own class");
+        assert_eq!(choose_profile(&chromium, 0x4d0029), Some(0x4d0029), "own class, own level");
+        let with_high = offer(&[("100", "packetization-mode=1;profile-level-id=64001f")]);
+        assert_eq!(choose_profile(&with_high, 0x640028), Some(0x640028));
+        let mode0 = offer(&[("96", "packetization-mode=0;profile-level-id=42e01f")]);
+        assert_eq!(choose_profile(&mode0, 0x42e01f), None, "mode 0 only");
+        assert_eq!(choose_profile("v=0\r\nm=video 9 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n", 0x42e01f), None);
+        assert_eq!(profile_class(0x42c01f), 0x42e0, "x264's constrained baseline");
     }
 
     #[test]

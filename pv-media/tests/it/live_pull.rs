@@ -54,3 +54,33 @@ async fn a_pull_feeds_the_tap_without_recording_and_follows_the_camera() {
     until("the camera to see the session go", Duration::from_secs(10), || cam.sessions() == 0)
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_segments_are_cut_at_key_frames_from_a_tap() {
+    let cam = TestCamera::start(Clip::Moving).unwrap();
+    let tap = StreamTap::new();
+    let config = PullConfig {
+        url: cam.url(),
+        username: None,
+        password: None,
+        transport: Transport::Tcp,
+        audio: false,
+    };
+    let segmenter = pv_media::hls::Segmenter::start(&tap);
+    let pull = LivePull::start(config, tap.clone()).unwrap();
+    until("three segments", Duration::from_secs(20), || segmenter.len() >= 3).await;
+    let list = segmenter.playlist("p/").unwrap();
+    assert!(list.contains("#EXT-X-MAP:URI=\"p/init.mp4\""), "{list}");
+    let first: u64 = list
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let seg = segmenter.segment(first).unwrap();
+    assert!(seg.duration >= pv_media::hls::SEGMENT_MIN, "{list}");
+    assert!(seg.duration < Duration::from_millis(2500), "one GOP per segment: {list}");
+    assert!(segmenter.init().is_some());
+    pull.stop().await;
+    segmenter.stop();
+}
