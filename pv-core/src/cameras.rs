@@ -5,20 +5,28 @@
 //! sealed by pv-security before it gets here); this module keeps the rules that need the
 //! database: names are unique (case-insensitively, on every engine), ids exist.
 //!
+//! A change is one [`CameraPatch`] (only the fields present change; `Some(None)` clears a
+//! nullable one), applied by [`update`] in one transaction with sea-orm `Set`/`NotSet`, after
+//! checking the settings it results in.
+//!
 //! ```no_run
 //! # async fn demo(db: &sea_orm::DatabaseConnection) -> pv_core::Result<()> {
-//! use pv_core::cameras::{self, CameraSettings};
+//! use pv_core::cameras::{self, CameraPatch, CameraSettings};
 //! let mut settings = CameraSettings::new("Front door", "rtsp://192.0.2.10/stream1");
 //! settings.recording_mode = "motion".into();
 //! let cam = cameras::create(db, &settings, chrono::Utc::now()).await?;
 //! assert_eq!(cameras::get(db, cam.id).await?.name, "Front door");
+//! let patch = CameraPatch { timezone: Some(Some("Europe/Paris".into())), ..CameraPatch::default() };
+//! let cam = cameras::update(db, cam.id, &patch, chrono::Utc::now()).await?;
+//! assert_eq!(cam.recording_mode, "motion", "absent fields are untouched");
 //! # Ok(()) }
 //! ```
 
 use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 
 use crate::db::records::{camera, camera_mac_change, motion_zone, recording_schedule, rtmp_output};
@@ -174,6 +182,114 @@ impl CameraSettings {
     }
 }
 
+/// A change of a camera's settings: `None` leaves a field as it is; for a nullable field
+/// `Some(None)` clears it and `Some(Some(v))` sets it (lldap's update requests do the same).
+/// Applied once by [`update`]; a new camera is [`CameraSettings::from_patch`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CameraPatch {
+    /// Unique display name (1–128 characters; stored trimmed).
+    pub name: Option<String>,
+    /// Main stream URL, without credentials.
+    pub main_url: Option<String>,
+    /// Sub stream URL.
+    pub sub_url: Option<Option<String>>,
+    /// Stream login.
+    pub username: Option<Option<String>>,
+    /// Stream password, already sealed for storage (never the plain text).
+    pub password_sealed: Option<Option<String>>,
+    /// Recorded at all.
+    pub enabled: Option<bool>,
+    /// Property (users database id).
+    pub property_id: Option<Option<i64>>,
+    /// Zone within the property.
+    pub zone: Option<Option<String>>,
+    /// IANA time zone.
+    pub timezone: Option<Option<String>>,
+    /// `continuous`, `motion` or `off`.
+    pub recording_mode: Option<String>,
+    /// `tcp` or `udp`.
+    pub transport: Option<String>,
+    /// Segment length override in seconds.
+    pub segment_seconds: Option<Option<i32>>,
+    /// Motion pre-roll in seconds.
+    pub pre_roll_seconds: Option<i32>,
+    /// Motion post-roll in seconds.
+    pub post_roll_seconds: Option<i32>,
+    /// Retention override in days.
+    pub retention_days: Option<Option<i32>>,
+    /// Size limit of the camera's local footage in bytes.
+    pub retention_max_bytes: Option<Option<i64>>,
+    /// `gstreamer` or `ffmpeg`; None: the default.
+    pub recorder_backend: Option<Option<String>>,
+}
+
+/// `Set` for a field the patch carries, `NotSet` for one it does not.
+fn set_or_not<T: Clone + Into<sea_orm::Value>>(field: &Option<T>) -> ActiveValue<T> {
+    field.clone().map_or(NotSet, Set)
+}
+
+impl CameraPatch {
+    /// The patch as a row change: `Set` for the fields present, `NotSet` for the rest (the
+    /// name trimmed as it is stored).
+    fn active_model(&self) -> camera::ActiveModel {
+        camera::ActiveModel {
+            name: set_or_not(&self.name.as_ref().map(|n| n.trim().to_owned())),
+            main_url: set_or_not(&self.main_url),
+            sub_url: set_or_not(&self.sub_url),
+            username: set_or_not(&self.username),
+            password: set_or_not(&self.password_sealed),
+            enabled: set_or_not(&self.enabled),
+            property_id: set_or_not(&self.property_id),
+            zone: set_or_not(&self.zone),
+            timezone: set_or_not(&self.timezone),
+            recording_mode: set_or_not(&self.recording_mode),
+            transport: set_or_not(&self.transport),
+            segment_seconds: set_or_not(&self.segment_seconds),
+            pre_roll_seconds: set_or_not(&self.pre_roll_seconds),
+            post_roll_seconds: set_or_not(&self.post_roll_seconds),
+            retention_days: set_or_not(&self.retention_days),
+            retention_max_bytes: set_or_not(&self.retention_max_bytes),
+            recorder_backend: set_or_not(&self.recorder_backend),
+            ..Default::default()
+        }
+    }
+}
+
+impl CameraSettings {
+    /// The settings of a new camera: the defaults of [`CameraSettings::new`] with `patch`
+    /// applied (a patch without a name or main URL leaves them empty, which [`create`] refuses).
+    pub fn from_patch(patch: &CameraPatch) -> Self {
+        Self::new(String::new(), String::new()).patched(patch)
+    }
+
+    /// These settings with the fields `patch` carries replaced.
+    pub fn patched(mut self, patch: &CameraPatch) -> Self {
+        fn put<T: Clone>(field: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                field.clone_from(v);
+            }
+        }
+        put(&mut self.name, &patch.name);
+        put(&mut self.main_url, &patch.main_url);
+        put(&mut self.sub_url, &patch.sub_url);
+        put(&mut self.username, &patch.username);
+        put(&mut self.password_sealed, &patch.password_sealed);
+        put(&mut self.enabled, &patch.enabled);
+        put(&mut self.property_id, &patch.property_id);
+        put(&mut self.zone, &patch.zone);
+        put(&mut self.timezone, &patch.timezone);
+        put(&mut self.recording_mode, &patch.recording_mode);
+        put(&mut self.transport, &patch.transport);
+        put(&mut self.segment_seconds, &patch.segment_seconds);
+        put(&mut self.pre_roll_seconds, &patch.pre_roll_seconds);
+        put(&mut self.post_roll_seconds, &patch.post_roll_seconds);
+        put(&mut self.retention_days, &patch.retention_days);
+        put(&mut self.retention_max_bytes, &patch.retention_max_bytes);
+        put(&mut self.recorder_backend, &patch.recorder_backend);
+        self
+    }
+}
+
 /// Refuse a name another camera (not `except`) already has, ignoring case.
 async fn check_unique(db: &impl ConnectionTrait, name: &str, except: Option<i64>) -> Result<()> {
     let wanted = name.trim().to_lowercase();
@@ -219,20 +335,26 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<camera::Model> {
         .ok_or_else(|| Error::NotFound(format!("camera {id} does not exist")))
 }
 
-/// Replace a camera's settings.
+/// Change the fields of a camera that `patch` carries, in one transaction: the settings the
+/// patch results in are checked as [`create`] checks them (same messages), the name stays
+/// unique, and only the fields present are written (`NotSet` for the others).
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &sea_orm::DatabaseConnection,
     id: i64,
-    settings: &CameraSettings,
+    patch: &CameraPatch,
     now: DateTime<Utc>,
 ) -> Result<camera::Model> {
+    let txn = db.begin().await.map_err(db_err)?;
+    let current = get(&txn, id).await?;
+    let settings = CameraSettings::from_model(&current).patched(patch);
     settings.check()?;
-    let current = get(db, id).await?;
-    check_unique(db, &settings.name, Some(id)).await?;
-    let mut row = current.into_active_model();
-    settings.apply(&mut row);
+    check_unique(&txn, &settings.name, Some(id)).await?;
+    let mut row = patch.active_model();
+    row.id = Unchanged(id);
     row.updated_at = Set(now);
-    row.update(db).await.map_err(db_err)
+    let row = row.update(&txn).await.map_err(db_err)?;
+    txn.commit().await.map_err(db_err)?;
+    Ok(row)
 }
 
 /// Delete a camera and (by cascade) its segment rows, gaps, zones, schedules and outputs. The

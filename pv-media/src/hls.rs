@@ -108,7 +108,12 @@ impl Segmenter {
             if state.discontinuity_at == Some(s.sequence) {
                 let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
             }
-            let _ = writeln!(out, "#EXTINF:{:.3},\n{prefix}{}.m4s", s.duration.as_secs_f64(), s.sequence);
+            let _ = writeln!(
+                out,
+                "#EXTINF:{:.3},\n{prefix}{}.m4s",
+                s.duration.as_secs_f64(),
+                s.sequence
+            );
         }
         Some(out)
     }
@@ -179,7 +184,8 @@ async fn run(tap: StreamTap, state: Arc<Mutex<State>>) {
             let Some(since) = t.checked_sub(base_t) else { continue };
             if unit.track() == Track::Video {
                 if unit.is_key_frame()
-                    && let Some((start, data)) = current.take_if(|(start, _)| since >= *start + SEGMENT_MIN)
+                    && let Some((start, data)) =
+                        current.take_if(|(start, _)| since >= *start + SEGMENT_MIN)
                 {
                     let mut s = lock();
                     let sequence = s.next_sequence;
@@ -211,7 +217,13 @@ async fn run(tap: StreamTap, state: Arc<Mutex<State>>) {
                 last_video = since;
                 if let (Some((_, data)), Ok(frag)) = (
                     current.as_mut(),
-                    mux.video_fragment(unit.data(), ticks(since, 90_000), cts, duration, unit.is_key_frame()),
+                    mux.video_fragment(
+                        unit.data(),
+                        ticks(since, 90_000),
+                        cts,
+                        duration,
+                        unit.is_key_frame(),
+                    ),
                 ) {
                     data.extend_from_slice(&frag);
                 }

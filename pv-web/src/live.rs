@@ -37,6 +37,15 @@ pub enum Stream {
     Sub,
 }
 
+/// How long an HLS segmenter runs after its playlist was last asked for.
+pub const HLS_IDLE: Duration = Duration::from_secs(30);
+
+struct HlsEntry {
+    segmenter: pv_media::hls::Segmenter,
+    _lease: Option<Lease>,
+    used: std::time::Instant,
+}
+
 struct PullEntry {
     pull: LivePull,
     leases: usize,
@@ -93,6 +102,9 @@ struct Inner {
     server: OnceCell<Result<WebRtcServer, String>>,
     sessions: Mutex<HashMap<SessionId, (SessionOwner, Option<Lease>)>>,
     pulls: Mutex<HashMap<(i64, Stream), PullEntry>>,
+    hls: Mutex<HashMap<(i64, Stream), HlsEntry>>,
+    /// When each (user, camera) last asked for an HLS playlist (its start is audited once).
+    hls_viewers: Mutex<HashMap<(i64, i64), std::time::Instant>>,
     reaper: std::sync::Once,
     audit: Arc<pv_security::audit::AuditLog>,
     clock: Arc<dyn pv_core::Clock>,
@@ -124,6 +136,8 @@ impl Live {
                 server: OnceCell::new(),
                 sessions: Mutex::new(HashMap::new()),
                 pulls: Mutex::new(HashMap::new()),
+                hls: Mutex::new(HashMap::new()),
+                hls_viewers: Mutex::new(HashMap::new()),
                 reaper: std::sync::Once::new(),
                 audit,
                 clock,
@@ -200,6 +214,39 @@ impl Live {
         Ok((entry.pull.tap().clone(), Some(lease)))
     }
 
+    /// The HLS segmenter of a camera's stream, started on first use from `source` (the
+    /// viewer's tap and lease), and kept while its playlist is asked for.
+    pub fn hls(
+        &self,
+        camera: i64,
+        stream: Stream,
+        source: impl FnOnce() -> Result<(StreamTap, Option<Lease>), LiveError>,
+    ) -> Result<pv_media::hls::Segmenter, LiveError> {
+        self.start_reaper();
+        let mut hls = lock(&self.inner.hls);
+        if let Some(e) = hls.get_mut(&(camera, stream)) {
+            e.used = std::time::Instant::now();
+            return Ok(e.segmenter.clone());
+        }
+        let (tap, lease) = source()?;
+        let segmenter = pv_media::hls::Segmenter::start(&tap);
+        hls.insert(
+            (camera, stream),
+            HlsEntry {
+                segmenter: segmenter.clone(),
+                _lease: lease,
+                used: std::time::Instant::now(),
+            },
+        );
+        Ok(segmenter)
+    }
+
+    /// Whether this is `user`'s first HLS request for `camera` in a while (its start is
+    /// audited then).
+    pub fn hls_viewer_is_new(&self, user: i64, camera: i64) -> bool {
+        lock(&self.inner.hls_viewers).insert((user, camera), std::time::Instant::now()).is_none()
+    }
+
     /// Live-only pulls running now.
     pub fn pulls(&self) -> usize {
         lock(&self.inner.pulls).len()
@@ -212,6 +259,14 @@ impl Live {
                 loop {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     let Some(inner) = weak.upgrade() else { return };
+                    lock(&inner.hls).retain(|_, e| {
+                        let keep = e.used.elapsed() < HLS_IDLE;
+                        if !keep {
+                            e.segmenter.stop();
+                        }
+                        keep
+                    });
+                    lock(&inner.hls_viewers).retain(|_, t| t.elapsed() < HLS_IDLE * 2);
                     let mut pulls = lock(&inner.pulls);
                     let before = pulls.len();
                     // Dropping a pull stops it (its thread ends by itself).
@@ -403,8 +458,12 @@ pub async fn viewer_source(
 ) -> Result<(StreamTap, Option<Lease>), LiveError> {
     let stream = if stream == Stream::Sub && cam.sub_url.is_none() { Stream::Main } else { stream };
     // The ffmpeg fallback recorder does not feed the tap: such cameras get a pull too.
-    let recording = state.nvr().status(cam.id).await.is_some_and(|s| s.backend == "gstreamer");
-    let recorder_tap = recording.then(|| state.nvr().tap(cam.id));
+    let recording = state
+        .nvr()
+        .status(pv_core::ids::CameraId(cam.id))
+        .await
+        .is_some_and(|s| s.backend == "gstreamer");
+    let recorder_tap = recording.then(|| state.nvr().tap(pv_core::ids::CameraId(cam.id)));
     let key = state.key().clone();
     state.live().source(cam.id, stream, recorder_tap, || pull_config(&key, cam, stream))
 }

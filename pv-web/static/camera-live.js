@@ -223,7 +223,8 @@
         li.appendChild(el("span", null, describe(e)));
         if (page.can_playback) {
           const a = el("a", "btn btn-small", "See recording");
-          a.href = "/recordings?camera=" + id + "&date=" + localDate(new Date(e.started_at));
+          a.href = "/recordings?camera=" + id + "&date=" + localDate(new Date(e.started_at)) +
+            "&at=" + encodeURIComponent(e.started_at);
           a.setAttribute("aria-label", "See the recording of the motion at " + describe(e));
           li.appendChild(a);
         }

@@ -201,7 +201,13 @@
 
   /** What this browser can play: { webrtc, mse }. */
   Player.supports = function () {
-    return { webrtc: typeof window.RTCPeerConnection === "function", mse: mediaSourceClass() !== null };
+    const probe = document.createElement("video");
+    return {
+      webrtc: typeof window.RTCPeerConnection === "function",
+      mse: mediaSourceClass() !== null,
+      // Native HLS (Safari on iPhones before iOS 17.1, which have no Media Source).
+      hls: probe.canPlayType("application/vnd.apple.mpegurl") !== "",
+    };
   };
 
   Player.prototype.resetCounters = function () {
@@ -242,7 +248,8 @@
       if (this.bitrateKbps != null) parts.push(formatRate(this.bitrateKbps));
     }
     this.badge.textContent = parts.join(" · ");
-    let title = this.protocol === "WebRTC" ? "Live over WebRTC" : "Live over a WebSocket (Media Source)";
+    let title = this.protocol === "WebRTC" ? "Live over WebRTC"
+      : this.protocol === "HLS" ? "Live over HLS (a few seconds behind)" : "Live over a WebSocket (Media Source)";
     if (this.latencyMs != null) title += "; delay about " + Math.round(this.latencyMs) + " ms";
     if (this.bitrateKbps != null) title += "; " + formatRate(this.bitrateKbps);
     if (this.iceServers && this.iceServers.length) {
@@ -273,6 +280,8 @@
       this.startWebRtc(gen);
     } else if (can.mse) {
       this.startMse(gen);
+    } else if (can.hls) {
+      this.startHls(gen);
     } else {
       this.protocol = null;
       this.fail("This browser can play live video neither over WebRTC nor with Media Source; " +
@@ -522,7 +531,18 @@
     this.teardown();
     const next = ++this.gen;
     if (mediaSourceClass()) this.startMse(next);
+    else if (Player.supports().hls) this.startHls(next);
     else this.fail("No live picture: " + reason + ", and this browser has no Media Source support.", true);
+  };
+
+  // ---- HLS: the browser's own player (no Media Source); a few seconds behind ----
+
+  Player.prototype.startHls = function (gen) {
+    if (gen !== this.gen) return;
+    this.protocol = "HLS";
+    this.setState("connecting");
+    this.video.src = "/api/v1/cameras/" + encodeURIComponent(this.camera) + "/live.m3u8?stream=" + this.stream;
+    this.video.play().catch(function () { /* muted autoplay; the controls are there otherwise */ });
   };
 
   // ---- MSE: fragmented MP4 over a WebSocket ----

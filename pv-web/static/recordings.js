@@ -39,6 +39,12 @@
     }
   }
 
+  // A link from an event (`?camera=ID&date=YYYY-MM-DD&at=ISO`) opens that day and plays the
+  // camera's segment holding that moment.
+  const params = new URLSearchParams(window.location.search);
+  let jump = params.get("camera") && params.get("at")
+    ? { camera: Number(params.get("camera")), at: new Date(params.get("at")) } : null;
+
   async function show(value) {
     const [start, end] = dayBounds(value);
     const box = document.getElementById("timelines");
@@ -89,6 +95,15 @@
         });
         row.appendChild(line);
         box.appendChild(row);
+        if (jump && jump.camera === cam.id) {
+          const seg = mine.find(function (s) {
+            return new Date(s.started_at) <= jump.at && jump.at < new Date(s.ended_at);
+          }) || mine.find(function (s) { return new Date(s.started_at) >= jump.at; });
+          row.scrollIntoView({ block: "center" });
+          if (seg) play(cam, seg);
+          else toast("Nothing was recorded at that moment.", "info");
+          jump = null;
+        }
       });
     } catch (e) {
       toast(e.message, "error");
@@ -98,7 +113,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     const input = document.getElementById("day");
     const today = new Date();
-    input.value = today.getFullYear() + "-" + String(today.getMonth() + 1).padStart(2, "0") + "-" +
+    const day = params.get("date");
+    input.value = day && /^\d{4}-\d{2}-\d{2}$/.test(day) ? day : today.getFullYear() + "-" + String(today.getMonth() + 1).padStart(2, "0") + "-" +
       String(today.getDate()).padStart(2, "0");
     document.getElementById("day-form").addEventListener("submit", function (e) {
       e.preventDefault();

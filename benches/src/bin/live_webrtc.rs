@@ -107,7 +107,8 @@ async fn server(seconds: u64, counts: &[usize]) -> anyhow::Result<()> {
             .stdout(Stdio::piped())
             .spawn()?;
         let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
-        let mut stdout = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?);
+        let mut stdout =
+            BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?);
         for _ in 0..n {
             let mut line = String::new();
             stdout.read_line(&mut line)?;
@@ -125,8 +126,7 @@ async fn server(seconds: u64, counts: &[usize]) -> anyhow::Result<()> {
         let mut report = String::new();
         stdout.read_line(&mut report)?;
         let _ = child.wait();
-        let frames: Vec<u64> =
-            report.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        let frames: Vec<u64> = report.split_whitespace().filter_map(|v| v.parse().ok()).collect();
         println!(
             "| {n} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {}–{} |",
             percentile(&lat, 0.5),

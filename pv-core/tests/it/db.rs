@@ -153,6 +153,64 @@ async fn newer_schema_is_refused(engine: Engine) {
     dbs.close().await;
 }
 
+async fn camera_patches_change_only_their_fields(engine: Engine) {
+    use pv_core::cameras::{self, CameraPatch, CameraSettings};
+    let (_env, dbs) = migrated(engine).await;
+    let db = &dbs.records;
+    let now = Utc.with_ymd_and_hms(2026, 11, 23, 8, 30, 15).unwrap();
+    let mut settings = CameraSettings::new("Front door", "rtsp://192.0.2.10/main");
+    settings.sub_url = Some("rtsp://192.0.2.10/sub".into());
+    settings.timezone = Some("Europe/Paris".into());
+    settings.recording_mode = "motion".into();
+    let cam = cameras::create(db, &settings, now).await.unwrap();
+    cameras::create(db, &CameraSettings::new("Garage", "rtsp://192.0.2.11/main"), now)
+        .await
+        .unwrap();
+
+    let later = now + Duration::minutes(5);
+    let patch = CameraPatch {
+        name: Some("  Porch ".into()),
+        sub_url: Some(None),
+        segment_seconds: Some(Some(30)),
+        ..CameraPatch::default()
+    };
+    let changed = cameras::update(db, cam.id, &patch, later).await.unwrap();
+    assert_eq!(changed.name, "Porch", "stored trimmed");
+    assert_eq!(changed.sub_url, None, "Some(None) clears");
+    assert_eq!(changed.segment_seconds, Some(30));
+    assert_eq!(changed.timezone.as_deref(), Some("Europe/Paris"), "absent fields are untouched");
+    assert_eq!(changed.recording_mode, "motion");
+    assert_eq!(changed.main_url, "rtsp://192.0.2.10/main");
+    assert_eq!(changed.updated_at, later);
+    assert_eq!(cameras::get(db, cam.id).await.unwrap(), changed, "what is returned is stored");
+
+    // The settings the patch results in are checked; nothing is written when they are wrong.
+    for (patch, kind, needle) in [
+        (
+            CameraPatch { recording_mode: Some("sometimes".into()), ..CameraPatch::default() },
+            ErrorKind::InvalidInput,
+            "recording_mode",
+        ),
+        (
+            CameraPatch {
+                name: Some("garage".into()),
+                segment_seconds: Some(None),
+                ..CameraPatch::default()
+            },
+            ErrorKind::Conflict,
+            "exists already",
+        ),
+    ] {
+        let err = cameras::update(db, cam.id, &patch, later).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    assert_eq!(cameras::get(db, cam.id).await.unwrap(), changed, "a refused patch changes nothing");
+    let err = cameras::update(db, cam.id + 100, &CameraPatch::default(), later).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    dbs.close().await;
+}
+
 macro_rules! on_every_engine {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -167,4 +225,9 @@ macro_rules! on_every_engine {
     };
 }
 
-on_every_engine!(migrations_apply_and_are_idempotent, rows_round_trip, newer_schema_is_refused);
+on_every_engine!(
+    migrations_apply_and_are_idempotent,
+    rows_round_trip,
+    newer_schema_is_refused,
+    camera_patches_change_only_their_fields,
+);

@@ -221,7 +221,10 @@ mod tests {
         assert_eq!(choose_profile(&with_high, 0x640028), Some(0x640028));
         let mode0 = offer(&[("96", "packetization-mode=0;profile-level-id=42e01f")]);
         assert_eq!(choose_profile(&mode0, 0x42e01f), None, "mode 0 only");
-        assert_eq!(choose_profile("v=0\r\nm=video 9 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n", 0x42e01f), None);
+        assert_eq!(
+            choose_profile("v=0\r\nm=video 9 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n", 0x42e01f),
+            None
+        );
         assert_eq!(profile_class(0x42c01f), 0x42e0, "x264's constrained baseline");
     }
 

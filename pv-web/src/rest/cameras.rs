@@ -14,6 +14,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use pv_core::cameras::{self, CameraSettings};
 use pv_core::db::records::camera;
+use pv_core::ids::CameraId;
 use pv_security::rbac::{self, Permission, Resource};
 
 use super::ApiTags;
@@ -290,7 +291,7 @@ async fn schedule_of(state: &AppState, cam: &camera::Model) -> ApiResult<Schedul
     Ok(Schedule {
         timezone: now.timezone,
         local_time: now.local_time.format("%Y-%m-%dT%H:%M:%S").to_string(),
-        mode_now: now.mode,
+        mode_now: now.mode.as_str().to_owned(),
         from_schedule: now.from_schedule,
         windows: windows.iter().map(window_json).collect(),
     })
@@ -438,7 +439,7 @@ pub fn core_err(e: pv_core::Error) -> ApiError {
 
 /// Render a camera row with its live status.
 pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
-    let live = state.nvr().status(cam.id).await;
+    let live = state.nvr().status(CameraId(cam.id)).await;
     let status = match live {
         Some(s) => CameraStatus {
             state: s.state,
@@ -453,7 +454,7 @@ pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
             since: None,
         },
     };
-    let rtmp = state.nvr().push_status(cam.id).await.map(|(target, s)| RtmpStatus {
+    let rtmp = state.nvr().push_status(CameraId(cam.id)).await.map(|(target, s)| RtmpStatus {
         target,
         state: s.as_str().to_owned(),
         reason: s.reason().map(str::to_owned),
@@ -547,6 +548,82 @@ fn patch<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
     }
 }
 
+/// A `POST` field as a PATCH field: absent stays absent (the default applies).
+fn given<T>(field: Option<T>) -> MaybeUndefined<T> {
+    field.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value)
+}
+
+impl From<NewCamera> for CameraPatch {
+    fn from(b: NewCamera) -> Self {
+        Self {
+            name: Some(b.name),
+            main_url: Some(b.main_url),
+            sub_url: given(b.sub_url),
+            username: given(b.username),
+            password: given(b.password),
+            enabled: b.enabled,
+            property_id: given(b.property_id),
+            zone: given(b.zone),
+            timezone: given(b.timezone),
+            recording_mode: b.recording_mode,
+            transport: b.transport,
+            segment_seconds: given(b.segment_seconds),
+            pre_roll_seconds: b.pre_roll_seconds,
+            post_roll_seconds: b.post_roll_seconds,
+            retention_days: given(b.retention_days),
+            retention_max_bytes: given(b.retention_max_bytes),
+            recorder_backend: given(b.recorder_backend),
+        }
+    }
+}
+
+/// A create or change request as pv-core's patch: URLs checked and stripped of credentials
+/// (which move to the credential fields unless the request sets those), a blank sub stream
+/// or login cleared, the password sealed, the time zone checked. The rest pv-core checks.
+fn to_patch(state: &AppState, p: CameraPatch) -> ApiResult<cameras::CameraPatch> {
+    let mut out = cameras::CameraPatch {
+        name: p.name,
+        enabled: p.enabled,
+        property_id: patch(p.property_id),
+        zone: patch(p.zone),
+        recording_mode: p.recording_mode,
+        transport: p.transport,
+        segment_seconds: patch(p.segment_seconds),
+        pre_roll_seconds: p.pre_roll_seconds,
+        post_roll_seconds: p.post_roll_seconds,
+        retention_days: patch(p.retention_days),
+        retention_max_bytes: patch(p.retention_max_bytes),
+        recorder_backend: patch(p.recorder_backend),
+        ..cameras::CameraPatch::default()
+    };
+    if let Some(url) = p.main_url {
+        let (bare, user, pass) = split_url("main_url", &url)?;
+        out.main_url = Some(bare);
+        if let Some(user) = user {
+            out.username = Some(Some(user).filter(|u| !u.is_empty()));
+            out.password_sealed = Some(seal(state, pass.as_deref())?);
+        }
+    }
+    match p.sub_url {
+        MaybeUndefined::Value(u) if !u.trim().is_empty() => {
+            out.sub_url = Some(Some(split_url("sub_url", &u)?.0));
+        }
+        MaybeUndefined::Value(_) | MaybeUndefined::Null => out.sub_url = Some(None),
+        MaybeUndefined::Undefined => {}
+    }
+    if let Some(u) = patch(p.username) {
+        out.username = Some(u.filter(|u| !u.is_empty()));
+    }
+    if let Some(pw) = patch(p.password) {
+        out.password_sealed = Some(seal(state, pw.as_deref())?);
+    }
+    if let Some(tz) = patch(p.timezone) {
+        check_timezone(tz.as_deref())?;
+        out.timezone = Some(tz);
+    }
+    Ok(out)
+}
+
 fn check_timezone(tz: Option<&str>) -> ApiResult<()> {
     if let Some(tz) = tz
         && tz.parse::<chrono_tz::Tz>().is_err()
@@ -565,14 +642,14 @@ fn seal(state: &AppState, password: Option<&str>) -> ApiResult<Option<String>> {
     }
 }
 
-/// What an audit event says about a camera (never its credentials).
-fn audit_details(s: &CameraSettings) -> serde_json::Value {
+/// What an audit event says about a camera as stored (never its credentials).
+fn audit_details(cam: &camera::Model) -> serde_json::Value {
     serde_json::json!({
-        "name": s.name,
-        "main_url": s.main_url,
-        "property_id": s.property_id,
-        "recording_mode": s.recording_mode,
-        "enabled": s.enabled,
+        "name": cam.name,
+        "main_url": cam.main_url,
+        "property_id": cam.property_id,
+        "recording_mode": cam.recording_mode,
+        "enabled": cam.enabled,
     })
 }
 
@@ -607,45 +684,14 @@ impl CamerasApi {
         let b = body.0;
         let target = b.property_id.map_or(Resource::Global, Resource::Property);
         auth.authorize(&state, Permission::CamerasManage, &target)?;
-        let (main_url, url_user, url_pass) = split_url("main_url", &b.main_url)?;
-        let sub_url = match b.sub_url.as_deref().filter(|u| !u.trim().is_empty()) {
-            Some(u) => Some(split_url("sub_url", u)?.0),
-            None => None,
-        };
-        check_timezone(b.timezone.as_deref())?;
-        let mut s = CameraSettings::new(b.name, main_url);
-        s.sub_url = sub_url;
-        s.username = b.username.or(url_user).filter(|u| !u.is_empty());
-        s.password_sealed = seal(&state, b.password.or(url_pass).as_deref())?;
-        s.enabled = b.enabled.unwrap_or(true);
-        s.property_id = b.property_id;
-        s.zone = b.zone;
-        s.timezone = b.timezone;
-        if let Some(m) = b.recording_mode {
-            s.recording_mode = m;
-        }
-        if let Some(t) = b.transport {
-            s.transport = t;
-        }
-        s.segment_seconds = b.segment_seconds;
-        if let Some(p) = b.pre_roll_seconds {
-            s.pre_roll_seconds = p;
-        }
-        if let Some(p) = b.post_roll_seconds {
-            s.post_roll_seconds = p;
-        }
-        s.retention_days = b.retention_days;
-        s.retention_max_bytes = b.retention_max_bytes;
-        s.recorder_backend = b.recorder_backend;
-        let cam = cameras::create(&state.dbs().records, &s, state.clock().now())
+        let patch = to_patch(&state, b.into())?;
+        let settings = CameraSettings::from_patch(&patch);
+        let cam = cameras::create(&state.dbs().records, &settings, state.clock().now())
             .await
             .map_err(core_err)?;
-        auth.audit(&state, "camera.create", "camera", &cam.id.to_string(), audit_details(&s)).await;
-        // Known now when the camera was contacted before; the twice-daily audit catches up.
-        state.nvr().check_mac(&cam).await;
-        let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
-        state.nvr().apply(&cam).await;
-        let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
+        auth.audit(&state, "camera.create", "camera", &cam.id.to_string(), audit_details(&cam))
+            .await;
+        let cam = state.nvr().camera_changed(CameraId(cam.id)).await.map_err(nvr_err)?;
         Ok(Created::Created(Json(render(&state, cam).await)))
     }
 
@@ -671,84 +717,19 @@ impl CamerasApi {
         body: Json<CameraPatch>,
     ) -> ApiResult<CameraResponse> {
         let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
-        let p = body.0;
-        let mut s = CameraSettings::from_model(&cam);
-        if let Some(name) = p.name {
-            s.name = name;
-        }
-        if let Some(url) = p.main_url {
-            let (bare, user, pass) = split_url("main_url", &url)?;
-            s.main_url = bare;
-            if user.is_some() {
-                s.username = user;
-                s.password_sealed = seal(&state, pass.as_deref())?;
-            }
-        }
-        match p.sub_url {
-            MaybeUndefined::Value(u) if !u.trim().is_empty() => {
-                s.sub_url = Some(split_url("sub_url", &u)?.0);
-            }
-            MaybeUndefined::Value(_) | MaybeUndefined::Null => s.sub_url = None,
-            MaybeUndefined::Undefined => {}
-        }
-        if let Some(u) = patch(p.username) {
-            s.username = u.filter(|u| !u.is_empty());
-        }
-        match p.password {
-            MaybeUndefined::Value(pw) => s.password_sealed = seal(&state, Some(&pw))?,
-            MaybeUndefined::Null => s.password_sealed = None,
-            MaybeUndefined::Undefined => {}
-        }
-        if let Some(e) = p.enabled {
-            s.enabled = e;
-        }
-        if let Some(v) = patch(p.property_id) {
-            s.property_id = v;
-        }
-        if let Some(v) = patch(p.zone) {
-            s.zone = v;
-        }
-        if let Some(v) = patch(p.timezone) {
-            check_timezone(v.as_deref())?;
-            s.timezone = v;
-        }
-        if let Some(m) = p.recording_mode {
-            s.recording_mode = m;
-        }
-        if let Some(t) = p.transport {
-            s.transport = t;
-        }
-        if let Some(v) = patch(p.segment_seconds) {
-            s.segment_seconds = v;
-        }
-        if let Some(v) = p.pre_roll_seconds {
-            s.pre_roll_seconds = v;
-        }
-        if let Some(v) = p.post_roll_seconds {
-            s.post_roll_seconds = v;
-        }
-        if let Some(v) = patch(p.retention_days) {
-            s.retention_days = v;
-        }
-        if let Some(v) = patch(p.retention_max_bytes) {
-            s.retention_max_bytes = v;
-        }
-        if let Some(v) = patch(p.recorder_backend) {
-            s.recorder_backend = v;
-        }
-        if s.property_id != cam.property_id {
-            let target = s.property_id.map_or(Resource::Global, Resource::Property);
+        let patch = to_patch(&state, body.0)?;
+        if let Some(property) = patch.property_id
+            && property != cam.property_id
+        {
+            let target = property.map_or(Resource::Global, Resource::Property);
             auth.authorize(&state, Permission::CamerasManage, &target)?;
         }
-        let cam = cameras::update(&state.dbs().records, cam.id, &s, state.clock().now())
+        let cam = cameras::update(&state.dbs().records, cam.id, &patch, state.clock().now())
             .await
             .map_err(core_err)?;
-        auth.audit(&state, "camera.update", "camera", &cam.id.to_string(), audit_details(&s)).await;
-        // Known now when the camera was contacted before; the twice-daily audit catches up.
-        state.nvr().check_mac(&cam).await;
-        let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
-        state.nvr().apply(&cam).await;
-        let cam = cameras::get(&state.dbs().records, cam.id).await.map_err(core_err)?;
+        auth.audit(&state, "camera.update", "camera", &cam.id.to_string(), audit_details(&cam))
+            .await;
+        let cam = state.nvr().camera_changed(CameraId(cam.id)).await.map_err(nvr_err)?;
         Ok(CameraResponse::Ok(Json(render(&state, cam).await)))
     }
 
@@ -762,19 +743,7 @@ impl CamerasApi {
     ) -> ApiResult<NoContent> {
         let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
         auth.authorize(&state, Permission::RecordingsDelete, &resource(&cam))?;
-        state.nvr().remove(cam.id).await;
-        let db = &state.dbs().records;
-        let paths = pv_core::recordings::segment_paths(db, pv_core::ids::CameraId(cam.id))
-            .await
-            .map_err(core_err)?;
-        cameras::delete(db, cam.id).await.map_err(core_err)?;
-        let data_dir = state.nvr().data_dir();
-        let mut removed = 0u64;
-        for p in &paths {
-            if std::fs::remove_file(data_dir.join(p)).is_ok() {
-                removed += 1;
-            }
-        }
+        let removed = state.nvr().delete_camera(CameraId(cam.id)).await.map_err(nvr_err)?;
         auth.audit(
             &state,
             "camera.delete",
@@ -1042,7 +1011,7 @@ impl CamerasApi {
         if width.0.is_some_and(|w| !(16..=7680).contains(&w)) {
             return Err(ApiError::bad_request("width must be between 16 and 7680"));
         }
-        let jpeg = state.nvr().snapshot(cam.id, width.0).await.map_err(nvr_err)?;
+        let jpeg = state.nvr().snapshot(CameraId(cam.id), width.0).await.map_err(nvr_err)?;
         Ok(JpegResponse::Ok(Binary(jpeg.data), "no-store".into()))
     }
 
@@ -1070,7 +1039,8 @@ impl CamerasApi {
             ApiError::new(poem::http::StatusCode::INTERNAL_SERVER_ERROR, "cannot write the export")
         })?;
         let out = dir.join(format!("{}-{}.mp4", cam.id, rand_suffix()));
-        let summary = state.nvr().export(cam.id, from.0, to.0, &out).await.map_err(nvr_err)?;
+        let summary =
+            state.nvr().export(CameraId(cam.id), from.0, to.0, &out).await.map_err(nvr_err)?;
         let file = tokio::fs::File::open(&out).await.map_err(|e| {
             tracing::error!(error = %e, "cannot open the export");
             ApiError::new(poem::http::StatusCode::INTERNAL_SERVER_ERROR, "cannot read the export")
@@ -1110,14 +1080,15 @@ impl CamerasApi {
     ) -> ApiResult<RtmpResponse> {
         let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
         let url = body.0.url.trim().to_owned();
-        state.nvr().start_push(cam.id, &url).await.map_err(nvr_err)?;
+        state.nvr().start_push(CameraId(cam.id), &url).await.map_err(nvr_err)?;
         let sealed = state.key().seal(&url)?;
         cameras::set_rtmp_output(&state.dbs().records, cam.id, &sealed, state.clock().now())
             .await
             .map_err(core_err)?;
-        let (target, status) = state.nvr().push_status(cam.id).await.ok_or_else(|| {
-            ApiError::new(poem::http::StatusCode::CONFLICT, "the push stopped at once")
-        })?;
+        let (target, status) =
+            state.nvr().push_status(CameraId(cam.id)).await.ok_or_else(|| {
+                ApiError::new(poem::http::StatusCode::CONFLICT, "the push stopped at once")
+            })?;
         auth.audit(
             &state,
             "camera.rtmp.start",
@@ -1142,7 +1113,7 @@ impl CamerasApi {
         id: Path<i64>,
     ) -> ApiResult<NoContent> {
         let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
-        let running = state.nvr().stop_push(cam.id).await;
+        let running = state.nvr().stop_push(CameraId(cam.id)).await;
         let stored =
             cameras::disable_rtmp_output(&state.dbs().records, cam.id, state.clock().now())
                 .await

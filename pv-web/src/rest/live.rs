@@ -7,7 +7,7 @@
 
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::PlainText;
+use poem_openapi::payload::{Binary, PlainText};
 use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 use pv_media::live::{LiveError, SessionId};
 use pv_security::rbac::Permission;
@@ -58,6 +58,22 @@ pub enum WhepDone {
     /// Done.
     #[oai(status = 204)]
     NoContent,
+}
+
+/// The HLS live playlist.
+#[derive(ApiResponse, Debug)]
+pub enum HlsPlaylist {
+    /// The live media playlist (fMP4 segments, HLS version 7).
+    #[oai(status = 200, content_type = "application/vnd.apple.mpegurl")]
+    Ok(PlainText<String>, #[oai(header = "Cache-Control")] String),
+}
+
+/// An HLS init segment or media segment.
+#[derive(ApiResponse, Debug)]
+pub enum HlsFile {
+    /// The segment (fragmented MP4).
+    #[oai(status = 200, content_type = "video/mp4")]
+    Ok(Binary<Vec<u8>>, #[oai(header = "Cache-Control")] String),
 }
 
 /// WHEP live sessions.
@@ -171,6 +187,83 @@ impl LiveApi {
         Ok(WhepDone::NoContent)
     }
 
+    /// Watch the camera live over HLS (for browsers with neither WebRTC nor Media Source):
+    /// the live playlist of fMP4 segments cut at key frames, kept in memory. The first request
+    /// waits up to 10 s for the first segments. A viewer's first request is an audit event.
+    #[oai(path = "/cameras/:id/live.m3u8", method = "get", operation_id = "getLivePlaylist")]
+    async fn playlist(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasLive>,
+        id: Path<i64>,
+        /// `main` (default) or `sub`.
+        stream: Query<Option<String>>,
+    ) -> ApiResult<HlsPlaylist> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasLive).await?;
+        let stream = parse_stream(stream.0.as_deref())?;
+        let seg = self.segmenter(&state, &cam, stream).await?;
+        if state.live().hls_viewer_is_new(auth.user.id, cam.id) {
+            let owner = SessionOwner {
+                camera: cam.id,
+                user_id: auth.user.id,
+                username: auth.user.username.clone(),
+                ip: auth.ip.map(|ip| ip.to_string()),
+            };
+            let id = SessionId::random();
+            state
+                .live()
+                .audit(&owner, "live.start", &id, serde_json::json!({ "protocol": "hls" }))
+                .await;
+        }
+        let prefix =
+            format!("live/{}/", if stream == crate::live::Stream::Sub { "sub" } else { "main" });
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if seg.len() >= 2
+                && let Some(list) = seg.playlist(&prefix)
+            {
+                return Ok(HlsPlaylist::Ok(PlainText(list), "no-store".into()));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(live_err(LiveError::NotStreaming));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An HLS file named by the live playlist: `init.mp4` or `N.m4s`.
+    #[oai(
+        path = "/cameras/:id/live/:stream/:file",
+        method = "get",
+        operation_id = "getLiveSegment"
+    )]
+    async fn segment(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasLive>,
+        id: Path<i64>,
+        stream: Path<String>,
+        file: Path<String>,
+    ) -> ApiResult<HlsFile> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasLive).await?;
+        let stream = parse_stream(Some(&stream.0))?;
+        let seg = self.segmenter(&state, &cam, stream).await?;
+        let gone = || {
+            ApiError::new(
+                poem::http::StatusCode::NOT_FOUND,
+                "that part of the live stream is no longer (or not yet) available",
+            )
+        };
+        let data = if file.0 == "init.mp4" {
+            seg.init().ok_or_else(gone)?
+        } else {
+            let n: u64 =
+                file.0.strip_suffix(".m4s").and_then(|n| n.parse().ok()).ok_or_else(gone)?;
+            seg.segment(n).ok_or_else(gone)?.data
+        };
+        Ok(HlsFile::Ok(Binary(data.as_ref().clone()), "no-store".into()))
+    }
+
     /// End a live session.
     #[oai(path = "/cameras/:id/whep/:session", method = "delete", operation_id = "endLiveSession")]
     async fn end(
@@ -189,6 +282,23 @@ impl LiveApi {
 }
 
 impl LiveApi {
+    async fn segmenter(
+        &self,
+        state: &AppState,
+        cam: &pv_core::db::records::camera::Model,
+        stream: crate::live::Stream,
+    ) -> ApiResult<pv_media::hls::Segmenter> {
+        // The source is looked up before the segmenter lock (it may start a pull).
+        let source = crate::live::viewer_source(state, cam, stream).await.map_err(live_err)?;
+        let mut source = Some(source);
+        state
+            .live()
+            .hls(cam.id, stream, || {
+                source.take().ok_or_else(|| LiveError::Internal("source used twice".into()))
+            })
+            .map_err(live_err)
+    }
+
     /// The session, when it is open, for this camera, and the caller's own.
     fn owned(
         &self,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use poem::http::StatusCode;
 use poem::test::TestClient;
+use pv_core::ids::CameraId;
 use pv_core::testkit::Engine;
 use pv_media::testcam::{Clip, TestCamera};
 use serde_json::{Value, json};
@@ -169,7 +170,9 @@ async fn twenty_whep_viewers_share_one_camera_connection_and_bad_input_is_refuse
     resp.assert_status(StatusCode::CREATED);
     let id = resp.json().await.value().object().get("id").i64();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !state.nvr().tap(id).info().is_ready() || state.nvr().tap(id).key_frame().is_none() {
+    while !state.nvr().tap(CameraId(id)).info().is_ready()
+        || state.nvr().tap(CameraId(id)).key_frame().is_none()
+    {
         assert!(Instant::now() < deadline, "the camera never streamed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -277,6 +280,31 @@ async fn twenty_whep_viewers_share_one_camera_connection_and_bad_input_is_refuse
             .await;
     assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND, "{status} {body}");
     assert_eq!(server.sessions(), open_before, "bad input touches no session");
+
+    // The ten viewers that went away without a DELETE (their tasks stopped: no more ICE
+    // consent checks) are dropped within 30 s, and every start and end is in the audit log.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.sessions() > 0 {
+        assert!(Instant::now() < deadline, "{} sessions outlived their viewers", server.sessions());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let events = cli
+        .get("/api/v1/audit/events?action=live.end&limit=100")
+        .header("cookie", admin.clone())
+        .send()
+        .await
+        .0
+        .into_body()
+        .into_string()
+        .await
+        .unwrap();
+    let events: Value = serde_json::from_str(&events).unwrap();
+    let reasons: Vec<&str> = events
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["details"]["reason"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(reasons.iter().filter(|r| **r == "closed").count(), 10, "{events}");
+    assert_eq!(reasons.iter().filter(|r| **r == "consent_lost").count(), 10, "{events}");
 }
 
 #[tokio::test]
@@ -354,4 +382,65 @@ async fn a_camera_that_does_not_record_gets_a_live_only_pull_while_watched() {
         assert!(Instant::now() < deadline, "the pull outlived its viewers");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[tokio::test]
+async fn hls_serves_a_live_playlist_whose_segments_decode() {
+    let cam = TestCamera::start(Clip::Moving).unwrap();
+    let (_env, state) = state_with(Engine::Sqlite, |c| c.live.udp_port = 0).await;
+    let cli: Cli = TestClient::new(pv_web::app::build(state.clone()));
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let admin = session_cookie(&state, admin_id).await;
+    let resp = cli
+        .post("/api/v1/cameras")
+        .header("cookie", admin.clone())
+        .header("x-csrf-token", csrf_token(&state, admin_id, "/cameras"))
+        .body_json(&json!({ "name": "Gate", "main_url": cam.url() }))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    let id = resp.json().await.value().object().get("id").i64();
+    let get = |path: String| cli.get(path).header("cookie", admin.clone()).send();
+    let resp = get(format!("/api/v1/cameras/{id}/live.m3u8")).await;
+    resp.assert_status_is_ok();
+    resp.assert_content_type("application/vnd.apple.mpegurl");
+    let playlist = resp.0.into_body().into_string().await.unwrap();
+    assert!(playlist.starts_with("#EXTM3U"), "{playlist}");
+    assert!(playlist.contains("#EXT-X-MAP:URI=\"live/main/init.mp4\""), "{playlist}");
+    let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".m4s")).collect();
+    assert!(segments.len() >= 2, "{playlist}");
+    let mut file = get(format!("/api/v1/cameras/{id}/live/main/init.mp4"))
+        .await
+        .0
+        .into_body()
+        .into_vec()
+        .await
+        .unwrap();
+    for s in &segments {
+        let resp = get(format!("/api/v1/cameras/{id}/{s}")).await;
+        resp.assert_status_is_ok();
+        file.extend(resp.0.into_body().into_vec().await.unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, &file).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let frames: u32 = text.rsplit(',').next().unwrap().parse().unwrap();
+    assert!(text.starts_with("h264,1280,720,"), "{text}");
+    assert!(frames >= 20, "{text}");
+    // A segment outside the window, a bad name, a bad stream: 404 / 400.
+    get(format!("/api/v1/cameras/{id}/live/main/999999.m4s"))
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    get(format!("/api/v1/cameras/{id}/live/main/x.ts")).await.assert_status(StatusCode::NOT_FOUND);
+    get(format!("/api/v1/cameras/{id}/live/side/init.mp4"))
+        .await
+        .assert_status(StatusCode::BAD_REQUEST);
 }
