@@ -90,6 +90,18 @@ pub struct SessionOwner {
     pub ip: Option<String>,
 }
 
+impl SessionOwner {
+    /// `who` watching camera `camera`.
+    pub fn of(who: &crate::auth::Principal, camera: i64) -> SessionOwner {
+        SessionOwner {
+            camera,
+            user_id: who.user.id,
+            username: who.user.username.clone(),
+            ip: who.ip.map(|ip| ip.to_string()),
+        }
+    }
+}
+
 /// The live-view service. Cheap to clone.
 #[derive(Clone)]
 pub struct Live {

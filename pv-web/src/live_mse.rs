@@ -78,12 +78,7 @@ pub async fn live_mp4(
         }
     };
     let live = state.live().clone();
-    let owner = SessionOwner {
-        camera: cam.id,
-        user_id: principal.user.id,
-        username: principal.user.username.clone(),
-        ip: principal.ip.map(|ip| ip.to_string()),
-    };
+    let owner = SessionOwner::of(&principal, cam.id);
     ws.on_upgrade(move |socket| async move {
         let session = pv_media::live::SessionId::random();
         live.audit(&owner, "live.start", &session, serde_json::json!({ "protocol": "mse" })).await;

@@ -260,6 +260,12 @@ impl Nvr {
         self.inner.recorders.status(camera).await
     }
 
+    /// Whether motion is going on at the camera now (its motion watcher saw motion start and
+    /// not yet end).
+    pub fn motion_now(&self, camera: CameraId) -> bool {
+        self.inner.events.motion_now(camera)
+    }
+
     /// Stop every push and recorder and wait until their last events are stored.
     pub async fn shutdown(&self) {
         self.inner.outputs.stop_all().await;

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use pv_media::live::pull::{LivePull, PullConfig};
 use pv_media::live::{LiveConfig, WebRtcServer};
-use pv_media::record::Transport;
 use pv_media::tap::StreamTap;
 use pv_media::testcam::{Clip, TestCamera};
 
@@ -71,13 +70,7 @@ fn main() -> anyhow::Result<()> {
 async fn server(seconds: u64, counts: &[usize]) -> anyhow::Result<()> {
     let cam = TestCamera::start(Clip::Moving1080)?;
     let tap = StreamTap::new();
-    let config = PullConfig {
-        url: cam.url(),
-        username: None,
-        password: None,
-        transport: Transport::Tcp,
-        audio: false,
-    };
+    let config = PullConfig::new(cam.url());
     let _pull = LivePull::start(config, tap.clone())?;
     anyhow::ensure!(tap.wait_ready(Duration::from_secs(20)).await, "the camera never streamed");
     let (w, h) = tap.info().dimensions().unwrap_or_default();

@@ -37,6 +37,19 @@ pub struct PullConfig {
     pub audio: bool,
 }
 
+impl PullConfig {
+    /// `url` over TCP, without credentials, video and audio.
+    pub fn new(url: impl Into<String>) -> PullConfig {
+        PullConfig {
+            url: url.into(),
+            username: None,
+            password: None,
+            transport: Transport::Tcp,
+            audio: true,
+        }
+    }
+}
+
 impl std::fmt::Debug for PullConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PullConfig")

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use pv_media::live::pull::{LivePull, PullConfig};
-use pv_media::record::Transport;
 use pv_media::tap::{StreamTap, VideoCodec};
 use pv_media::testcam::{Clip, TestCamera};
 
@@ -20,13 +19,7 @@ async fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
 async fn a_pull_feeds_the_tap_without_recording_and_follows_the_camera() {
     let mut cam = TestCamera::start(Clip::Moving).unwrap();
     let tap = StreamTap::new();
-    let config = PullConfig {
-        url: cam.url(),
-        username: None,
-        password: None,
-        transport: Transport::Tcp,
-        audio: false,
-    };
+    let config = PullConfig::new(cam.url());
     let pull = LivePull::start(config, tap.clone()).unwrap();
     until("the first key frame", Duration::from_secs(15), || {
         tap.info().is_ready() && tap.key_frame().is_some()
@@ -59,13 +52,7 @@ async fn a_pull_feeds_the_tap_without_recording_and_follows_the_camera() {
 async fn hls_segments_are_cut_at_key_frames_from_a_tap() {
     let cam = TestCamera::start(Clip::Moving).unwrap();
     let tap = StreamTap::new();
-    let config = PullConfig {
-        url: cam.url(),
-        username: None,
-        password: None,
-        transport: Transport::Tcp,
-        audio: false,
-    };
+    let config = PullConfig::new(cam.url());
     let segmenter = pv_media::hls::Segmenter::start(&tap);
     let pull = LivePull::start(config, tap.clone()).unwrap();
     until("three segments", Duration::from_secs(20), || segmenter.len() >= 3).await;

@@ -16,6 +16,7 @@
 //!   drains the channel before [`RecorderEvents::finish`] returns.
 //! - Status columns are written from [`RecorderStatus`] only (`as_str`, `reason`).
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,14 +40,23 @@ pub(super) struct RecorderEvents {
     /// The sender recorders get a clone of; taken at shutdown so the consumer can finish.
     sender: Mutex<Option<mpsc::UnboundedSender<RecorderEvent>>>,
     consumer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Cameras with motion going on now (between a `MotionStarted` and its `MotionEnded`,
+    /// which every watcher sends, also when it stops).
+    motion: Arc<Mutex<HashSet<CameraId>>>,
 }
 
 impl RecorderEvents {
     /// Spawn the consumer on the current tokio runtime.
     pub(super) fn start(dbs: Databases, clock: Arc<dyn Clock>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(consume(dbs, clock, rx));
-        Self { sender: Mutex::new(Some(tx)), consumer: Mutex::new(Some(task)) }
+        let motion = Arc::new(Mutex::new(HashSet::new()));
+        let task = tokio::spawn(consume(dbs, clock, rx, motion.clone()));
+        Self { sender: Mutex::new(Some(tx)), consumer: Mutex::new(Some(task)), motion }
+    }
+
+    /// Whether motion is going on at the camera now.
+    pub(super) fn motion_now(&self, camera: CameraId) -> bool {
+        lock(&self.motion).contains(&camera)
     }
 
     /// Where a new recorder sends its events; None once shutting down.
@@ -123,8 +133,18 @@ async fn consume(
     dbs: Databases,
     clock: Arc<dyn Clock>,
     mut rx: mpsc::UnboundedReceiver<RecorderEvent>,
+    motion: Arc<Mutex<HashSet<CameraId>>>,
 ) {
     while let Some(event) = rx.recv().await {
+        match &event {
+            RecorderEvent::MotionStarted { camera, .. } => {
+                lock(&motion).insert(*camera);
+            }
+            RecorderEvent::MotionEnded { camera, .. } => {
+                lock(&motion).remove(camera);
+            }
+            _ => {}
+        }
         let mut delay = Duration::from_millis(200);
         for attempt in 1..=ROW_ATTEMPTS {
             match store(&dbs, clock.as_ref(), &event).await {

@@ -39,6 +39,8 @@ pub struct CameraStatus {
     pub backend: Option<String>,
     /// Since when (None: not recording in this server process).
     pub since: Option<DateTime<Utc>>,
+    /// Motion is going on now (the camera's motion detection saw it start and not yet end).
+    pub motion: bool,
 }
 
 /// A camera.
@@ -440,18 +442,21 @@ pub fn core_err(e: pv_core::Error) -> ApiError {
 /// Render a camera row with its live status.
 pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
     let live = state.nvr().status(CameraId(cam.id)).await;
+    let motion = state.nvr().motion_now(CameraId(cam.id));
     let status = match live {
         Some(s) => CameraStatus {
             state: s.state,
             reason: s.reason,
             backend: Some(s.backend),
             since: Some(s.since),
+            motion,
         },
         None => CameraStatus {
             state: cam.status.clone(),
             reason: cam.status_reason.clone(),
             backend: cam.recorder_backend.clone(),
             since: None,
+            motion,
         },
     };
     let rtmp = state.nvr().push_status(CameraId(cam.id)).await.map(|(target, s)| RtmpStatus {

@@ -144,12 +144,7 @@ impl LiveApi {
         let stream = parse_stream(stream.0.as_deref())?;
         let (tap, lease) =
             crate::live::viewer_source(&state, &cam, stream).await.map_err(live_err)?;
-        let owner = SessionOwner {
-            camera: cam.id,
-            user_id: auth.user.id,
-            username: auth.user.username.clone(),
-            ip: auth.ip.map(|ip| ip.to_string()),
-        };
+        let owner = SessionOwner::of(&auth, cam.id);
         let opened = state.live().open(&tap, lease, &offer, owner).await.map_err(live_err)?;
         let location = format!("/api/v1/cameras/{}/whep/{}", cam.id, opened.id);
         let links = state
@@ -203,12 +198,7 @@ impl LiveApi {
         let stream = parse_stream(stream.0.as_deref())?;
         let seg = self.segmenter(&state, &cam, stream).await?;
         if state.live().hls_viewer_is_new(auth.user.id, cam.id) {
-            let owner = SessionOwner {
-                camera: cam.id,
-                user_id: auth.user.id,
-                username: auth.user.username.clone(),
-                ip: auth.ip.map(|ip| ip.to_string()),
-            };
+            let owner = SessionOwner::of(&auth, cam.id);
             let id = SessionId::random();
             state
                 .live()

@@ -9,35 +9,13 @@
 //
 // Run:  PV_BIN=…/pentavision PV_TESTCAM=…/examples/testcam node glass.bench.mjs [seconds]
 
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { startServer, launchBrowser, cleanupAll, newPage, totpCode } from './harness.mjs';
+import { startServer, launchBrowser, cleanupAll, newPage, totpCode, startCamera, call } from './harness.mjs';
 
 const SECONDS = Number(process.argv[2] || 15);
 const PASSWORD = 'correct horse battery staple';
 const BITS = 40;
 const BIT_WIDTH = 16;
 const BAND_HEIGHT = 48;
-
-function startClockCamera() {
-  const proc = spawn(process.env.PV_TESTCAM, ['clock'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    proc.once('error', reject);
-    createInterface({ input: proc.stdout }).once('line', (line) => resolve({ proc, url: line.trim() }));
-  });
-}
-
-const call = (page, method, path, body) => page.evaluate(async ({ method, path, body }) => {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET' && !path.startsWith('/api/v1/auth/')) {
-    const route = path.replace(/^\/api\/v1/, '').split('?')[0].replace(/\/\d+(?=\/|$)/g, '/{id}');
-    const t = await fetch(`/api/v1/auth/csrf?route=${encodeURIComponent(route)}`);
-    headers['X-CSRF-Token'] = (await t.json()).token;
-  }
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: r.status, body: await r.json().catch(() => null) };
-}, { method, path, body });
 
 /** Collect (presented − stamped) in ms for `seconds` from the page's video. */
 async function measure(page, seconds) {
@@ -88,7 +66,7 @@ async function waitProtocol(page, protocol) {
 }
 
 async function main() {
-  const cam = await startClockCamera();
+  const cam = await startCamera('clock');
   const server = await startServer({ env: { PV_LIVE__UDP_PORT: '0' } });
   const browser = await launchBrowser({ args: ['--autoplay-policy=no-user-gesture-required'] });
   try {

@@ -16,6 +16,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { spawn as spawnChild } from 'node:child_process';
+import { createInterface as lines } from 'node:readline';
 
 export const TEST_TIMEOUT_MS = 60_000;
 const STARTUP_TIMEOUT_MS = 20_000;
@@ -290,3 +292,52 @@ export const totpStep = (ms = Date.now()) => Math.floor(ms / 1000 / TOTP_STEP_SE
 
 /** The 6-digit code for the base32 `secret` at `step`. */
 export const totpCode = (secret, step = totpStep()) => hotp(base32Decode(secret), step, 6);
+
+/**
+ * Start a simulated camera (the pv-media `testcam` example, `PV_TESTCAM`) serving `clip`
+ * (`moving`, `clock`, …); resolves with { proc, url }. End it with `proc.stdin.end()`.
+ */
+export function startCamera(clip = 'moving') {
+  const bin = process.env.PV_TESTCAM;
+  if (!bin) throw new Error('PV_TESTCAM is not set: point it at target/debug/examples/testcam');
+  const proc = spawnChild(bin, [clip], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('testcam printed no URL within 60 s')), 60_000);
+    proc.once('error', reject);
+    lines({ input: proc.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve({ proc, url: line.trim() });
+    });
+  });
+}
+
+/** Call `fn` until it returns { done: true, value }; its value, or an error after `timeoutMs`. */
+export async function poll(what, fn, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last.done) return last.value;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what}: gave up after ${timeoutMs} ms (last: ${JSON.stringify(last.value)})`);
+}
+
+/**
+ * A JSON call from the page, with its cookie; writes carry the CSRF token of their route (as
+ * the UI sends it). Resolves with { status, body (parsed JSON or null), text }.
+ */
+export const call = (page, method, path, body) => page.evaluate(async ({ method, path, body }) => {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && !path.startsWith('/api/v1/auth/')) {
+    const route = path.replace(/^\/api\/v1/, '').split('?')[0].replace(/\/\d+(?=\/|$)/g, '/{id}');
+    const t = await fetch(`/api/v1/auth/csrf?route=${encodeURIComponent(route)}`);
+    headers['X-CSRF-Token'] = (await t.json()).token;
+  }
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: r.status, body: json, text };
+}, { method, path, body });

@@ -10,11 +10,10 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { mkdir } from 'node:fs/promises';
 import {
   TEST_TIMEOUT_MS, startServer, stopServer, launchBrowser, cleanupAll, newPage, toastTexts, totpCode,
+  startCamera, poll, call,
 } from './harness.mjs';
 
 after(cleanupAll, { timeout: 30_000 });
@@ -22,48 +21,6 @@ after(cleanupAll, { timeout: 30_000 });
 const PASSWORD = 'correct horse battery staple';
 const SHOTS = process.env.PV_ARTIFACTS || '/tmp/pv/shots';
 const UNREACHABLE = '192.0.2.1'; // TEST-NET-1: nothing answers ICE checks there
-
-/** Start the simulated camera; resolves with { proc, url }. */
-function startCamera() {
-  const bin = process.env.PV_TESTCAM;
-  if (!bin) throw new Error('PV_TESTCAM is not set: point it at target/debug/examples/testcam');
-  const proc = spawn(bin, ['moving'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('testcam printed no URL within 60 s')), 60_000);
-    proc.once('error', reject);
-    createInterface({ input: proc.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      resolve({ proc, url: line.trim() });
-    });
-  });
-}
-
-async function poll(what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (last.done) return last.value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: gave up after ${timeoutMs} ms (last: ${JSON.stringify(last.value)})`);
-}
-
-/** A JSON call from the page (its cookie; writes with the CSRF token of their route). */
-const call = (page, method, path, body) => page.evaluate(async ({ method, path, body }) => {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET' && !path.startsWith('/api/v1/auth/')) {
-    const route = path.replace(/^\/api\/v1/, '').split('?')[0].replace(/\/\d+(?=\/|$)/g, '/{id}');
-    const t = await fetch(`/api/v1/auth/csrf?route=${encodeURIComponent(route)}`);
-    headers['X-CSRF-Token'] = (await t.json()).token;
-  }
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: r.status, body: json, text };
-}, { method, path, body });
 
 /** First sign-in with the setup code, a password and an authenticator app: a full session. */
 async function signIn(page, server) {

@@ -10,37 +10,12 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { TEST_TIMEOUT_MS, startServer, stopServer, launchBrowser, cleanupAll, newPage } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import {
+  TEST_TIMEOUT_MS, startServer, stopServer, launchBrowser, cleanupAll, newPage, startCamera, poll,
+} from './harness.mjs';
 
 after(cleanupAll, { timeout: 30_000 });
-
-/** Start the simulated camera; resolves with { proc, url }. */
-function startCamera() {
-  const bin = process.env.PV_TESTCAM;
-  if (!bin) throw new Error('PV_TESTCAM is not set: point it at target/debug/examples/testcam');
-  const proc = spawn(bin, ['moving'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('testcam printed no URL within 60 s')), 60_000);
-    proc.once('error', reject);
-    createInterface({ input: proc.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      resolve({ proc, url: line.trim() });
-    });
-  });
-}
-
-async function poll(what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (last.done) return last.value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: gave up after ${timeoutMs} ms (last: ${JSON.stringify(last.value)})`);
-}
 
 test('cameras page shows a streaming camera; the recordings timeline draws and plays its segments',
   { timeout: TEST_TIMEOUT_MS * 2 }, async (t) => {

@@ -937,6 +937,21 @@ async fn motion_mode_records_the_motion_and_a_still_scene_nothing() {
         ids.push(body["id"].as_i64().unwrap());
     }
     let (moving, quiet) = (ids[0], ids[1]);
+    // The camera list says when motion is going on now (the dashboard's motion flag).
+    let cam = wait_json(
+        &cli,
+        &admin,
+        &format!("/api/v1/cameras/{moving}"),
+        Duration::from_secs(40),
+        |v| v["status"]["motion"] == true,
+    )
+    .await;
+    assert_eq!(cam["status"]["motion"], true, "motion now: {cam}");
+    let (_, still_cam) = json_of(
+        cli.get(format!("/api/v1/cameras/{quiet}")).header("cookie", admin.clone()).send().await,
+    )
+    .await;
+    assert_eq!(still_cam["status"]["motion"], false, "{still_cam}");
     let events = wait_json(
         &cli,
         &admin,

@@ -124,6 +124,19 @@ async fn watch(cli: &Cli, cookie: &str, token: &str, camera: i64) -> Viewer {
     Viewer { location, frames, stop, task }
 }
 
+/// Add a camera as the administrator; its id.
+async fn add_camera(cli: &Cli, state: &pv_web::AppState, admin_id: i64, body: &Value) -> i64 {
+    let resp = cli
+        .post("/api/v1/cameras")
+        .header("cookie", session_cookie(state, admin_id).await)
+        .header("x-csrf-token", csrf_token(state, admin_id, "/cameras"))
+        .body_json(body)
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    resp.json().await.value().object().get("id").i64()
+}
+
 /// The frames decode: ffmpeg reads them as H.264 without an error.
 fn decodes(frames: &[Vec<u8>]) -> usize {
     let dir = tempfile::tempdir().unwrap();
@@ -160,15 +173,8 @@ async fn twenty_whep_viewers_share_one_camera_connection_and_bad_input_is_refuse
     let cli: Cli = TestClient::new(pv_web::app::build(state.clone()));
     let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
     let admin = session_cookie(&state, admin_id).await;
-    let resp = cli
-        .post("/api/v1/cameras")
-        .header("cookie", admin.clone())
-        .header("x-csrf-token", csrf_token(&state, admin_id, "/cameras"))
-        .body_json(&json!({ "name": "Porch", "main_url": cam.url() }))
-        .send()
+    let id = add_camera(&cli, &state, admin_id, &json!({ "name": "Porch", "main_url": cam.url() }))
         .await;
-    resp.assert_status(StatusCode::CREATED);
-    let id = resp.json().await.value().object().get("id").i64();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !state.nvr().tap(CameraId(id)).info().is_ready()
         || state.nvr().tap(CameraId(id)).key_frame().is_none()
@@ -315,17 +321,15 @@ async fn a_camera_that_does_not_record_gets_a_live_only_pull_while_watched() {
     let cli: Cli = TestClient::new(pv_web::app::build(state.clone()));
     let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
     let admin = session_cookie(&state, admin_id).await;
-    let resp = cli
-        .post("/api/v1/cameras")
-        .header("cookie", admin.clone())
-        .header("x-csrf-token", csrf_token(&state, admin_id, "/cameras"))
-        .body_json(&json!({
+    let id = add_camera(
+        &cli,
+        &state,
+        admin_id,
+        &json!({
             "name": "Shed", "main_url": main.url(), "sub_url": sub.url(), "recording_mode": "off"
-        }))
-        .send()
-        .await;
-    resp.assert_status(StatusCode::CREATED);
-    let id = resp.json().await.value().object().get("id").i64();
+        }),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(main.sessions() + sub.sessions(), 0, "a camera that does not record is left alone");
     let token = csrf_token(&state, admin_id, &format!("/cameras/{id}/whep"));
@@ -391,15 +395,8 @@ async fn hls_serves_a_live_playlist_whose_segments_decode() {
     let cli: Cli = TestClient::new(pv_web::app::build(state.clone()));
     let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
     let admin = session_cookie(&state, admin_id).await;
-    let resp = cli
-        .post("/api/v1/cameras")
-        .header("cookie", admin.clone())
-        .header("x-csrf-token", csrf_token(&state, admin_id, "/cameras"))
-        .body_json(&json!({ "name": "Gate", "main_url": cam.url() }))
-        .send()
-        .await;
-    resp.assert_status(StatusCode::CREATED);
-    let id = resp.json().await.value().object().get("id").i64();
+    let id =
+        add_camera(&cli, &state, admin_id, &json!({ "name": "Gate", "main_url": cam.url() })).await;
     let get = |path: String| cli.get(path).header("cookie", admin.clone()).send();
     let resp = get(format!("/api/v1/cameras/{id}/live.m3u8")).await;
     resp.assert_status_is_ok();
