@@ -953,6 +953,91 @@ mod tests {
         assert!("../etc".parse::<SessionId>().is_err());
     }
 
+    /// A browser-like offer (receive-only video, str0m's default codecs: H.264 baseline,
+    /// constrained baseline, main and high).
+    fn offer() -> String {
+        let mut rtc = RtcConfig::new().build(Instant::now());
+        let mut api = rtc.sdp_api();
+        api.add_media(
+            str0m::media::MediaKind::Video,
+            str0m::media::Direction::RecvOnly,
+            None,
+            None,
+            None,
+        );
+        api.apply().unwrap().0.to_sdp_string()
+    }
+
+    fn tap(codec: VideoCodec, reorder: bool) -> StreamTap {
+        use crate::tap::{AccessUnit, Bytes, VideoParams};
+        let tap = StreamTap::new();
+        tap.begin_stream();
+        let sps = [0x67, 0x42, 0xe0, 0x1f, 0xda];
+        let pps = [0x68, 0xce, 0x3c, 0x80];
+        let mut avcc = vec![1, 0x42, 0xe0, 0x1f, 0xff, 0xe1, 0, sps.len() as u8];
+        avcc.extend_from_slice(&sps);
+        avcc.extend_from_slice(&[1, 0, pps.len() as u8]);
+        avcc.extend_from_slice(&pps);
+        tap.set_video(VideoParams {
+            codec,
+            codec_data: Bytes::from(avcc),
+            width: 640,
+            height: 360,
+            framerate: Some((30, 1)),
+        });
+        let ms = |n: u64| Some(Duration::from_millis(n));
+        let unit = |data: &'static [u8], pts, dts, key| {
+            AccessUnit::new(Track::Video, Bytes::from_static(data), pts, dts, None, key)
+        };
+        tap.publish(unit(&[0, 0, 0, 2, 0x65, 0x88], ms(0), ms(0), true));
+        // A B-frame stream shows a presentation time ahead of the decoding time.
+        let pts = if reorder { ms(100) } else { ms(33) };
+        tap.publish(unit(&[0, 0, 0, 2, 0x41, 0x9a], pts, ms(33), false));
+        tap
+    }
+
+    #[tokio::test]
+    async fn an_offer_is_answered_with_loopback_candidates_or_refused_clearly() {
+        let config = LiveConfig {
+            udp_port: 0,
+            addresses: vec!["127.0.0.1".parse().unwrap()],
+            max_viewers: 2,
+            ..LiveConfig::default()
+        };
+        let (server, _ended) = WebRtcServer::bind(config).await.unwrap();
+
+        let opened = server.open(&tap(VideoCodec::H264, false), &offer()).unwrap();
+        let candidates: Vec<&str> =
+            opened.answer.lines().filter(|l| l.starts_with("a=candidate")).collect();
+        assert_eq!(candidates.len(), 1, "{}", opened.answer);
+        assert!(candidates[0].contains(" 127.0.0.1 "), "{}", candidates[0]);
+        assert!(opened.answer.contains("H264/90000"), "{}", opened.answer);
+        assert!(opened.answer.contains("profile-level-id=42e01f"), "{}", opened.answer);
+        assert!(server.is_open(&opened.id));
+
+        let err = server.open(&tap(VideoCodec::H264, true), &offer()).unwrap_err();
+        assert!(
+            matches!(err, LiveError::Unsupported(_)) && err.to_string().contains("B-frames"),
+            "{err}"
+        );
+        let err = server.open(&tap(VideoCodec::H265, false), &offer()).unwrap_err();
+        assert!(err.to_string().contains("H265"), "{err}");
+        let idle = StreamTap::new();
+        assert!(matches!(server.open(&idle, &offer()), Err(LiveError::NotStreaming)));
+        assert!(matches!(
+            server.open(&tap(VideoCodec::H264, false), "v=0"),
+            Err(LiveError::MalformedOffer(_))
+        ));
+
+        server.open(&tap(VideoCodec::H264, false), &offer()).unwrap();
+        let err = server.open(&tap(VideoCodec::H264, false), &offer()).unwrap_err();
+        assert!(matches!(err, LiveError::TooManyViewers { max: 2 }), "{err}");
+        assert!(server.close(&opened.id));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!server.is_open(&opened.id));
+        assert!(!server.close(&opened.id), "a closed session is gone");
+    }
+
     #[test]
     fn host_addresses_follow_the_listen_address() {
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
