@@ -355,6 +355,10 @@ pub struct LiveConfig {
     /// STUN servers handed to browsers (`stun:host:port`), for viewers behind NAT. Default
     /// none.
     pub stun_servers: Vec<String>,
+    /// TURN servers handed to browsers that cannot reach the server directly (strict
+    /// firewalls). Their credentials go to signed-in viewers only and are redacted when the
+    /// configuration is printed. Default none.
+    pub turn_servers: Vec<TurnServer>,
     /// At most this many live viewers at once over the whole server (WebRTC and MSE each).
     /// Default 100.
     pub max_viewers: usize,
@@ -366,9 +370,22 @@ impl Default for LiveConfig {
             udp_port: 8555,
             advertise_addresses: Vec::new(),
             stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
             max_viewers: 100,
         }
     }
+}
+
+/// A TURN server for live viewers (`[[live.turn_servers]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnServer {
+    /// `turn:host:port?transport=udp` or `turns:host:port`.
+    pub url: String,
+    /// User name.
+    pub username: String,
+    /// Password (secret).
+    pub credential: String,
 }
 
 /// Which logical database.
@@ -597,6 +614,9 @@ impl Config {
         }
         if copy.blocklist.token.is_some() {
             copy.blocklist.token = Some("********".into());
+        }
+        for turn in &mut copy.live.turn_servers {
+            turn.credential = "********".into();
         }
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
@@ -851,12 +871,14 @@ mod tests {
     #[test]
     fn redaction_hides_passwords_and_tokens() {
         let c = load(
-            "[database]\nusers_url = \"postgres://pv:s3cret@h:5432/u\"\n[blocklist]\ntoken = \"tok-123\"\n",
+            "[database]\nusers_url = \"postgres://pv:s3cret@h:5432/u\"\n[blocklist]\ntoken = \"tok-123\"\n\
+             [[live.turn_servers]]\nurl = \"turn:t.example:3478\"\nusername = \"pv\"\ncredential = \"turn-pw\"\n",
             &[],
         )
         .unwrap();
         let shown = c.redacted_toml();
         assert!(!shown.contains("s3cret") && !shown.contains("tok-123"), "{shown}");
+        assert!(!shown.contains("turn-pw") && shown.contains("turn:t.example:3478"), "{shown}");
         assert!(shown.contains("postgres://pv:********@h:5432/u"), "{shown}");
         assert_eq!(redact_url("sqlite:///x.db"), "sqlite:///x.db");
         assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");

@@ -350,11 +350,32 @@
     return "/api/v1/cameras/" + encodeURIComponent(this.camera) + "/whep?stream=" + this.stream;
   };
 
+  // The server's STUN/TURN servers, asked for once per page (none configured: an empty list).
+  let iceServers = null;
+  function loadIceServers() {
+    if (!iceServers) {
+      iceServers = fetch("/api/v1/live/ice-servers", { headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : []; })
+        .then(function (list) {
+          return list.map(function (s) {
+            const server = { urls: s.urls };
+            if (s.username) server.username = s.username;
+            if (s.credential) server.credential = s.credential;
+            return server;
+          });
+        })
+        .catch(function () { return []; });
+    }
+    return iceServers;
+  }
+
   Player.prototype.startWebRtc = async function (gen) {
     this.protocol = "WebRTC";
     this.setState("connecting");
     this.lastSample = { t: performance.now(), bytes: 0, jbDelay: null, jbCount: null };
-    const pc = this.pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+    const servers = await loadIceServers();
+    if (gen !== this.gen) return;
+    const pc = this.pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: servers });
     this.lateCandidates = [];
     this.offerSent = false;
     const media = this.mediaStream = new MediaStream();

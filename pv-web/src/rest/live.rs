@@ -76,6 +76,31 @@ pub enum HlsFile {
     Ok(Binary<Vec<u8>>, #[oai(header = "Cache-Control")] String),
 }
 
+/// An ICE server for the viewer's peer connection (`RTCIceServer`).
+#[derive(poem_openapi::Object, Debug, Clone)]
+pub struct IceServer {
+    /// `stun:…`, `turn:…` or `turns:…`.
+    pub urls: String,
+    /// TURN user name.
+    pub username: Option<String>,
+    /// TURN password.
+    pub credential: Option<String>,
+}
+
+fn ice_servers(config: &pv_core::config::LiveConfig) -> Vec<IceServer> {
+    let stun = config.stun_servers.iter().map(|s| IceServer {
+        urls: s.clone(),
+        username: None,
+        credential: None,
+    });
+    let turn = config.turn_servers.iter().map(|t| IceServer {
+        urls: t.url.clone(),
+        username: Some(t.username.clone()),
+        credential: Some(t.credential.clone()),
+    });
+    stun.chain(turn).collect()
+}
+
 /// WHEP live sessions.
 #[derive(Debug)]
 pub struct LiveApi;
@@ -147,15 +172,30 @@ impl LiveApi {
         let owner = SessionOwner::of(&auth, cam.id);
         let opened = state.live().open(&tap, lease, &offer, owner).await.map_err(live_err)?;
         let location = format!("/api/v1/cameras/{}/whep/{}", cam.id, opened.id);
-        let links = state
-            .live()
-            .config()
-            .stun_servers
+        let links = ice_servers(state.live().config())
             .iter()
-            .map(|s| format!("<{s}>; rel=\"ice-server\""))
+            .map(|s| match (&s.username, &s.credential) {
+                (Some(u), Some(c)) => format!(
+                    "<{}>; rel=\"ice-server\"; username=\"{u}\"; credential=\"{c}\"; credential-type=\"password\"",
+                    s.urls
+                ),
+                _ => format!("<{}>; rel=\"ice-server\"", s.urls),
+            })
             .collect::<Vec<_>>();
         let link = (!links.is_empty()).then(|| links.join(", "));
         Ok(WhepCreated::Created(PlainText(opened.answer), location, link, "no-store".into()))
+    }
+
+    /// The STUN and TURN servers a live viewer's peer connection should use (`[live]
+    /// stun_servers`, `turn_servers`; the same as the WHEP answer's `Link` headers), so a
+    /// player can set them before it makes its offer.
+    #[oai(path = "/live/ice-servers", method = "get", operation_id = "getLiveIceServers")]
+    async fn ice_servers(
+        &self,
+        state: Data<&AppState>,
+        _auth: Scoped<perm::CamerasLive>,
+    ) -> ApiResult<poem_openapi::payload::Json<Vec<IceServer>>> {
+        Ok(poem_openapi::payload::Json(ice_servers(state.live().config())))
     }
 
     /// Trickle ICE candidates to a live session (optional: the server also learns the

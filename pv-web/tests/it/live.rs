@@ -441,3 +441,33 @@ async fn hls_serves_a_live_playlist_whose_segments_decode() {
         .await
         .assert_status(StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn viewers_are_told_the_configured_stun_and_turn_servers() {
+    let (_env, state) = state_with(Engine::Sqlite, |c| {
+        c.live.stun_servers = vec!["stun:stun.example.net:3478".into()];
+        c.live.turn_servers = vec![pv_core::config::TurnServer {
+            url: "turn:turn.example.net:3478?transport=udp".into(),
+            username: "pv".into(),
+            credential: "turn-secret".into(),
+        }];
+    })
+    .await;
+    let cli: Cli = TestClient::new(pv_web::app::build(state.clone()));
+    cli.get("/api/v1/live/ice-servers").send().await.assert_status(StatusCode::UNAUTHORIZED);
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let resp = cli
+        .get("/api/v1/live/ice-servers")
+        .header("cookie", session_cookie(&state, admin_id).await)
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    let (_, body) = problem(resp).await;
+    assert_eq!(
+        body,
+        json!([
+            { "urls": "stun:stun.example.net:3478", "username": null, "credential": null },
+            { "urls": "turn:turn.example.net:3478?transport=udp", "username": "pv", "credential": "turn-secret" },
+        ])
+    );
+}

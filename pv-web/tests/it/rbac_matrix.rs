@@ -90,6 +90,7 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::PATCH, "/cameras/999/whep/1", json!(null), "AMTH"),
         (M::DELETE, "/cameras/999/whep/1", json!(null), "AMTH"),
         (M::GET, "/cameras/999/live.m3u8", json!(null), "AMTH"),
+        (M::GET, "/live/ice-servers", json!(null), "AMTH"),
         (M::GET, "/cameras/999/live/1/2", json!(null), "AMTH"),
         (M::GET, "/cameras/999/schedule", json!(null), "AMTUH"),
         (M::GET, "/cameras/999/motion-zones", json!(null), "AMTUH"),
