@@ -13,7 +13,8 @@
 //!   B-frames; the answer names the camera's profile (in the canonical form browsers use), or
 //!   when the browser does not offer it the closest it does, on the browser's payload type,
 //!   and one host candidate per address the server listens on ([`LiveConfig::addresses`],
-//!   plus [`LiveConfig::advertise`] for NAT). Never 0.0.0.0: a wildcard address is refused when the server binds.
+//!   plus [`LiveConfig::advertise`] for NAT). Never 0.0.0.0: a wildcard address is refused
+//!   when the server binds.
 //! - The server is ICE-lite: the browser checks, the server answers. Browsers that hide their
 //!   addresses behind mDNS names are learnt from their first check (peer-reflexive), so no
 //!   trickle is needed; trickled candidates ([`WebRtcServer::add_candidates`]) are accepted.
@@ -470,10 +471,11 @@ impl WebRtcServer {
         // else the closest the browser offers, and the stream is sent as it is (browsers do not
         // all offer every profile — Debian's Chromium offers no high — and their decoders
         // play any of them; go2rtc does the same).
-        let plid = h264::choose_profile(&offer_text, avc.answer_profile_level_id()).ok_or_else(|| {
+        let camera_plid = avc.answer_profile_level_id();
+        let plid = h264::choose_profile(offer_text, camera_plid).ok_or_else(|| {
             LiveError::NoCodec(format!(
-                "the offer has no H.264 video (packetization-mode 1) this server can answer; the \
-                 camera sends H.264 {} profile",
+                "the offer has no H.264 video (packetization-mode 1) this server can answer; \
+                 the camera sends H.264 {} profile",
                 avc.profile_name()
             ))
         })?;
@@ -564,10 +566,11 @@ impl WebRtcServer {
                     line.chars().take(40).collect::<String>()
                 )));
             };
-            if let Some(c) = attr.strip_prefix("candidate:").map(|_| attr) {
-                if let Ok(c) = Candidate::from_sdp_string(c) {
-                    found.push(c);
-                }
+            // mDNS names do not parse and are left out: the viewer's checks find it anyway.
+            if attr.starts_with("candidate:")
+                && let Ok(c) = Candidate::from_sdp_string(attr)
+            {
+                found.push(c);
             }
         }
         let routes = self.shared.routes();
@@ -785,10 +788,10 @@ impl Viewer {
                 },
                 u = recv(sub) => match u {
                     Some((unit, info)) => {
-                        if unit.generation() != self.info.generation {
-                            if let Err(reason) = self.follow(info) {
-                                return reason;
-                            }
+                        if unit.generation() != self.info.generation
+                            && let Err(reason) = self.follow(info)
+                        {
+                            return reason;
                         }
                         if unit.track() == Track::Video {
                             let behind = unit.received_at() >= live_from

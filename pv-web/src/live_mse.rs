@@ -86,7 +86,7 @@ pub async fn live_mp4(
         let (mut sink, mut stream) = socket.split();
         let (reason, frames) = tokio::select! {
             r = serve(&mut sink, &tap) => r,
-            () = async { while let Some(Ok(m)) = stream.next().await { if matches!(m, Message::Close(_)) { break } } } => ("closed", 0),
+            () = viewer_gone(&mut stream) => ("closed", 0),
         };
         let _ = sink.close().await;
         drop(viewer);
@@ -100,6 +100,17 @@ pub async fn live_mp4(
         live.audit(&owner, "live.end", &session, details).await;
     })
     .into_response()
+}
+
+/// Resolves when the viewer closes the socket (or it breaks); what it sends is ignored.
+async fn viewer_gone(
+    stream: &mut futures_util::stream::SplitStream<poem::web::websocket::WebSocketStream>,
+) {
+    while let Some(Ok(m)) = stream.next().await {
+        if matches!(m, Message::Close(_)) {
+            break;
+        }
+    }
 }
 
 type Sink = futures_util::stream::SplitSink<poem::web::websocket::WebSocketStream, Message>;
