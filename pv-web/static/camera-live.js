@@ -238,7 +238,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     const box = document.getElementById("session-player");
-    player = new window.pv.Player(box, { camera: id, stream: "main", name: camera.name });
+    player = new window.pv.Player(box, {
+      camera: id, stream: "main", name: camera.name, sound: Boolean(camera.audio_codec),
+    });
     zonesCanvas = document.createElement("canvas");
     zonesCanvas.className = "overlay";
     zonesCanvas.dataset.layer = "zones";

@@ -113,6 +113,8 @@
     this.camera = options.camera;
     this.stream = options.stream === "main" ? "main" : "sub";
     this.name = options.name || "Camera " + options.camera;
+    // The camera sends sound (AAC): it plays over Media Source and HLS, not over WebRTC.
+    this.cameraHasSound = Boolean(options.sound);
     this.protocol = null;
     this.state = "stopped";
     this.gen = 0;
@@ -247,10 +249,14 @@
       if (this.latencyMs != null) parts.push(Math.round(this.latencyMs) + " ms");
       if (this.bitrateKbps != null) parts.push(formatRate(this.bitrateKbps));
     }
+    if (this.cameraHasSound && this.protocol === "WebRTC") parts.push("no sound");
     this.badge.textContent = parts.join(" · ");
     let title = this.protocol === "WebRTC" ? "Live over WebRTC"
       : this.protocol === "HLS" ? "Live over HLS (a few seconds behind)" : "Live over a WebSocket (Media Source)";
     if (this.latencyMs != null) title += "; delay about " + Math.round(this.latencyMs) + " ms";
+    if (this.cameraHasSound && this.protocol === "WebRTC") {
+      title += "; no sound in this view (the camera's sound plays over Media Source)";
+    }
     if (this.bitrateKbps != null) title += "; " + formatRate(this.bitrateKbps);
     if (this.iceServers && this.iceServers.length) {
       title += "; the server offers " + this.iceServers.map(function (s) { return s.urls; }).join(", ");
