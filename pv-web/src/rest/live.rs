@@ -81,9 +81,11 @@ pub enum HlsFile {
 pub struct IceServer {
     /// `stun:…`, `turn:…` or `turns:…`.
     pub urls: String,
-    /// TURN user name.
+    /// TURN user name (absent for STUN).
+    #[oai(skip_serializing_if_is_none)]
     pub username: Option<String>,
-    /// TURN password.
+    /// TURN password (absent for STUN).
+    #[oai(skip_serializing_if_is_none)]
     pub credential: Option<String>,
 }
 

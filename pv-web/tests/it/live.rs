@@ -466,7 +466,7 @@ async fn viewers_are_told_the_configured_stun_and_turn_servers() {
     assert_eq!(
         body,
         json!([
-            { "urls": "stun:stun.example.net:3478", "username": null, "credential": null },
+            { "urls": "stun:stun.example.net:3478" },
             { "urls": "turn:turn.example.net:3478?transport=udp", "username": "pv", "credential": "turn-secret" },
         ])
     );
