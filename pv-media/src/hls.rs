@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::fmp4::{AudioTrack, Fmp4Codec, Muxer, VideoTrack};
-use crate::tap::{StreamTap, TapInfo, Track, VideoCodec};
+use crate::tap::{StreamTap, TapInfo, Timeline, Track, VideoCodec};
 
 /// A segment ends at the first key frame at least this long after its start.
 pub const SEGMENT_MIN: Duration = Duration::from_millis(900);
@@ -166,9 +166,9 @@ async fn run(tap: StreamTap, state: Arc<Mutex<State>>) {
             }
         }
         let rate = info.audio.as_ref().map_or(48_000, |a| a.sample_rate.max(1));
-        let mut base: Option<Duration> = None;
+        // A camera that reconnects with the same tracks continues on the same timeline.
+        let mut timeline = Timeline::new(Duration::from_millis(33));
         let mut current: Option<(Duration, Vec<u8>)> = None;
-        let mut last_video = Duration::ZERO;
         loop {
             let Some(unit) = sub.recv().await else { return };
             if unit.generation() != info.generation
@@ -176,12 +176,7 @@ async fn run(tap: StreamTap, state: Arc<Mutex<State>>) {
             {
                 continue 'generation;
             }
-            let Some(t) = unit.dts_or_pts() else { continue };
-            if base.is_none() && !unit.is_key_frame() {
-                continue;
-            }
-            let base_t = *base.get_or_insert(t);
-            let Some(since) = t.checked_sub(base_t) else { continue };
+            let Some(since) = timeline.place(&unit) else { continue };
             if unit.track() == Track::Video {
                 if unit.is_key_frame()
                     && let Some((start, data)) =
@@ -212,9 +207,8 @@ async fn run(tap: StreamTap, state: Arc<Mutex<State>>) {
                 let duration = unit
                     .duration()
                     .map(|d| ticks(d, 90_000))
-                    .unwrap_or_else(|| ticks(since.saturating_sub(last_video), 90_000))
+                    .unwrap_or_else(|| ticks(timeline.frame_interval(), 90_000))
                     .clamp(1, 90_000) as u32;
-                last_video = since;
                 if let (Some((_, data)), Ok(frag)) = (
                     current.as_mut(),
                     mux.video_fragment(

@@ -37,7 +37,6 @@ pub mod pull;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -76,6 +75,9 @@ pub struct LiveConfig {
     /// A frame older than this when its viewer gets to it (it fell behind) is skipped, with the
     /// rest of its group of pictures; frames of the group a viewer starts with are exempt.
     pub max_frame_age: Duration,
+    /// Keep the server-side latency of every sent frame for [`WebRtcServer::take_latency`]
+    /// (benchmarks; off in a server, where it would put a shared lock on every frame).
+    pub record_latency: bool,
 }
 
 impl Default for LiveConfig {
@@ -87,6 +89,7 @@ impl Default for LiveConfig {
             max_viewers: 100,
             connect_timeout: Duration::from_secs(20),
             max_frame_age: Duration::from_millis(700),
+            record_latency: false,
         }
     }
 }
@@ -312,7 +315,6 @@ struct Shared {
     routes: Mutex<Routes>,
     ended: mpsc::UnboundedSender<Ended>,
     latency: Mutex<LatencySamples>,
-    packets_in: AtomicU64,
 }
 
 impl Shared {
@@ -399,7 +401,6 @@ impl WebRtcServer {
             routes: Mutex::new(Routes::default()),
             ended,
             latency: Mutex::new(LatencySamples::default()),
-            packets_in: AtomicU64::new(0),
         });
         let receivers = (0..shared.sockets.len())
             .map(|i| tokio::spawn(receive(Arc::downgrade(&shared), shared.sockets[i].clone())))
@@ -423,7 +424,8 @@ impl WebRtcServer {
         self.shared.routes().sessions.contains_key(id)
     }
 
-    /// Server-side latency of the frames sent so far (see [`LatencySamples`]); clears them.
+    /// Server-side latency of the frames sent so far (see [`LatencySamples`]; only with
+    /// [`LiveConfig::record_latency`]); clears them.
     pub fn take_latency(&self) -> LatencySamples {
         std::mem::take(&mut *self.shared.latency.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -535,11 +537,10 @@ impl WebRtcServer {
             info,
             started: Instant::now(),
             connected: None,
+            end: None,
             frames: 0,
             bytes: 0,
-            rebase: None,
-            last_out: 0,
-            frame_ticks: 3000,
+            timeline: crate::tap::Timeline::new(Duration::from_millis(33)),
         };
         tokio::spawn(viewer.run(commands_rx, packets_rx));
         tracing::debug!(session = %id, "live session opened");
@@ -589,11 +590,6 @@ impl WebRtcServer {
             }
             None => false,
         }
-    }
-
-    /// Datagrams received so far on every socket.
-    pub fn packets_received(&self) -> u64 {
-        self.shared.packets_in.load(Ordering::Relaxed)
     }
 }
 
@@ -673,7 +669,6 @@ async fn receive(shared: std::sync::Weak<Shared>, socket: Arc<UdpSocket>) {
             continue;
         };
         let Some(shared) = shared.upgrade() else { return };
-        shared.packets_in.fetch_add(1, Ordering::Relaxed);
         let data = &buf[..n];
         let target = {
             let mut routes = shared.routes();
@@ -700,13 +695,18 @@ async fn receive(shared: std::sync::Weak<Shared>, socket: Arc<UdpSocket>) {
     }
 }
 
-/// The next unit of the subscription with the info of its generation; pending forever while
-/// there is no subscription (not connected yet).
-async fn recv(sub: &mut Option<Subscription>) -> Option<(crate::tap::AccessUnit, TapInfo)> {
+/// The next unit of the subscription, with the tap's info when the unit starts a generation
+/// other than `generation`; pending forever while there is no subscription (not connected
+/// yet).
+async fn recv(
+    sub: &mut Option<Subscription>,
+    generation: u64,
+) -> Option<(crate::tap::AccessUnit, Option<TapInfo>)> {
     match sub {
         Some(sub) => {
             let unit = sub.recv().await?;
-            Some((unit, sub.info().clone()))
+            let info = (unit.generation() != generation).then(|| sub.info().clone());
+            Some((unit, info))
         }
         None => std::future::pending().await,
     }
@@ -724,14 +724,12 @@ struct Viewer {
     info: TapInfo,
     started: Instant,
     connected: Option<Instant>,
+    /// Why the session is ending, once the peer connection said so.
+    end: Option<EndReason>,
     frames: u64,
     bytes: u64,
-    /// (tap time, RTP time) of the key frame the current generation started at.
-    rebase: Option<(u64, u64)>,
-    /// RTP time of the last frame sent.
-    last_out: u64,
-    /// Last frame interval, in 90 kHz ticks.
-    frame_ticks: u64,
+    /// The RTP timeline, continuous across the tap's generations.
+    timeline: crate::tap::Timeline,
 }
 
 impl Viewer {
@@ -786,9 +784,9 @@ impl Viewer {
                     }
                     Some(Command::Close) | None => return EndReason::Closed,
                 },
-                u = recv(sub) => match u {
+                u = recv(sub, self.info.generation) => match u {
                     Some((unit, info)) => {
-                        if unit.generation() != self.info.generation
+                        if let Some(info) = info
                             && let Err(reason) = self.follow(info)
                         {
                             return reason;
@@ -818,9 +816,11 @@ impl Viewer {
                 return EndReason::Failed(e);
             }
             match self.drain() {
-                Ok((at, None)) => next = at,
-                Ok((_, Some(end))) => return end,
+                Ok(at) => next = at,
                 Err(e) => return EndReason::Failed(e),
+            }
+            if let Some(end) = self.end.take() {
+                return end;
             }
             if sub.is_none() && self.connected.is_some() {
                 // Start from the tap's current group of pictures (at a key frame).
@@ -851,12 +851,12 @@ impl Viewer {
         Ok(())
     }
 
-    /// Send what the peer connection has to send; the next timeout, and an end if one came.
-    fn drain(&mut self) -> Result<(Instant, Option<EndReason>), String> {
-        let mut end = None;
+    /// Send what the peer connection has to send; the next timeout. An end the peer
+    /// connection reports is kept in `self.end` (a drain after a write must not lose it).
+    fn drain(&mut self) -> Result<Instant, String> {
         loop {
             match self.rtc.poll_output().map_err(|e| e.to_string())? {
-                Output::Timeout(t) => return Ok((t, end)),
+                Output::Timeout(t) => return Ok(t),
                 Output::Transmit(t) => {
                     if let Some(socket) = self.shared.socket_for(t.source) {
                         self.bytes += t.contents.len() as u64;
@@ -870,9 +870,11 @@ impl Viewer {
                         tracing::debug!(session = %self.id, after_ms = self.started.elapsed().as_millis() as u64, "live session connected");
                     }
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                        end = Some(EndReason::ConsentLost);
+                        self.end.get_or_insert(EndReason::ConsentLost);
                     }
-                    Event::Closed => end = Some(EndReason::PeerClosed),
+                    Event::Closed => {
+                        self.end.get_or_insert(EndReason::PeerClosed);
+                    }
                     _ => {}
                 },
             }
@@ -892,26 +894,13 @@ impl Viewer {
         }
         self.avc = avc;
         self.info = info;
-        self.rebase = None;
         Ok(())
     }
 
     fn write(&mut self, unit: &crate::tap::AccessUnit) -> Result<(), String> {
-        let Some(ts) = unit.pts().or(unit.dts()) else { return Ok(()) };
-        let ticks = (ts.as_nanos() * 9 / 100_000) as u64;
-        if self.rebase.is_none() {
-            if !unit.is_key_frame() {
-                return Ok(());
-            }
-            let out = if self.frames == 0 { 0 } else { self.last_out + self.frame_ticks };
-            self.rebase = Some((ticks, out));
-        }
-        let Some((base_in, base_out)) = self.rebase else { return Ok(()) };
-        let Some(out) = ticks.checked_sub(base_in).map(|d| d + base_out) else { return Ok(()) };
-        if self.frames > 0 && out > self.last_out {
-            self.frame_ticks = (out - self.last_out).min(90_000);
-        }
-        self.last_out = out;
+        let Some(at) = self.timeline.place(unit) else { return Ok(()) };
+        // RTP time stamps are presentation times (the same as decoding times: no B-frames).
+        let out = (at.as_nanos() * 9 / 100_000) as u64;
         let data = h264::to_annex_b(unit.data(), &self.avc, unit.is_key_frame());
         let Some(writer) = self.rtc.writer(self.mid) else { return Ok(()) };
         writer
@@ -919,8 +908,10 @@ impl Viewer {
             .map_err(|e| e.to_string())?;
         self.frames += 1;
         // The frame's packets leave in the drain that follows; measure after it.
-        let (at, end) = self.drain()?;
-        let _ = (at, end);
+        self.drain()?;
+        if !self.shared.config.record_latency {
+            return Ok(());
+        }
         let micros = u32::try_from(unit.received_at().elapsed().as_micros()).unwrap_or(u32::MAX);
         let mut lat = self.shared.latency.lock().unwrap_or_else(|p| p.into_inner());
         if lat.micros.len() < LatencySamples::CAP {

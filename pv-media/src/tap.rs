@@ -430,6 +430,61 @@ impl Subscription {
     }
 }
 
+/// One continuous timeline over a subscription's units, across generations: a consumer that
+/// sends the stream on (live view, HLS) places each unit on it, so a camera that reconnects
+/// continues where it left off instead of jumping in time. Starts at zero at the first key
+/// frame; a new generation starts one frame interval after the last video frame.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    generation: Option<u64>,
+    base: Duration,
+    offset: Duration,
+    last_video: Option<Duration>,
+    frame: Duration,
+}
+
+impl Timeline {
+    /// A timeline whose frame interval is `frame` until video frames tell otherwise.
+    pub fn new(frame: Duration) -> Timeline {
+        Timeline {
+            generation: None,
+            base: Duration::ZERO,
+            offset: Duration::ZERO,
+            last_video: None,
+            frame,
+        }
+    }
+
+    /// The unit's (decoding) time on the timeline; None before the first key frame of a
+    /// generation, and for units without a time stamp or before that key frame.
+    pub fn place(&mut self, unit: &AccessUnit) -> Option<Duration> {
+        let t = unit.dts_or_pts()?;
+        if self.generation != Some(unit.generation) {
+            if !unit.is_key_frame() {
+                return None;
+            }
+            if let Some(last) = self.last_video {
+                self.offset = last + self.frame;
+            }
+            self.generation = Some(unit.generation);
+            self.base = t;
+        }
+        let at = t.checked_sub(self.base)? + self.offset;
+        if unit.track == Track::Video {
+            if let Some(last) = self.last_video.filter(|l| at > *l) {
+                self.frame = (at - last).min(Duration::from_secs(1));
+            }
+            self.last_video = Some(self.last_video.map_or(at, |l| l.max(at)));
+        }
+        Some(at)
+    }
+
+    /// The current frame interval (from the last two video frames, else the initial guess).
+    pub fn frame_interval(&self) -> Duration {
+        self.frame
+    }
+}
+
 /// A camera's in-memory stream (see the module documentation). Cloning gives another handle
 /// to the same tap.
 #[derive(Clone)]
@@ -775,6 +830,26 @@ mod tests {
         let mut sub = tap.subscribe();
         drop(tap);
         assert!(sub.recv().await.is_none());
+    }
+
+    #[test]
+    fn a_timeline_continues_across_generations() {
+        let unit = |g: u64, ms: u64, key: bool| {
+            let t = Some(Duration::from_millis(ms));
+            AccessUnit {
+                generation: g,
+                ..AccessUnit::new(Track::Video, Bytes::new(), t, t, None, key)
+            }
+        };
+        let mut line = Timeline::new(Duration::from_millis(40));
+        assert_eq!(line.place(&unit(1, 5000, false)), None, "nothing before a key frame");
+        assert_eq!(line.place(&unit(1, 5000, true)), Some(Duration::ZERO));
+        assert_eq!(line.place(&unit(1, 5033, false)), Some(Duration::from_millis(33)));
+        assert_eq!(line.frame_interval(), Duration::from_millis(33));
+        // The camera reconnects: its clock starts again; the timeline goes on.
+        assert_eq!(line.place(&unit(2, 100, false)), None);
+        assert_eq!(line.place(&unit(2, 120, true)), Some(Duration::from_millis(66)));
+        assert_eq!(line.place(&unit(2, 153, false)), Some(Duration::from_millis(99)));
     }
 
     #[test]

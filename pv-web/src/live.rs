@@ -111,7 +111,7 @@ pub struct Live {
 struct Inner {
     config: pv_core::config::LiveConfig,
     listen: std::net::IpAddr,
-    server: OnceCell<Result<WebRtcServer, String>>,
+    server: OnceCell<WebRtcServer>,
     sessions: Mutex<HashMap<SessionId, (SessionOwner, Option<Lease>)>>,
     pulls: Mutex<HashMap<(i64, Stream), PullEntry>>,
     hls: Mutex<HashMap<(i64, Stream), HlsEntry>>,
@@ -163,13 +163,13 @@ impl Live {
         &self.inner.config
     }
 
-    /// The WebRTC server, bound on first use.
+    /// The WebRTC server, bound on first use (a failure, say a busy port, is tried again by
+    /// the next viewer).
     pub async fn webrtc(&self) -> Result<&WebRtcServer, LiveError> {
         let inner = self.inner.clone();
-        let result = self
-            .inner
+        self.inner
             .server
-            .get_or_init(|| async move {
+            .get_or_try_init(|| async move {
                 let config = LiveConfig {
                     udp_port: inner.config.udp_port,
                     addresses: LiveConfig::host_addresses(inner.listen),
@@ -184,12 +184,11 @@ impl Live {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "WebRTC live view cannot start");
-                        Err(e.to_string())
+                        Err(e)
                     }
                 }
             })
-            .await;
-        result.as_ref().map_err(|e| LiveError::Internal(e.clone()))
+            .await
     }
 
     /// The tap a viewer of `camera`'s `stream` reads: the recorder's (`recorder_tap`, when
@@ -224,6 +223,14 @@ impl Live {
         entry.idle_since = None;
         let lease = Lease { inner: Arc::downgrade(&self.inner), key };
         Ok((entry.pull.tap().clone(), Some(lease)))
+    }
+
+    /// The running HLS segmenter of a camera's stream, if any (marked as used).
+    pub fn running_hls(&self, camera: i64, stream: Stream) -> Option<pv_media::hls::Segmenter> {
+        let mut hls = lock(&self.inner.hls);
+        let e = hls.get_mut(&(camera, stream))?;
+        e.used = std::time::Instant::now();
+        Some(e.segmenter.clone())
     }
 
     /// The HLS segmenter of a camera's stream, started on first use from `source` (the
@@ -326,10 +333,7 @@ impl Live {
 
     /// End a session (its end is audited when it is over).
     pub async fn close(&self, id: &SessionId) -> bool {
-        match self.inner.server.get() {
-            Some(Ok(server)) => server.close(id),
-            _ => false,
-        }
+        self.inner.server.get().is_some_and(|server| server.close(id))
     }
 
     /// End every session of a camera (it was deleted).

@@ -20,7 +20,7 @@ use poem::web::websocket::{Message, WebSocket};
 use poem::web::{Data, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use pv_media::fmp4::{AudioTrack, Fmp4Codec, Muxer, VideoTrack};
-use pv_media::tap::{StreamTap, TapInfo, Track, VideoCodec};
+use pv_media::tap::{StreamTap, TapInfo, Timeline, Track, VideoCodec};
 use pv_security::rbac::Permission;
 
 use crate::auth::Principal;
@@ -186,23 +186,17 @@ async fn serve(sink: &mut Sink, tap: &StreamTap) -> (&'static str, u64) {
             .and_then(|v| v.framerate)
             .filter(|(n, _)| *n > 0)
             .map_or(3000, |(n, d)| (90_000 * u64::from(d) / u64::from(n)).max(1));
-        let mut base: Option<Duration> = None;
+        // A camera that reconnects with the same tracks continues on the same timeline; other
+        // tracks need a new init segment (the player starts a new Media Source).
+        let mut timeline = Timeline::new(Duration::from_nanos(frame_ticks * 100_000 / 9));
         loop {
             let Some(unit) = sub.recv().await else { return ("camera_gone", frames) };
-            if unit.generation() != info.generation {
-                // Flush nothing: a new init segment starts the new generation.
-                if sub.info().video != info.video || sub.info().audio != info.audio {
-                    continue 'generation;
-                }
+            if unit.generation() != info.generation
+                && (sub.info().video != info.video || sub.info().audio != info.audio)
+            {
+                continue 'generation;
             }
-            let Some(t) = unit.dts_or_pts() else { continue };
-            if base.is_none() {
-                if !unit.is_key_frame() {
-                    continue;
-                }
-                base = Some(t);
-            }
-            let Some(since) = base.and_then(|b| t.checked_sub(b)) else { continue };
+            let Some(since) = timeline.place(&unit) else { continue };
             let behind =
                 unit.received_at() >= live_from && unit.received_at().elapsed() > MAX_FRAME_AGE;
             if behind && unit.track() == Track::Video && !unit.is_key_frame() {

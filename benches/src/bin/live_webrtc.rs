@@ -78,6 +78,7 @@ async fn server(seconds: u64, counts: &[usize]) -> anyhow::Result<()> {
         udp_port: 0,
         addresses: vec!["127.0.0.1".parse()?],
         max_viewers: 1000,
+        record_latency: true,
         ..LiveConfig::default()
     };
     let (server, _ended) = WebRtcServer::bind(live).await?;

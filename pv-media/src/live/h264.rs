@@ -53,15 +53,7 @@ impl AvcConfig {
     /// The profile-level-id to answer with: the camera's profile in the canonical form browsers
     /// offer (constrained baseline `42e0`, main `4d00`, high `6400`), the camera's level.
     pub fn answer_profile_level_id(&self) -> u32 {
-        let profile = (self.profile_level_id >> 16) as u8;
-        let level = self.profile_level_id & 0xff;
-        let canonical = match profile {
-            0x42 => 0x42e0,
-            0x4d => 0x4d00,
-            0x64 => 0x6400,
-            _ => return self.profile_level_id,
-        };
-        (canonical << 8) | level
+        (profile_class(self.profile_level_id) << 8) | (self.profile_level_id & 0xff)
     }
 
     /// A human name of the profile (for messages).

@@ -749,6 +749,8 @@ impl CamerasApi {
         let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
         auth.authorize(&state, Permission::RecordingsDelete, &resource(&cam))?;
         let removed = state.nvr().delete_camera(CameraId(cam.id)).await.map_err(nvr_err)?;
+        // Its live viewers end too (their pulls stop once the last lease goes).
+        state.live().close_camera(cam.id).await;
         auth.audit(
             &state,
             "camera.delete",

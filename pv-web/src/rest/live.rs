@@ -320,6 +320,9 @@ impl LiveApi {
         cam: &pv_core::db::records::camera::Model,
         stream: crate::live::Stream,
     ) -> ApiResult<pv_media::hls::Segmenter> {
+        if let Some(running) = state.live().running_hls(cam.id, stream) {
+            return Ok(running);
+        }
         // The source is looked up before the segmenter lock (it may start a pull).
         let source = crate::live::viewer_source(state, cam, stream).await.map_err(live_err)?;
         let mut source = Some(source);
