@@ -76,3 +76,20 @@ if [ "$purpose" = test ]; then
     up "$port" || { echo "database server on 127.0.0.1:$port is not reachable" >&2; exit 1; }
   done
 fi
+
+if [ "$purpose" = test ]; then
+  # schemathesis (PyPI) fuzzes the REST API against its OpenAPI document (bins/api-fuzz.sh), from
+  # a virtualenv of its own so nothing touches the system's Python packages.
+  schemathesis_version=4.32.5
+  venv="$HOME/.cache/pentavision/venv-schemathesis"
+  if ! "$venv/bin/st" --version 2>/dev/null | grep -qF "$schemathesis_version"; then
+    echo "==> installing schemathesis $schemathesis_version into $venv"
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3 python3-venv
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
+  fi
+fi

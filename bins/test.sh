@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole PentaVision test suite: unit and integration tests on SQLite, PostgreSQL and
 # MariaDB, HTTP tests, end-to-end tests of the binaries, examples and benches (compiled and
-# run once), and the headless-Chromium UI test. Installs what is missing first.
+# run once), the headless-Chromium UI test and the schemathesis fuzz of the REST API
+# (bins/api-fuzz.sh). Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash bins/install-deps.sh test
@@ -26,4 +27,6 @@ cargo build -q --locked --bin pentavision
   PV_BIN="$CARGO_TARGET_DIR/debug/pentavision" PV_TESTCAM="$CARGO_TARGET_DIR/debug/examples/testcam" \
     npm test
 )
+echo "==> API fuzz (schemathesis over every operation of the OpenAPI document)"
+PV_BIN="$CARGO_TARGET_DIR/debug/pentavision" bash bins/api-fuzz.sh
 echo "==> all suites passed"

@@ -444,8 +444,11 @@ impl Config {
         });
         let file = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| {
-                    Error::Config(format!("config file {}: cannot read: {e}", p.display()))
+                // A regular file of at most 1 MiB: `--config /dev/zero` is refused, not read.
+                let bytes = crate::files::read_regular_file(p, 1 << 20, "the config file")
+                    .map_err(|e| Error::Config(e.to_string()))?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    Error::Config(format!("config file {}: not UTF-8 text", p.display()))
                 })?;
                 warn_if_readable_by_others(p);
                 Some((p.as_path(), text))

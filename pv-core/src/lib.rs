@@ -6,6 +6,8 @@
 //! - [`error`]: [`ErrorKind`], the one classification the web layer maps to HTTP status, and this
 //!   crate's [`Error`].
 //! - [`clock`]: the [`Clock`] trait so time-dependent logic is tested with a simulated clock.
+//! - [`input`]: checks on names of every kind and the quoting of user input in messages.
+//! - [`files`]: reading files that people name (regular files only, with a size cap).
 //! - [`telemetry`]: tracing set-up (human or JSON, rotating log files in the data dir).
 //! - [`setup`]: first-time set-up (what `pentavision-installer` runs).
 //! - [`cameras`]: camera rows (create, list, update, delete, live status).
@@ -28,7 +30,9 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod ids;
+pub mod input;
 pub mod recordings;
 pub mod setup;
 pub mod telemetry;

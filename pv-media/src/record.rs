@@ -64,6 +64,7 @@
 mod ffmpeg;
 pub(crate) mod gst;
 mod motion;
+pub(crate) mod reason;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

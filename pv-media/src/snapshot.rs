@@ -3,7 +3,9 @@
 //! [`from_tap`] decodes the last key frame a recorder put into its [`StreamTap`] (the frame
 //! and its caps, whose `codec_data` holds the parameter sets, are all a decoder needs);
 //! [`from_file`] takes the last (or first) key frame of a segment file instead, for cameras
-//! recorded by the ffmpeg fallback, which has no tap. Only that one frame is decoded:
+//! recorded by the ffmpeg fallback, which has no tap, or the key frame at or before a moment
+//! of the file (timeline thumbnails; [`key_frame_offsets`] lists the file's key frames so
+//! callers can cache pictures by key frame). Only that one frame is decoded:
 //!
 //! `appsrc → h264parse/h265parse → avdec_h264/avdec_h265 → videoconvert → videoscale → jpegenc
 //! → appsink`
@@ -74,6 +76,11 @@ pub enum FramePick {
     /// The last key frame (the file is demuxed to its end; nothing is decoded but that frame).
     #[default]
     Last,
+    /// The last key frame at or before this offset from the file's first video frame (the
+    /// first key frame when the offset is before it). The file is demuxed only up to the
+    /// offset; an offset past the end gives the last key frame. The offsets
+    /// [`key_frame_offsets`] lists pick exactly those frames.
+    AtOrBefore(Duration),
 }
 
 /// Why no snapshot could be made.
@@ -169,8 +176,8 @@ pub fn from_key_frame(frame: &KeyFrame, options: &SnapshotOptions) -> Result<Jpe
     )
 }
 
-/// JPEG of the last (or first) key frame of an MP4 segment file. A file still being written
-/// (or cut short) gives its last key frame that could be read.
+/// JPEG of the key frame `pick` names in an MP4 segment file. A file still being written (or
+/// cut short) gives its last key frame that could be read.
 pub fn from_file(
     path: &Path,
     pick: FramePick,
@@ -183,6 +190,30 @@ pub fn from_file(
     }
     let (caps, buffer) = read_key_frame(path, pick, deadline)?;
     encode(&caps, &buffer, options, deadline)
+}
+
+/// The offsets of a segment file's video key frames from its first video frame, in order
+/// (the first is zero). Nothing is decoded; the file is demuxed to its end, or to the last
+/// complete fragment of a file still being written. Used to map a moment to the key frame
+/// [`FramePick::AtOrBefore`] would decode, e.g. to cache pictures by key frame. Blocks for up
+/// to `timeout`.
+pub fn key_frame_offsets(path: &Path, timeout: Duration) -> Result<Vec<Duration>, SnapshotError> {
+    let deadline = Deadline::after(timeout);
+    if !path.is_file() {
+        let err = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        return Err(crate::Error::io(path, err).into());
+    }
+    let mut offsets = Vec::new();
+    scan_video(path, deadline, |offset, key, _| {
+        if key {
+            offsets.push(offset);
+        }
+        Scan::Continue
+    })?;
+    if offsets.is_empty() {
+        return Err(SnapshotError::NoFrameInFile { path: path.to_path_buf() });
+    }
+    Ok(offsets)
 }
 
 /// When a snapshot must be done, and the time it was given.
@@ -231,12 +262,23 @@ fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
     }
 }
 
-/// Demux `path` and return the caps and buffer of the first or last video key frame.
-fn read_key_frame(
+/// What [`scan_video`]'s visitor wants next.
+enum Scan {
+    /// Read on.
+    Continue,
+    /// Stop reading.
+    Stop,
+}
+
+/// Demux `path` and show `visit` every video buffer in file order: its offset from the
+/// first video buffer (presentation time, else decode time), whether it is a key frame, and
+/// the sample (caps and buffer). A read error after at least one buffer ends the scan
+/// quietly (a file cut short, or still being written, gives what came before the damage).
+fn scan_video(
     path: &Path,
-    pick: FramePick,
     deadline: Deadline,
-) -> Result<(gst::Caps, gst::Buffer), SnapshotError> {
+    mut visit: impl FnMut(Duration, bool, &gst::Sample) -> Scan,
+) -> Result<(), SnapshotError> {
     crate::init()?;
     let pipeline = gst::Pipeline::with_name("snapshot-read");
     let src = make("filesrc")?;
@@ -266,32 +308,58 @@ fn read_key_frame(
             bus_error(&running.0).unwrap_or_else(|| format!("cannot read {}", path.display())),
         )
     })?;
-    let mut found: Option<(gst::Caps, gst::Buffer)> = None;
+    let mut base: Option<gst::ClockTime> = None;
     loop {
         match sink.try_pull_sample(deadline.step()?) {
             Some(sample) => {
-                if let (Some(caps), Some(buffer)) = (sample.caps_owned(), sample.buffer_owned())
-                    && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
-                {
-                    found = Some((caps, buffer));
-                    if pick == FramePick::First {
-                        break;
-                    }
+                let Some(buffer) = sample.buffer() else { continue };
+                let Some(ts) = buffer.pts().or_else(|| buffer.dts()) else { continue };
+                let first = *base.get_or_insert(ts);
+                let offset = Duration::from_nanos(ts.nseconds().saturating_sub(first.nseconds()));
+                let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                if let Scan::Stop = visit(offset, key, &sample) {
+                    return Ok(());
                 }
             }
-            None if sink.is_eos() => break,
+            None if sink.is_eos() => return Ok(()),
             None => {
                 if let Some(err) = bus_error(&running.0) {
-                    // A file cut short still gives the key frames before the damage.
-                    if found.is_some() {
+                    if base.is_some() {
                         tracing::debug!(path = %path.display(), error = err, "snapshot: file read stopped early");
-                        break;
+                        return Ok(());
                     }
                     return Err(SnapshotError::BadFile { path: path.to_path_buf(), reason: err });
                 }
             }
         }
     }
+}
+
+/// Demux `path` and return the caps and buffer of the video key frame `pick` names.
+fn read_key_frame(
+    path: &Path,
+    pick: FramePick,
+    deadline: Deadline,
+) -> Result<(gst::Caps, gst::Buffer), SnapshotError> {
+    let mut found: Option<(gst::Caps, gst::Buffer)> = None;
+    scan_video(path, deadline, |offset, key, sample| {
+        if let FramePick::AtOrBefore(at) = pick
+            && offset > at
+            && found.is_some()
+        {
+            return Scan::Stop;
+        }
+        if !key {
+            return Scan::Continue;
+        }
+        if let (Some(caps), Some(buffer)) = (sample.caps_owned(), sample.buffer_owned()) {
+            found = Some((caps, buffer));
+            if pick == FramePick::First {
+                return Scan::Stop;
+            }
+        }
+        Scan::Continue
+    })?;
     found.ok_or_else(|| SnapshotError::NoFrameInFile { path: path.to_path_buf() })
 }
 

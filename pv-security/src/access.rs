@@ -75,7 +75,8 @@ pub struct NewRule {
 /// Parse a duration such as `90s`, `30m`, `1h`, `7d`, `2w`.
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let text = text.trim();
-    let bad = || Error::InvalidInput(format!("'{text}' is not a duration like 30m, 1h, 7d or 2w"));
+    let quoted = pv_core::input::quote(text);
+    let bad = || Error::InvalidInput(format!("{quoted} is not a duration like 30m, 1h, 7d or 2w"));
     let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(unit_at);
     let n: i64 = number.parse().map_err(|_| bad())?;
@@ -93,7 +94,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     n.checked_mul(seconds)
         .filter(|s| *s <= 100 * 365 * 86_400)
         .map(Duration::seconds)
-        .ok_or_else(|| Error::InvalidInput(format!("'{text}' is longer than 100 years")))
+        .ok_or_else(|| Error::InvalidInput(format!("{quoted} is longer than 100 years")))
 }
 
 /// Add a rule, or update the reason/expiry of the same network and action. Returns the row.

@@ -58,7 +58,8 @@ impl AccountStatus {
             "suspended" => Ok(Self::Suspended),
             "disabled" => Ok(Self::Disabled),
             other => Err(Error::InvalidInput(format!(
-                "unknown account status {other:?} (expected active, suspended or disabled)"
+                "unknown account status {} (expected active, suspended or disabled)",
+                pv_core::input::quote(other)
             ))),
         }
     }
@@ -84,10 +85,18 @@ fn check_username(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
+        // Quoted short: the name may be a megabyte of anything.
         Err(Error::InvalidInput(format!(
-            "user name {name:?} must be 1 to 64 letters, digits, dots, dashes or underscores"
+            "the user name {} must be 1 to 64 letters, digits, dots, dashes or underscores",
+            pv_core::input::quote(name)
         )))
     }
+}
+
+/// A display name: 1 to 128 characters without control characters.
+fn check_display_name(name: &str) -> Result<()> {
+    pv_core::input::check_name("a display name", name, 128)
+        .map_err(|e| Error::InvalidInput(e.to_string()))
 }
 
 fn check_password(pw: &str) -> Result<()> {
@@ -110,8 +119,14 @@ pub async fn create_user(
     now: DateTime<Utc>,
 ) -> Result<user::Model> {
     check_username(&new.username)?;
+    if let Some(display_name) = &new.display_name {
+        check_display_name(display_name)?;
+    }
     if find_by_username(db, &new.username).await?.is_some() {
-        return Err(Error::Conflict(format!("the user name {:?} is taken", new.username)));
+        return Err(Error::Conflict(format!(
+            "the user name {} is taken",
+            pv_core::input::quote(&new.username)
+        )));
     }
     let password_hash = match &new.password {
         Some(pw) => {
@@ -345,6 +360,16 @@ pub async fn check_setup_code(db: &DatabaseConnection, user_id: i64, code: &str)
     Ok(live.iter().any(|row| constant_time_eq(row.code_hash.as_bytes(), hash.as_bytes())))
 }
 
+/// Whether any setup code is still live, i.e. the first administrator has not enrolled yet
+/// (the sign-in page then explains how the first sign-in works).
+pub async fn setup_pending(db: &DatabaseConnection) -> Result<bool> {
+    Ok(setup_code::Entity::find()
+        .filter(setup_code::Column::UsedAt.is_null())
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Kill `user_id`'s setup codes and remove the code file (after a passkey or TOTP enrolment).
 pub async fn retire_setup_codes(
     db: &DatabaseConnection,
@@ -450,11 +475,37 @@ pub async fn totp_confirm(
     active.confirmed_at = Set(Some(now));
     active.last_used_step = Set(i64::try_from(step).ok());
     active.update(&txn).await?;
+    store_recovery_codes(&txn, user_id, &codes, now).await?;
+    txn.commit().await?;
+    Ok(Some(codes))
+}
+
+/// Replace `user_id`'s recovery codes with [`RECOVERY_CODES`] fresh ones (show them once).
+/// Each works once in place of a TOTP code, or with the password of a passkey account that
+/// lost its passkey.
+pub async fn new_recovery_codes(
+    db: &DatabaseConnection,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let codes = totp::generate_recovery_codes(RECOVERY_CODES);
+    let txn = db.begin().await?;
+    store_recovery_codes(&txn, user_id, &codes, now).await?;
+    txn.commit().await?;
+    Ok(codes)
+}
+
+async fn store_recovery_codes(
+    txn: &impl ConnectionTrait,
+    user_id: i64,
+    codes: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
     recovery_code::Entity::delete_many()
         .filter(recovery_code::Column::UserId.eq(user_id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
-    for c in &codes {
+    for c in codes {
         recovery_code::ActiveModel {
             user_id: Set(user_id),
             code_hash: Set(totp::hash_recovery_code(c)),
@@ -462,11 +513,10 @@ pub async fn totp_confirm(
             created_at: Set(now),
             ..Default::default()
         }
-        .insert(&txn)
+        .insert(txn)
         .await?;
     }
-    txn.commit().await?;
-    Ok(Some(codes))
+    Ok(())
 }
 
 /// Check a TOTP code of `user_id`'s confirmed credential (a step is accepted once).

@@ -31,9 +31,10 @@ pub fn parse_network(text: &str) -> Result<IpNet> {
     if let Ok(net) = text.parse::<IpNet>() {
         return Ok(net.trunc());
     }
-    text.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| Error::InvalidInput(format!("'{text}' is not an IP address or CIDR network")))
+    text.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+        let text = pv_core::input::quote(text);
+        Error::InvalidInput(format!("{text} is not an IP address or CIDR network"))
+    })
 }
 
 /// The built-in never-block networks.

@@ -62,12 +62,14 @@ impl CountryCode {
     pub fn parse(text: &str) -> Result<Self> {
         let &[a, b] = text.as_bytes() else {
             return Err(Error::InvalidInput(format!(
-                "'{text}' is not a country code: use the two-letter ISO 3166-1 alpha-2 code, e.g. DE"
+                "{} is not a country code: use the two-letter ISO 3166-1 alpha-2 code, e.g. DE",
+                pv_core::input::quote(text)
             )));
         };
         if !a.is_ascii_alphabetic() || !b.is_ascii_alphabetic() {
             return Err(Error::InvalidInput(format!(
-                "'{text}' is not a country code: use the two-letter ISO 3166-1 alpha-2 code, e.g. DE"
+                "{} is not a country code: use the two-letter ISO 3166-1 alpha-2 code, e.g. DE",
+                pv_core::input::quote(text)
             )));
         }
         let code = CountryCode([a.to_ascii_uppercase(), b.to_ascii_uppercase()]);
@@ -164,7 +166,8 @@ impl FromStr for PolicyMode {
             "allow" => Ok(PolicyMode::Allow),
             "deny" => Ok(PolicyMode::Deny),
             other => Err(Error::InvalidInput(format!(
-                "'{other}' is not a country policy mode: use off, allow or deny"
+                "{} is not a country policy mode: use off, allow or deny",
+                pv_core::input::quote(other)
             ))),
         }
     }
@@ -243,9 +246,10 @@ pub async fn save_policy(
                 path.display()
             )));
         }
-        let bytes = tokio::fs::read(path).await.map_err(|e| {
-            Error::InvalidInput(format!("cannot read the country database {}: {e}", path.display()))
-        })?;
+        let owned = path.clone();
+        let bytes = tokio::task::spawn_blocking(move || read_database(&owned))
+            .await
+            .map_err(|e| Error::InvalidInput(format!("cannot read the country database: {e}")))??;
         GeoDb::from_bytes(bytes, path)?;
     }
     let countries_json = serde_json::to_value(&countries)
@@ -279,6 +283,18 @@ pub async fn save_policy(
     Ok(saved)
 }
 
+/// The largest country database read: 256 MiB. The full GeoLite2-City database is about
+/// 70 MiB and country databases a few MiB, so a larger file is not a country database.
+pub const MAX_MMDB_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Read the country database at `path`: only a regular file (not `/dev/zero`, a FIFO or a
+/// directory — checked on the opened handle, which is opened without blocking) of at most
+/// [`MAX_MMDB_BYTES`]. Blocking: call it from a blocking task in async code.
+pub fn read_database(path: &Path) -> Result<Vec<u8>> {
+    pv_core::files::read_regular_file(path, MAX_MMDB_BYTES, "the country database")
+        .map_err(|e| Error::InvalidInput(e.to_string()))
+}
+
 /// An opened MaxMind-format database (held in memory).
 pub struct GeoDb {
     reader: maxminddb::Reader<Vec<u8>>,
@@ -291,12 +307,10 @@ impl fmt::Debug for GeoDb {
 }
 
 impl GeoDb {
-    /// Read and open the database at `path`.
+    /// Read (with [`read_database`]: a regular file of at most [`MAX_MMDB_BYTES`]) and open
+    /// the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::InvalidInput(format!("cannot read the country database {}: {e}", path.display()))
-        })?;
-        Self::from_bytes(bytes, path)
+        Self::from_bytes(read_database(path)?, path)
     }
 
     /// Open a database already read into memory from `origin` (named in errors).

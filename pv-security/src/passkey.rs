@@ -190,10 +190,9 @@ impl RelyingParty {
 }
 
 fn clean_name(name: &str) -> Result<String> {
+    pv_core::input::check_name("a passkey name", name, 64)
+        .map_err(|e| Error::InvalidInput(e.to_string()))?;
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(Error::InvalidInput("a passkey name must be 1 to 64 characters".into()));
-    }
     Ok(name.into())
 }
 

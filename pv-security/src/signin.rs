@@ -64,7 +64,10 @@ impl Refused {
                 until.format("%Y-%m-%d %H:%M:%S UTC")
             ),
             Refused::Inactive(status) => format!("this account is {}", status.as_str()),
-            Refused::PasskeyOnly => "this account signs in with its passkey".into(),
+            Refused::PasskeyOnly => {
+                "this account signs in with its passkey (or its password and a recovery code)"
+                    .into()
+            }
         }
     }
 
@@ -171,9 +174,19 @@ impl SignIn<'_> {
             }
             Stage::Full
         } else if factors.passkeys > 0 {
-            return self
-                .refuse(creds, Some(&user), method, Refused::PasskeyOnly, ip, client, now)
-                .await;
+            // A passkey account signs in with its passkey; password + recovery code is the way
+            // back in when the passkey is lost.
+            let Some(code) = creds.code.as_deref().filter(|c| !c.trim().is_empty()) else {
+                return self
+                    .refuse(creds, Some(&user), method, Refused::PasskeyOnly, ip, client, now)
+                    .await;
+            };
+            if !account::use_recovery_code(self.db, user.id, code, now).await? {
+                return self
+                    .fail(&throttle, &subject, creds, Some(&user), method, ip, client, now)
+                    .await;
+            }
+            Stage::Full
         } else {
             Stage::Enrol
         };

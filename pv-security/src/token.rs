@@ -33,10 +33,9 @@ pub async fn create(
     new: &NewToken,
     now: DateTime<Utc>,
 ) -> Result<(String, api_token::Model)> {
+    pv_core::input::check_name("a token name", &new.name, 64)
+        .map_err(|e| Error::InvalidInput(e.to_string()))?;
     let name = new.name.trim();
-    if name.is_empty() || name.len() > 64 {
-        return Err(Error::InvalidInput("a token needs a name of 1 to 64 characters".into()));
-    }
     if new.expires_at.is_some_and(|t| t <= now) {
         return Err(Error::InvalidInput("a token's expiry must be in the future".into()));
     }

@@ -148,8 +148,10 @@ async fn refresh(last: &CountryFilter, policy: CountryPolicy) -> CountryFilter {
         let geo = Some(geo.clone());
         return CountryFilter { policy, geo, source: Some(source), problem: None };
     }
-    let opened = match tokio::fs::read(&path).await {
-        Ok(bytes) => GeoDb::from_bytes(bytes, &path).map_err(|e| e.to_string()),
+    // A regular file of at most `MAX_MMDB_BYTES` only (never a device or a FIFO).
+    let owned = path.clone();
+    let opened = match tokio::task::spawn_blocking(move || GeoDb::open(&owned)).await {
+        Ok(opened) => opened.map_err(|e| e.to_string()),
         Err(e) => Err(format!("cannot read the country database {}: {e}", path.display())),
     };
     match opened {

@@ -6,19 +6,23 @@
 //! | `/audit`, `/ip-rules` | audit log; Block / Allow (IP rules) |
 //! | `/services` | the allow-listed system services; restart |
 //! | `/users` | users: add, suspend, make or remove administrators |
+//! | `/login`, `/enrol`, `/account/security` | sign-in; the enrolment wizard; the caller's passkeys, sessions, authenticator app and API tokens |
 //! | `/static/:file` | embedded assets |
 //! | `/api/v1/…` | REST (poem-openapi) |
 //! | `/api/v1/openapi.json` | the OpenAPI 3 document |
-//! | `/api/docs` | Swagger UI |
+//! | `/api/docs` | Swagger UI (vendored assets, no internet needed) |
 //! | `/graphql` | GraphQL (POST), GraphiQL (GET) |
 //! | `/healthz`, `/readyz`, `/metrics` | operations |
+//! | anything else | 404: an HTML page with the navigation for browsers, problem JSON otherwise |
 //!
 //! Layers, outermost first: request tracing, IP rules and country policy ([`crate::access`]),
-//! compression, metrics, security headers, the body limit, same-origin writes (CSRF), then
+//! compression, metrics, security headers, the body limit, browsers on a loopback IP address
+//! sent to `localhost` ([`crate::ui::loopback_to_localhost`]), same-origin writes (CSRF), then
 //! [`crate::auth::identify`] resolves the signed-in user, then [`crate::csrf::require_token`]
-//! checks the per-page CSRF token of sensitive writes from browser sessions. Every API
-//! operation and UI page checks permissions itself through [`crate::auth`]; `/healthz`,
-//! `/readyz`, `/metrics`, the sign-in endpoints and static assets are public.
+//! checks the per-page CSRF token of sensitive writes from browser sessions, and
+//! [`crate::ui::html_errors`] answers a browser's 404 or 403 for a page with an HTML page.
+//! Every API operation and UI page checks permissions itself through [`crate::auth`];
+//! `/healthz`, `/readyz`, `/metrics`, the sign-in endpoints and static assets are public.
 
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::{Compression, Tracing};
@@ -32,7 +36,6 @@ use crate::{graphql, ops, problem, rest, ui};
 pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     let api = rest::service();
     let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
     let body_limit = usize::try_from(state.config().server.body_limit_bytes).unwrap_or(usize::MAX);
 
     Route::new()
@@ -47,6 +50,7 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/users", get(ui::users))
         .at("/login", get(ui::login))
         .at("/enrol", get(ui::enrol))
+        .at("/account/security", get(ui::security))
         .at("/static/:file", get(ui::static_file))
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
@@ -55,11 +59,14 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/api/v1/openapi.json", spec)
         .at("/api/v1/cameras/:id/live.mp4", get(crate::live_mse::live_mp4))
         .nest("/api/v1", api)
-        .nest("/api/docs", docs)
+        .at("/api/docs", get(ui::api_docs))
+        .at("/api/docs/", get(ui::api_docs))
         .catch_all_error(problem::from_poem_error)
+        .around(ui::html_errors)
         .around(crate::csrf::require_token)
         .around(crate::auth::identify)
         .around(same_origin_writes)
+        .around(ui::loopback_to_localhost)
         // Erase the middleware types here and below: deeply nested endpoint types overflow the
         // compiler's query depth in crates that embed the app.
         .boxed()
@@ -165,9 +172,18 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
         header::HeaderName::from_static("permissions-policy"),
         "camera=(), microphone=(), geolocation=()",
     );
-    // Swagger UI and GraphiQL are third-party pages with inline scripts; everything else is ours.
+    // Swagger UI and GraphiQL are third-party apps served from our own paths: scripts and styles
+    // only from here (no inline ones), fonts and images also as data: URIs.
     // `media-src blob:`: the live player's MSE fallback plays a MediaSource object URL.
-    if !path.starts_with("/api/docs") && path != "/graphql" {
+    if path.starts_with("/api/docs") || path == "/graphql" {
+        set(
+            headers,
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; font-src 'self' data:; \
+             style-src 'self'; script-src 'self'; connect-src 'self'; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        );
+    } else {
         set(
             headers,
             header::CONTENT_SECURITY_POLICY,

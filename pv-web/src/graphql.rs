@@ -39,6 +39,7 @@ use seaography::{Builder, BuilderContext};
 use crate::state::AppState;
 
 pub mod guard;
+pub mod input;
 
 static CONTEXT: LazyLock<BuilderContext> = LazyLock::new(|| BuilderContext {
     hooks: seaography::LifecycleHooks::new(guard::RbacHooks),
@@ -191,6 +192,8 @@ impl GraphqlApi {
         let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
             return Ok(None);
         };
+        // Writes go to the rows as sent: refuse control characters in their text first.
+        input::check_mutation(&doc, &request.variables)?;
         let selection = match (&doc.operations, request.operation_name.as_deref()) {
             (DocumentOperations::Single(op), _) => &op.node.selection_set.node,
             (DocumentOperations::Multiple(ops), Some(name)) => {
@@ -224,8 +227,8 @@ impl GraphqlApi {
             [] => Ok(None),
             [(kind, _)] => Ok(Some(*kind)),
             [(k1, f1), (k2, f2), ..] => Err(format!(
-                "one GraphQL operation may read or write only one database, but `{f1}` is in the \
-                 {k1} database and `{f2}` is in the {k2} database; send them as separate requests"
+                "one GraphQL operation may read or write only one database, but {f1} is in the \
+                 {k1} database and {f2} is in the {k2} database; send them as separate requests"
             )),
         }
     }
@@ -330,16 +333,11 @@ pub fn caller_of(
     }
 }
 
-/// `GET /graphql`: GraphiQL.
+/// `GET /graphql`: GraphiQL, from the vendored React, ReactDOM and GraphiQL builds served under
+/// `/static/` (see `static/vendor/README.md`), so it works with no internet.
 #[handler]
 pub async fn graphiql() -> Response {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("PentaVision GraphQL")
-            .finish(),
-    )
-    .into_response()
+    Html(include_str!("../static/graphiql.html")).into_response()
 }
 
 /// Run a GraphQL query as `caller` and return the response as JSON (for embedding code and

@@ -15,7 +15,8 @@
 //! - `retention` — deletes footage past age and size limits and when the disk runs short;
 //!   never a protected segment or one waiting for upload.
 //! - `mac` — the MAC address audit: a changed address is an audit event.
-//! - `footage` — the files: where a camera's segments go, snapshots, exports, deleting files.
+//! - `footage` — the files: where a camera's segments go, snapshots, timeline thumbnails
+//!   (cached), exports, deleting files.
 //! - `outputs` — RTMP pushes reading the camera's tap (live sessions next).
 //! - `recovery` — reconciling ingest directories with rows before any recorder starts
 //!   ([`check`] is `pentavision check`).
@@ -47,7 +48,7 @@ use pv_media::snapshot::Jpeg;
 use pv_media::tap::StreamTap;
 
 pub use events::new_segment;
-pub use footage::camera_dir;
+pub use footage::{THUMB_DECODERS, Thumbnail, camera_dir};
 pub use recorders::LiveStatus;
 pub use recovery::{CameraCheck, check, reconcile};
 pub use retention::RetentionReport;
@@ -233,14 +234,28 @@ impl Nvr {
     }
 
     /// A JPEG of the camera's latest key frame, decoded on demand: from its tap (the running
-    /// recorder's stream in memory), else from the newest finished segment.
+    /// recorder's stream in memory; a recorder still connecting is given up to 5 s for its
+    /// first key frame), else from the newest finished segment.
     pub async fn snapshot(
         &self,
         camera: CameraId,
         max_width: Option<u32>,
     ) -> Result<Jpeg, NvrError> {
-        let tap = self.inner.recorders.existing_tap(camera);
+        let tap = self.inner.recorders.snapshot_tap(camera, Duration::from_secs(5)).await;
         self.inner.footage.snapshot(camera, tap, max_width).await
+    }
+
+    /// A timeline thumbnail: the camera's key frame at or before `at`, at most `width` pixels
+    /// wide, from the finished segment covering `at` or the segment being recorded; cached in
+    /// memory. [`NvrError::NoFootage`] when nothing was recorded then.
+    pub async fn thumbnail(
+        &self,
+        camera: CameraId,
+        at: DateTime<Utc>,
+        width: u32,
+    ) -> Result<Thumbnail, NvrError> {
+        let tap = self.inner.recorders.existing_tap(camera);
+        self.inner.footage.thumbnail(camera, at, width, self.inner.clock.now(), tap).await
     }
 
     /// Join the camera's footage of `[from, to)` into one MP4 at `out` without transcoding

@@ -10,6 +10,9 @@ use pv_core::ErrorKind;
 /// The media type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The longest `detail` a problem carries, in characters.
+pub const MAX_DETAIL_CHARS: usize = 300;
+
 /// A problem document.
 #[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
@@ -26,13 +29,20 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with `status` and a human `detail`.
+    /// A problem with `status` and a human `detail`. A detail longer than
+    /// [`MAX_DETAIL_CHARS`] is cut there (with `…`): messages quote user input short (see
+    /// [`pv_core::input::quote`]), and this is the backstop for any that does not.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        let mut detail = detail.into();
+        if let Some((cut, _)) = detail.char_indices().nth(MAX_DETAIL_CHARS) {
+            detail.truncate(cut);
+            detail.push('…');
+        }
         Self {
             kind: "about:blank".into(),
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
-            detail: detail.into(),
+            detail,
         }
     }
 
@@ -110,6 +120,15 @@ mod tests {
         assert_eq!(status_for(ErrorKind::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(status_for(ErrorKind::Conflict), StatusCode::CONFLICT);
         assert_eq!(status_for(ErrorKind::Internal), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn long_details_are_cut() {
+        let p = Problem::new(StatusCode::BAD_REQUEST, "é".repeat(1 << 20));
+        assert_eq!(p.detail.chars().count(), MAX_DETAIL_CHARS + 1);
+        assert!(p.detail.ends_with('…'));
+        let p = Problem::new(StatusCode::BAD_REQUEST, "short");
+        assert_eq!(p.detail, "short");
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! The REST API under `/api/v1`, described by poem-openapi; the OpenAPI 3 document is generated
 //! from these signatures and served at `/api/v1/openapi.json`, Swagger UI at `/api/docs`.
+//!
+//! The document says exactly what the server sends (`bins/api-fuzz.sh` checks it with
+//! schemathesis): every object carries `#[oai(skip_serializing_if_is_none)]`, so an absent
+//! optional field is left out rather than sent as `null` (its schema is "not required", not
+//! "nullable"); every operation's error type is [`error::ApiError`], which declares every status
+//! the handlers and the middleware in front of them can answer.
 
 use poem_openapi::{OpenApiService, Tags};
 

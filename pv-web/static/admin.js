@@ -60,7 +60,7 @@
       if (events.length === 0) emptyRow(body, 7, "No events match.");
       events.forEach(function (e) {
         const tr = document.createElement("tr");
-        cell(tr, e.occurred_at.replace("T", " ").replace(/\.\d+/, "").replace("Z", ""));
+        cell(tr, window.pv.formatTime(e.occurred_at));
         cell(tr, e.actor_name);
         cell(tr, e.action).className = "mono";
         cell(tr, [e.target_kind, e.target_id].filter(Boolean).join(" "));
@@ -77,10 +77,55 @@
 
   // ---- Block / Allow ----
 
+  /** An address or CIDR network as { v: 4 | 6, bits: BigInt, prefix }, or null. */
+  function parseNetwork(text) {
+    const [addr, len] = String(text).trim().split("/");
+    let v, bits;
+    if (/^\d{1,3}(\.\d{1,3}){3}$/.test(addr)) {
+      const parts = addr.split(".").map(Number);
+      if (parts.some(function (p) { return p > 255; })) return null;
+      v = 4;
+      bits = parts.reduce(function (acc, p) { return (acc << 8n) | BigInt(p); }, 0n);
+    } else if (addr.includes(":")) {
+      const halves = addr.split("::");
+      if (halves.length > 2) return null;
+      const head = halves[0] ? halves[0].split(":") : [];
+      const tail = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
+      const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
+      const groups = head.concat(new Array(Math.max(fill, 0)).fill("0"), tail);
+      if (groups.length !== 8 || groups.some(function (g) { return !/^[0-9a-f]{1,4}$/i.test(g); })) return null;
+      v = 6;
+      bits = groups.reduce(function (acc, g) { return (acc << 16n) | BigInt(parseInt(g, 16)); }, 0n);
+    } else {
+      return null;
+    }
+    const width = v === 4 ? 32 : 128;
+    const prefix = len === undefined ? width : Number(len);
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > width) return null;
+    return { v: v, bits: bits, prefix: prefix, width: width };
+  }
+
+  /** Whether network `inner` lies inside network `outer` (both parsed). */
+  function within(inner, outer) {
+    if (!inner || !outer || inner.v !== outer.v || inner.prefix < outer.prefix) return false;
+    const shift = BigInt(outer.width - outer.prefix);
+    return (inner.bits >> shift) === (outer.bits >> shift);
+  }
+
+  /** The exemption (network text) that `network` lies inside, if any: an exemption wins over
+   * a block, so such a block has no effect. */
+  function exemptionCovering(network, rules) {
+    const inner = parseNetwork(network);
+    const hit = rules.find(function (r) { return r.action === "exempt" && within(inner, parseNetwork(r.network)); });
+    return hit ? hit.network : null;
+  }
+  let currentRules = [];
+
   async function loadRules() {
     const body = document.getElementById("rule-rows");
     try {
       const rules = await api("GET", "/api/v1/security/ip-rules");
+      currentRules = rules;
       body.replaceChildren();
       if (rules.length === 0) emptyRow(body, 6, "No rules.");
       rules.forEach(function (r) {
@@ -88,10 +133,24 @@
         tr.dataset.network = r.network;
         tr.dataset.action = r.action;
         cell(tr, badge(r.action === "block" ? "Blocked" : "Exempt", r.action === "block" ? "bad" : "ok"));
-        cell(tr, r.network).className = "mono";
+        const stack = document.createElement("div");
+        stack.className = "cell-stack";
+        const net = document.createElement("span");
+        net.className = "mono";
+        net.textContent = r.network;
+        stack.appendChild(net);
+        const covering = r.action === "block" ? exemptionCovering(r.network, rules) : null;
+        if (covering) {
+          tr.dataset.overridden = covering;
+          const note = document.createElement("span");
+          note.className = "rule-note";
+          note.textContent = "No effect: the exemption " + covering + " wins";
+          stack.appendChild(note);
+        }
+        cell(tr, stack);
         cell(tr, r.reason);
         cell(tr, r.source);
-        cell(tr, r.expires_at ? r.expires_at.replace("T", " ").replace(/\.\d+/, "") : "never");
+        cell(tr, r.expires_at ? window.pv.formatTime(r.expires_at) : "never");
         const actions = cell(tr, "");
         if (page.can_manage) {
           const b = document.createElement("button");
@@ -118,6 +177,11 @@
     try {
       const rule = await api("POST", "/api/v1/security/ip-rules", body);
       toast((rule.action === "block" ? "Blocked " : "Exempted ") + rule.network + ".", "info");
+      const covering = rule.action === "block" ? exemptionCovering(rule.network, currentRules) : null;
+      if (covering) {
+        toast(rule.network + " lies inside the exemption " + covering +
+          ", and exemptions win, so this block has no effect until that exemption is removed.", "warn");
+      }
       f.reset();
       await loadRules();
     } catch (e) {

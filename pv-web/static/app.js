@@ -4,21 +4,110 @@
 (function () {
   const TOAST_VISIBLE_MS = 10000;
 
-  /** Show a message bottom-right (green, black text); it fades after 10 seconds. */
+  /** Field names that server messages may start with ("main_url: …"), in words. */
+  const FIELD_WORDS = {
+    main_url: "Main stream address", sub_url: "Sub-stream address", snapshot_url: "Snapshot address",
+    new_password: "New password", display_name: "Display name", mmdb_path: "Country database file",
+  };
+
+  /** A message written for people: no Markdown backticks, no leading field path
+   * (`main_url: …` → "Main stream address: …"), no trailing field path in brackets. */
+  function humanMessage(message) {
+    let m = String(message == null ? "" : message).trim();
+    m = m.replace(/^([a-z][a-z0-9]*(?:[._][a-z0-9]+)+|[a-z]+\[\d+\](?:\.[a-z_]+)*): /, function (_, field) {
+      if (FIELD_WORDS[field]) return FIELD_WORDS[field] + ": ";
+      const last = field.split(/[.\]]/).filter(Boolean).pop().replace(/\[\d+$/, "");
+      const words = last.replace(/_/g, " ");
+      return words.charAt(0).toUpperCase() + words.slice(1) + ": ";
+    });
+    m = m.replace(/`([^`]*)`/g, "\u201c$1\u201d").replace(/`/g, "");
+    return m;
+  }
+
+  /** Move the toast stack off the focused control: it sits bottom-right (top on phones, see
+   * app.css) and flips to the other edge (`toasts--flip`) when it would cover the element
+   * that has focus. */
+  function placeToasts() {
+    const box = document.getElementById("toasts");
+    if (!box) return;
+    box.classList.remove("toasts--flip");
+    const focused = document.activeElement;
+    if (!focused || focused === document.body || !box.firstElementChild) return;
+    const overlaps = function () {
+      const a = box.getBoundingClientRect(), b = focused.getBoundingClientRect();
+      return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    };
+    if (overlaps()) {
+      box.classList.add("toasts--flip");
+      if (overlaps()) box.classList.remove("toasts--flip");
+    }
+  }
+
+  function dismiss(el) {
+    if (el.dataset.closing) return;
+    el.dataset.closing = "1";
+    el.classList.add("toast--fading");
+    setTimeout(function () { el.remove(); placeToasts(); }, 700);
+  }
+
+  /** Show a message bottom-right (green, black text); it fades after 10 seconds. `level` is
+   * `info`, `warn` or `error`; a warning or an error has an icon and the title "Warning" or
+   * "Error"; every toast has a dismiss button. The toast's text content
+   * is the message alone (icon, title and × are drawn by CSS). */
   function toast(message, level) {
     const box = document.getElementById("toasts");
     if (!box) return null;
     const el = document.createElement("div");
-    el.className = "toast" + (level === "error" ? " toast--error" : "");
-    el.setAttribute("role", level === "error" ? "alert" : "status");
-    el.textContent = message;
+    el.className = "toast" + (level === "error" ? " toast--error" : level === "warn" ? " toast--warn" : "");
+    el.setAttribute("role", level === "error" || level === "warn" ? "alert" : "status");
+    const text = document.createElement("span");
+    text.className = "toast__text";
+    text.textContent = humanMessage(message);
+    el.appendChild(text);
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast__close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.title = "Dismiss";
+    close.addEventListener("click", function () { dismiss(el); });
+    el.appendChild(close);
     box.appendChild(el);
+    placeToasts();
     setTimeout(function () {
       el.classList.add("toast--fading");
-      setTimeout(function () { el.remove(); }, 700);
+      setTimeout(function () { el.remove(); placeToasts(); }, 700);
     }, TOAST_VISIBLE_MS);
     return el;
   }
+  document.addEventListener("focusin", placeToasts);
+
+  // Client-side checks (required fields, lengths, patterns) report through the same toasts
+  // instead of the browser's bubble: one toast per submit, naming the field by its label.
+  let lastInvalidAt = 0;
+  document.addEventListener("invalid", function (e) {
+    const field = e.target;
+    e.preventDefault();
+    const now = Date.now();
+    if (now - lastInvalidAt < 500) return;
+    lastInvalidAt = now;
+    const label = field.labels && field.labels[0] ? field.labels[0].textContent.replace(/\s*\(.*\)\s*$/, "").trim() : "";
+    toast((label ? label + ": " : "") + field.validationMessage, "error");
+    field.focus();
+  }, true);
+
+  /** One formatter for every time on every page: the user's time zone, named ("5 Dec 2026,
+   * 09:12:03 CET"). `value` is an ISO 8601 string, a Date or epoch milliseconds. */
+  const TIME_FORMAT = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", timeZoneName: "short",
+  });
+  function formatTime(value) {
+    if (value == null || value === "") return "";
+    const d = value instanceof Date ? value : new Date(value);
+    return isNaN(d.getTime()) ? String(value) : TIME_FORMAT.format(d);
+  }
+  /** The user's time zone as IANA name ("Europe/Paris"). */
+  const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
 
   /** Read a problem+json (or any) error response into a human message. */
   async function errorMessage(response) {
@@ -59,158 +148,31 @@
   }
 
 
-  // ---- Sign-in, passkeys and TOTP enrolment ----
+  // ---- Sign-out (sign-in, enrolment and the security page live in signin.js) ----
 
-  function b64urlToBuf(s) {
-    const pad = "=".repeat((4 - (s.length % 4)) % 4);
-    const bin = atob((s + pad).replace(/-/g, "+").replace(/_/g, "/"));
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out.buffer;
-  }
-
-  function bufToB64url(buf) {
-    const bytes = new Uint8Array(buf);
-    let bin = "";
-    for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
-    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  }
-
-  async function postJson(url, body) {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body || {}),
-      credentials: "same-origin",
-    });
-    if (!response.ok) throw new Error(await errorMessage(response));
-    const text = await response.text();
-    return text ? JSON.parse(text) : {};
-  }
-
-  function afterSignIn(result) {
-    window.location.assign(result.stage === "enrol" ? "/enrol" : "/");
-  }
-
-  async function passkeyLogin() {
-    try {
-      const start = await postJson("/api/v1/auth/passkeys/login/start");
-      const pk = start.options.publicKey;
-      pk.challenge = b64urlToBuf(pk.challenge);
-      (pk.allowCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
-      const cred = await navigator.credentials.get({ publicKey: pk });
-      const credential = {
-        id: cred.id,
-        rawId: bufToB64url(cred.rawId),
-        type: cred.type,
-        extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-        response: {
-          authenticatorData: bufToB64url(cred.response.authenticatorData),
-          clientDataJSON: bufToB64url(cred.response.clientDataJSON),
-          signature: bufToB64url(cred.response.signature),
-          userHandle: cred.response.userHandle ? bufToB64url(cred.response.userHandle) : null,
-        },
-      };
-      afterSignIn(await postJson("/api/v1/auth/passkeys/login/finish",
-        { ceremony_id: start.ceremony_id, credential: credential }));
-    } catch (e) {
-      toast("Passkey sign-in failed: " + e.message, "error");
-    }
-  }
-
-  async function passwordLogin(event) {
-    event.preventDefault();
-    const form = event.target;
-    const codeRow = document.getElementById("code-row");
-    const body = { username: form.username.value, password: form.password.value };
-    if (codeRow && !codeRow.hidden && form.code.value) body.code = form.code.value;
-    try {
-      afterSignIn(await postJson("/api/v1/auth/login", body));
-    } catch (e) {
-      if (/authenticator app/.test(e.message) && codeRow && codeRow.hidden) {
-        codeRow.hidden = false;
-        form.code.focus();
-      }
-      toast(e.message, "error");
-    }
-  }
-
-  async function passkeyRegister() {
-    try {
-      const start = await postJson("/api/v1/auth/passkeys/register/start");
-      const pk = start.options.publicKey;
-      pk.challenge = b64urlToBuf(pk.challenge);
-      pk.user.id = b64urlToBuf(pk.user.id);
-      (pk.excludeCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
-      const cred = await navigator.credentials.create({ publicKey: pk });
-      const credential = {
-        id: cred.id,
-        rawId: bufToB64url(cred.rawId),
-        type: cred.type,
-        extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-        response: {
-          attestationObject: bufToB64url(cred.response.attestationObject),
-          clientDataJSON: bufToB64url(cred.response.clientDataJSON),
-        },
-      };
-      const name = (document.getElementById("passkey-name") || {}).value || "Passkey";
-      await postJson("/api/v1/auth/passkeys/register/finish",
-        { ceremony_id: start.ceremony_id, credential: credential, name: name });
-      toast("Passkey created.", "info");
-      setTimeout(function () { window.location.assign("/"); }, 600);
-    } catch (e) {
-      toast("Passkey registration failed: " + e.message, "error");
-    }
-  }
-
-  async function totpStart() {
-    try {
-      const pw = document.getElementById("new-password");
-      if (pw) {
-        await postJson("/api/v1/auth/password", { new_password: pw.value });
-        pw.disabled = true;
-      }
-      const t = await postJson("/api/v1/auth/totp/start");
-      const qr = document.getElementById("totp-qr");
-      const img = document.createElement("img");
-      img.alt = "QR code for your authenticator app";
-      img.src = "data:image/svg+xml;base64," + btoa(t.qr_svg);
-      qr.replaceChildren(img);
-      qr.hidden = false;
-      const secret = document.getElementById("totp-secret");
-      secret.textContent = "Or enter this key: " + t.secret;
-      secret.hidden = false;
-    } catch (e) {
-      toast(e.message, "error");
-    }
-  }
-
-  async function totpConfirm(event) {
-    event.preventDefault();
-    try {
-      const r = await postJson("/api/v1/auth/totp/confirm",
-        { code: document.getElementById("totp-code").value });
-      const list = document.getElementById("recovery-list");
-      list.replaceChildren();
-      r.recovery_codes.forEach(function (c) {
-        const li = document.createElement("li");
-        li.textContent = c;
-        list.appendChild(li);
-      });
-      document.getElementById("totp-form").hidden = true;
-      document.getElementById("recovery").hidden = false;
-      toast("Authenticator app enrolled.", "info");
-    } catch (e) {
-      toast(e.message, "error");
-    }
-  }
-
+  /** Sign out, then the sign-in page says so. */
   async function logout() {
     try {
-      await postJson("/api/v1/auth/logout");
-    } catch (_) { /* signed out already */ }
-    window.location.assign("/login");
+      await fetch("/api/v1/auth/logout", {
+        method: "POST", headers: { Accept: "application/json" }, credentials: "same-origin",
+      });
+    } catch (_) { /* signed out already, or the server is gone: the sign-in page tells */ }
+    window.location.assign("/login?signed_out=1");
   }
+
+  // The user menu (a <details> in the top bar) closes on Escape and on a click elsewhere.
+  document.addEventListener("click", function (e) {
+    document.querySelectorAll("details.user-menu[open]").forEach(function (menu) {
+      if (!menu.contains(e.target)) menu.open = false;
+    });
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    document.querySelectorAll("details.user-menu[open]").forEach(function (menu) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    });
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     const initial = document.getElementById("pv-initial-toasts");
@@ -227,13 +189,7 @@
         el.addEventListener(type, fn);
       });
     };
-    on("passkey-login", "click", passkeyLogin);
-    on("password-login", "submit", passwordLogin);
-    on("passkey-register", "click", passkeyRegister);
-    on("totp-start", "click", totpStart);
     on("logout", "click", logout);
-    const totpForm = document.getElementById("totp-form");
-    if (totpForm) totpForm.addEventListener("submit", totpConfirm);
   });
 
   // ---- API calls with CSRF tokens (shared by the pages' scripts) ----
@@ -279,5 +235,70 @@
     return text ? JSON.parse(text) : null;
   }
 
-  window.pv = { toast: toast, api: api, page: pageData };
+  // ---- Layout: the collapsing navigation and tables as cards on narrow screens ----
+
+  /** The menu button (narrow screens): opens and closes the navigation; Escape or a click
+   * elsewhere closes it. */
+  function setupMenu() {
+    const button = document.querySelector("[data-action=menu-toggle]");
+    const bar = document.querySelector(".topbar");
+    if (!button || !bar) return;
+    const set = function (open) {
+      bar.classList.toggle("nav-open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    };
+    button.addEventListener("click", function (e) {
+      e.stopPropagation();
+      set(!bar.classList.contains("nav-open"));
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && bar.classList.contains("nav-open")) { set(false); button.focus(); }
+    });
+    document.addEventListener("click", function (e) {
+      if (bar.classList.contains("nav-open") && !bar.contains(e.target)) set(false);
+    });
+  }
+
+  /** Label every cell of `.table` with its column heading (`data-label`), so that narrow
+   * screens can show each row as a card ("Actor: Thalia"). Rows rendered later by the pages'
+   * scripts are labelled as they arrive. */
+  function labelTables() {
+    document.querySelectorAll("table.table").forEach(function (table) {
+      const heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.querySelector(".visually-hidden") ? "" : th.textContent.trim();
+      });
+      table.querySelectorAll("tbody tr").forEach(function (tr) {
+        Array.prototype.forEach.call(tr.children, function (td, i) {
+          if (td.colSpan > 1) return;
+          const label = heads[i] || "";
+          if (td.getAttribute("data-label") !== label) td.setAttribute("data-label", label);
+        });
+      });
+    });
+  }
+
+  /** Times rendered by the server (`<time datetime>`) in the user's time zone, and the zone
+   * named wherever a page says which zone its times are in (`[data-field=time-zone]`). */
+  function localTimes() {
+    document.querySelectorAll("time[datetime]").forEach(function (t) {
+      t.textContent = formatTime(t.getAttribute("datetime"));
+    });
+    const short = (TIME_FORMAT.formatToParts(new Date()).find(function (p) { return p.type === "timeZoneName"; }) || {}).value;
+    document.querySelectorAll("[data-field=time-zone]").forEach(function (el) {
+      el.textContent = TIME_ZONE + (short && short !== TIME_ZONE ? " (" + short + ")" : "");
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setupMenu();
+    localTimes();
+    labelTables();
+    new MutationObserver(labelTables).observe(document.getElementById("main") || document.body,
+      { childList: true, subtree: true });
+  });
+
+  window.pv = {
+    toast: toast, api: api, page: pageData, formatTime: formatTime, timeZone: TIME_ZONE,
+    humanMessage: humanMessage,
+  };
 })();

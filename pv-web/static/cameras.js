@@ -1,4 +1,5 @@
-// PentaVision cameras page: the camera list with live status, add, enable/disable, delete.
+// PentaVision cameras page: the camera list with live status, add, edit (stream, login,
+// recording, schedule, motion zones through zones.js), enable/disable, delete.
 "use strict";
 
 (function () {
@@ -50,17 +51,35 @@
         img.className = "thumb";
         img.alt = "Latest picture from " + c.name;
         img.loading = "lazy";
-        // Live when streaming; otherwise the server answers from the newest recording.
+        // Live when streaming; otherwise the server answers from the newest recording. A
+        // camera that is connecting has its first picture within seconds: ask again soon.
+        let tries = 0;
+        const src = function () { return "/api/v1/cameras/" + c.id + "/snapshot.jpg?width=256&t=" + Date.now(); };
         img.addEventListener("error", function () {
+          const waiting = c.enabled && (c.status.state === "new" || c.status.state === "streaming") && tries < 10;
+          if (waiting) {
+            tries++;
+            img.classList.add("thumb-loading");
+            setTimeout(function () { if (img.isConnected) img.src = src(); }, 2000);
+            return;
+          }
           const none = document.createElement("span");
           none.className = "thumb thumb-empty";
           none.textContent = "no picture";
           img.replaceWith(none);
         });
-        img.src = "/api/v1/cameras/" + c.id + "/snapshot.jpg?width=256&t=" + Date.now();
+        img.addEventListener("load", function () { img.classList.remove("thumb-loading"); });
+        img.src = src();
         cell(tr, img);
         cell(tr, c.name);
-        cell(tr, badge(c.status)).dataset.field = "status";
+        const state = cell(tr, badge(c.status));
+        state.dataset.field = "status";
+        if (c.status.reason && c.status.state !== "streaming") {
+          const why = document.createElement("p");
+          why.className = "cam-reason";
+          why.textContent = c.status.reason;
+          state.appendChild(why);
+        }
         cell(tr, c.enabled ? c.recording_mode : "disabled");
         cell(tr, [c.video_codec, c.width && c.height ? c.width + "×" + c.height : null]
           .filter(Boolean).join(" ") || c.main_url);
@@ -147,8 +166,65 @@
     s.windows.forEach(function (w) { rows.appendChild(scheduleRow(w)); });
   }
 
+  /** Fill the stream-and-login form from camera `c`; the password field stays empty. */
+  function fillEdit(c) {
+    const e = document.getElementById("edit-form");
+    e.name.value = c.name;
+    e.main_url.value = c.main_url;
+    e.sub_url.value = c.sub_url || "";
+    e.username.value = c.username || "";
+    e.password.value = "";
+    e.password.placeholder = c.has_password ? "stored (hidden)" : "none";
+    document.getElementById("edit-pass-hint").textContent = c.has_password
+      ? "A password is stored. Leave this empty to keep it, or type a new one to replace it."
+      : "No password is stored. Type one to set it.";
+    document.getElementById("edit-forget-label").hidden = !c.has_password;
+    e.forget.checked = false;
+    e.transport.value = c.transport || "tcp";
+    e.enabled.checked = c.enabled;
+    document.getElementById("settings-title").textContent = "Settings of " + c.name;
+  }
+
+  /** The checks creation makes, before asking the server (which checks again). */
+  function checkStream(label, url, required) {
+    if (!url) return required ? label + " is needed." : null;
+    if (!/^rtsps?:\/\/[^\s/:@]/i.test(url) && !/^rtsps?:\/\/[^\s/]*@[^\s/:]/i.test(url)) {
+      return label + " must start with rtsp:// or rtsps:// followed by the camera's address.";
+    }
+    if (/\s/.test(url)) return label + " cannot contain spaces.";
+    return null;
+  }
+
+  async function saveCamera(event) {
+    event.preventDefault();
+    const e = event.target;
+    const name = e.name.value.trim();
+    const main = e.main_url.value.trim();
+    const sub = e.sub_url.value.trim();
+    const problem = !name ? "The camera needs a name." : name.length > 128 ? "A name is at most 128 characters."
+      : checkStream("The main stream URL", main, true) || checkStream("The sub stream URL", sub, false);
+    if (problem) { toast(problem, "error"); return; }
+    const body = {
+      name: name, main_url: main, sub_url: sub || null,
+      username: e.username.value.trim() || null,
+      transport: e.transport.value, enabled: e.enabled.checked,
+    };
+    if (e.password.value) body.password = e.password.value;
+    else if (e.forget.checked) body.password = null;
+    const streamChanged = main !== current.main_url || (sub || null) !== (current.sub_url || null) ||
+      body.username !== (current.username || null) || "password" in body || body.transport !== current.transport;
+    try {
+      current = await api("PATCH", "/api/v1/cameras/" + current.id, body);
+      fillEdit(current);
+      toast("Camera " + current.name + " saved" +
+        (streamChanged && current.enabled ? "; its recorder reconnects with the new settings." : "."), "info");
+      load(false);
+    } catch (err) { toast(err.message, "error"); }
+  }
+
   async function openSettings(c) {
     current = c;
+    fillEdit(c);
     const box = document.getElementById("camera-settings");
     const f = document.getElementById("settings-form");
     f.recording_mode.value = c.recording_mode;
@@ -161,8 +237,9 @@
       ? "Pushing to " + c.rtmp.target + ": " + c.rtmp.state + (c.rtmp.reason ? " (" + c.rtmp.reason + ")" : "")
       : "No push.";
     box.hidden = false;
-    try { await showSchedule(); } catch (e) { toast(e.message, "error"); }
+    if (window.pvZones) window.pvZones.open(c);
     box.scrollIntoView({ behavior: "smooth" });
+    try { await showSchedule(); } catch (e) { toast(e.message, "error"); }
   }
 
   async function saveSettings(event) {
@@ -286,6 +363,16 @@
     const settings = document.getElementById("settings-form");
     if (settings) {
       settings.addEventListener("submit", saveSettings);
+      document.getElementById("edit-form").addEventListener("submit", saveCamera);
+      document.querySelectorAll("[data-action=settings-close]").forEach(function (b) {
+        b.addEventListener("click", function () {
+          if (window.pvZones && window.pvZones.isDirty() &&
+            !window.confirm("Close without saving the motion zones?")) return;
+          if (window.pvZones) window.pvZones.close();
+          document.getElementById("camera-settings").hidden = true;
+          current = null;
+        });
+      });
       document.getElementById("rtmp-form").addEventListener("submit", startPush);
       document.querySelectorAll("[data-action=rtmp-stop]").forEach(function (b) { b.addEventListener("click", stopPush); });
       document.querySelectorAll("[data-action=schedule-save]").forEach(function (b) { b.addEventListener("click", saveSchedule); });

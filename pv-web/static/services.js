@@ -5,6 +5,10 @@
 (function () {
   const page = window.pv.page;
   const toast = function (m, l) { return window.pv.toast(m, l); };
+  /** Why a state can be unknown: the service manager did not answer about the unit. */
+  const UNKNOWN = "PentaVision cannot tell: systemd, the service manager, did not answer. " +
+    "Usually systemd is not running on this machine (for example inside a container), " +
+    "or the service is not installed here.";
 
   async function load(announce) {
     const rows = document.getElementById("service-rows");
@@ -17,12 +21,22 @@
         const name = document.createElement("td");
         name.textContent = s.name;
         tr.appendChild(name);
-        const state = document.createElement("td");
+        const cellTd = document.createElement("td");
+        const state = document.createElement("div");
+        state.className = "cell-stack";
+        cellTd.appendChild(state);
         const badge = document.createElement("span");
-        badge.className = "badge " + (s.state === "active" ? "ok" : "bad");
+        badge.className = "badge " + (s.state === "active" ? "ok" : s.state === "unknown" ? "warn" : "bad");
         badge.textContent = s.state;
         state.appendChild(badge);
-        tr.appendChild(state);
+        if (s.state === "unknown") {
+          const why = document.createElement("span");
+          why.className = "state-note";
+          why.textContent = UNKNOWN;
+          state.appendChild(why);
+          tr.dataset.unknown = "true";
+        }
+        tr.appendChild(cellTd);
         const actions = document.createElement("td");
         if (page.can_restart) {
           const b = document.createElement("button");

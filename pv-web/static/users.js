@@ -43,7 +43,7 @@
         badge.textContent = u.account_status;
         cell(tr, badge).dataset.field = "status";
         cell(tr, u.roles.join(", ") || "none").dataset.field = "roles";
-        cell(tr, u.last_login_at ? new Date(u.last_login_at).toLocaleString() : "never");
+        cell(tr, u.last_login_at ? window.pv.formatTime(u.last_login_at) : "never");
         const actions = document.createElement("div");
         if (page.can_manage) {
           const active = u.account_status === "active";

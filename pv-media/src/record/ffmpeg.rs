@@ -116,7 +116,9 @@ pub(super) fn run(s: &mut Session) -> AttemptEnd {
     } else if tail.is_empty() {
         format!("ffmpeg exited ({})", status.map_or("killed".to_owned(), |st| st.to_string()))
     } else {
-        format!("ffmpeg: {tail}")
+        let target = super::reason::CameraTarget::of(&s.config);
+        super::reason::explain_ffmpeg(&target, &tail)
+            .unwrap_or_else(|| format!("ffmpeg: {}", target.scrub(&tail)))
     };
     AttemptEnd::Lost { reason, streamed, fallback: false }
 }

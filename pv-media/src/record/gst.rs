@@ -349,8 +349,12 @@ fn drive(
     let Some(bus) = pipeline.bus() else {
         return AttemptEnd::Unusable { reason: "pipeline has no bus".into() };
     };
+    let target = super::reason::CameraTarget::of(&s.config);
     if let Err(err) = pipeline.set_state(gst::State::Playing) {
-        let reason = first_error(&bus).unwrap_or_else(|| err.to_string());
+        let reason = first_error(&bus, &target).unwrap_or_else(|| {
+            tracing::debug!(camera = %camera, error = %err, "pipeline did not start");
+            format!("recording from {} could not start", target.host)
+        });
         return AttemptEnd::Lost { reason, streamed: false, fallback: false };
     }
     let mut open: HashMap<PathBuf, OpenFragment> = HashMap::new();
@@ -437,8 +441,9 @@ fn drive(
             }
             gst::MessageView::Error(err) => {
                 let source = err.src().map(|s| s.name().to_string()).unwrap_or_default();
-                let why = format!("{source}: {}", err.error());
-                tracing::debug!(camera = %camera, why, debug = ?err.debug(), "pipeline error");
+                tracing::debug!(camera = %camera, source, error = %err.error(), "pipeline error");
+                let answered = shared.answered.load(Ordering::SeqCst);
+                let why = super::reason::explain_gst(&target, err, answered);
                 if finishing.is_some() {
                     continue;
                 }
@@ -509,9 +514,11 @@ fn watchdog(s: &Session, shared: &Shared) -> Option<String> {
                     "no recordable video within {} s (the stream is not valid H.264/H.265?)",
                     s.config.start_timeout.as_secs()
                 ),
-                None => {
-                    format!("camera did not answer within {} s", s.config.start_timeout.as_secs())
-                }
+                None => format!(
+                    "timed out waiting for the camera at {} (no answer within {} s)",
+                    super::reason::CameraTarget::of(&s.config).host,
+                    s.config.start_timeout.as_secs()
+                ),
             });
         }
         return None;
@@ -533,10 +540,10 @@ fn send_eos(pipeline: &gst::Pipeline, splitmux: &gst::Element, reason: EndReason
     }
 }
 
-fn first_error(bus: &gst::Bus) -> Option<String> {
+fn first_error(bus: &gst::Bus, target: &super::reason::CameraTarget) -> Option<String> {
     let msg = bus.timed_pop_filtered(gst::ClockTime::ZERO, &[gst::MessageType::Error])?;
     match msg.view() {
-        gst::MessageView::Error(err) => Some(err.error().to_string()),
+        gst::MessageView::Error(err) => Some(super::reason::explain_gst(target, err, false)),
         _ => None,
     }
 }

@@ -97,8 +97,31 @@ async fn snapshots_from_the_live_tap_and_from_segment_files() {
         let t = Instant::now();
         check(&from_file(path.clone(), FramePick::Last).await.unwrap(), (1280, 720));
         let last_took = t.elapsed();
-        check(&from_file(path, FramePick::First).await.unwrap(), (1280, 720));
+        check(&from_file(path.clone(), FramePick::First).await.unwrap(), (1280, 720));
         eprintln!("{:?} segment snapshot (last key frame): {last_took:?}", r.status().backend);
+
+        // The key frame at or before an offset: the listed offsets pick exactly those frames
+        // (the same frame decodes to the same bytes), an offset past the end the last one.
+        let p = path.clone();
+        let offsets = tokio::task::spawn_blocking(move || {
+            snapshot::key_frame_offsets(&p, Duration::from_secs(5))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(offsets[0], Duration::ZERO, "{offsets:?}");
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+        let first = from_file(path.clone(), FramePick::First).await.unwrap();
+        let last = from_file(path.clone(), FramePick::Last).await.unwrap();
+        let at = |d| from_file(path.clone(), FramePick::AtOrBefore(d));
+        assert_eq!(at(Duration::ZERO).await.unwrap(), first);
+        assert_eq!(at(*offsets.last().unwrap()).await.unwrap(), last);
+        assert_eq!(at(Duration::from_secs(3600)).await.unwrap(), last);
+        if let [_, second, ..] = offsets[..] {
+            let just_before = at(second - Duration::from_millis(1)).await.unwrap();
+            assert_eq!(just_before, first, "a moment before the second key frame shows the first");
+        }
+        eprintln!("{:?} segment key frames at {offsets:?}", r.status().backend);
     }
 
     rec.stop().await;

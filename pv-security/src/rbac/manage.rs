@@ -90,7 +90,9 @@ async fn find_role(db: &impl ConnectionTrait, role: &RoleRef) -> Result<role::Mo
     };
     found.ok_or_else(|| match role {
         RoleRef::Id(id) => Error::NotFound(format!("no role with id {id}")),
-        RoleRef::Name(name) => Error::NotFound(format!("no role named '{name}'")),
+        RoleRef::Name(name) => {
+            Error::NotFound(format!("no role named {}", pv_core::input::quote(name)))
+        }
     })
 }
 

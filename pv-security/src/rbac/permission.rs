@@ -203,8 +203,10 @@ impl FromStr for Permission {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        Permission::from_key(s.trim())
-            .ok_or_else(|| Error::InvalidInput(format!("'{}' is not a known permission", s.trim())))
+        Permission::from_key(s.trim()).ok_or_else(|| {
+            let s = pv_core::input::quote(s.trim());
+            Error::InvalidInput(format!("{s} is not a known permission"))
+        })
     }
 }
 

@@ -11,10 +11,19 @@
 //!   finished segment's last.
 //! - An export joins segment files without transcoding on one continuous timeline (gaps
 //!   skipped), from the key frame at or before `from`; nothing recorded is [`NvrError::NoFootage`].
+//! - A timeline thumbnail is the key frame at or before the moment, from the finished segment
+//!   covering it or from the file being written (the newest file of the camera that has no row
+//!   yet); a moment of the last seconds whose file has no fragment yet is shown from the
+//!   recorder's latest key frame in memory (never more than [`TAP_SECONDS`] after it). Pictures are cached in memory by file, key frame and width (least recently used
+//!   out), finished segments' key-frame lists by segment; at most [`THUMB_DECODERS`] decode at
+//!   once.
 //! - Decoding, joining and file I/O run on blocking threads; errors keep their kind (a disk
 //!   failure is internal, never the caller's mistake).
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -29,10 +38,82 @@ use pv_media::tap::StreamTap;
 
 use super::NvrError;
 
+/// How many thumbnails may be decoded at the same time (the others wait their turn).
+pub const THUMB_DECODERS: usize = 2;
+/// How many thumbnail pictures the cache keeps (a 240-px JPEG is about 10 KB).
+const THUMB_PICTURES: usize = 600;
+/// How many finished segments' key-frame lists the cache keeps.
+const THUMB_INDEXES: usize = 256;
+/// How recent a moment may be to be shown from the recorder's latest key frame in memory (when
+/// the file being written has no fragment yet), and how far after the moment that frame may be.
+const TAP_SECONDS: i64 = 3;
+/// How long reading a file's key frames or decoding one may take.
+const THUMB_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Reads and deletes the files (see the module documentation).
 pub(super) struct Footage {
     dbs: Databases,
     data_dir: PathBuf,
+    /// Key-frame offsets of finished segments, by segment id.
+    indexes: Mutex<Lru<i64, Arc<Vec<Duration>>>>,
+    /// Pictures by (file, key-frame offset in ms, width).
+    pictures: Mutex<Lru<(String, u64, u32), Arc<Jpeg>>>,
+    decoders: tokio::sync::Semaphore,
+}
+
+/// A timeline thumbnail: the picture of the key frame at or before a moment.
+#[derive(Debug, Clone)]
+pub struct Thumbnail {
+    /// The JPEG.
+    pub jpeg: Arc<Jpeg>,
+    /// Wall-clock time of the key frame shown.
+    pub frame_at: DateTime<Utc>,
+    /// From a finished segment: the picture for this moment will not change (a moment in the
+    /// segment being written may get a later key frame).
+    pub settled: bool,
+}
+
+/// A small least-recently-used map (eviction scans the map: it is meant for a few hundred
+/// entries).
+struct Lru<K, V> {
+    capacity: usize,
+    tick: u64,
+    map: HashMap<K, (V, u64)>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self { capacity, tick: 0, map: HashMap::new() }
+    }
+
+    fn get(&mut self, key: &K) -> Option<V> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(key).map(|(v, used)| {
+            *used = tick;
+            v.clone()
+        })
+    }
+
+    fn put(&mut self, key: K, value: V) {
+        self.tick += 1;
+        self.map.insert(key, (value, self.tick));
+        while self.map.len() > self.capacity {
+            let Some(oldest) = self.map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.map.remove(&oldest);
+        }
+    }
+}
+
+/// Where a moment's footage is: a file (relative to the data directory), the wall-clock time
+/// of its first frame, and its segment row when it is finished.
+struct Source {
+    path: String,
+    started_at: DateTime<Utc>,
+    segment: Option<i64>,
 }
 
 /// The camera's ingest directory: by MAC address when known, else by id.
@@ -54,7 +135,190 @@ pub(super) fn delete_file(data_dir: &Path, path: &str) -> pv_core::Result<bool> 
 
 impl Footage {
     pub(super) fn new(dbs: Databases, data_dir: PathBuf) -> Self {
-        Self { dbs, data_dir }
+        Self {
+            dbs,
+            data_dir,
+            indexes: Mutex::new(Lru::new(THUMB_INDEXES)),
+            pictures: Mutex::new(Lru::new(THUMB_PICTURES)),
+            decoders: tokio::sync::Semaphore::new(THUMB_DECODERS),
+        }
+    }
+
+    /// The picture of the camera's key frame at or before `at`, at most `width` pixels wide,
+    /// from the segment covering `at` or the file being written (`now` bounds it).
+    /// [`NvrError::NoFootage`] when nothing was recorded then.
+    pub(super) async fn thumbnail(
+        &self,
+        camera: CameraId,
+        at: DateTime<Utc>,
+        width: u32,
+        now: DateTime<Utc>,
+        tap: Option<StreamTap>,
+    ) -> Result<Thumbnail, NvrError> {
+        if let Some(source) = self.finished_at(camera, at).await? {
+            return self.source_picture(source, at, width).await;
+        }
+        let open = match self.open_at(camera, at, now).await? {
+            Some(source) => self.source_picture(source, at, width).await,
+            None => Err(NvrError::NoFootage),
+        };
+        match open {
+            // The last seconds, before the file being written has its first fragment: the
+            // recorder's latest key frame in memory.
+            Err(NvrError::NoFootage) if now - at <= chrono::Duration::seconds(TAP_SECONDS) => {
+                let tap = tap.filter(|t| t.key_frame().is_some()).ok_or(NvrError::NoFootage)?;
+                self.tap_picture(tap, at, width, now).await
+            }
+            other => other,
+        }
+    }
+
+    /// The recorder's latest key frame, when it is no later than `at` + [`TAP_SECONDS`] and
+    /// at most that old.
+    async fn tap_picture(
+        &self,
+        tap: StreamTap,
+        at: DateTime<Utc>,
+        width: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Thumbnail, NvrError> {
+        let frame = tap.key_frame().ok_or(NvrError::NoFootage)?;
+        let age = chrono::Duration::from_std(frame.age()).unwrap_or(chrono::Duration::MAX);
+        if age > chrono::Duration::seconds(TAP_SECONDS) {
+            return Err(NvrError::NoFootage);
+        }
+        let frame_at = now - age;
+        if frame_at > at + chrono::Duration::seconds(TAP_SECONDS) {
+            return Err(NvrError::NoFootage);
+        }
+        let options = SnapshotOptions {
+            max_width: Some(width),
+            timeout: THUMB_TIMEOUT,
+            quality: 75,
+            ..SnapshotOptions::default()
+        };
+        let _turn = self.decoders.acquire().await;
+        let jpeg = tokio::task::spawn_blocking(move || snapshot::from_key_frame(&frame, &options))
+            .await
+            .map_err(|_| NvrError::internal("thumbnail task failed"))?
+            .map_err(thumb_err)?;
+        Ok(Thumbnail { jpeg: Arc::new(jpeg), frame_at, settled: false })
+    }
+
+    /// The picture of `source`'s key frame at or before `at`.
+    async fn source_picture(
+        &self,
+        source: Source,
+        at: DateTime<Utc>,
+        width: u32,
+    ) -> Result<Thumbnail, NvrError> {
+        let finished = source.segment.is_some();
+        let offset = (at - source.started_at).to_std().unwrap_or(Duration::ZERO);
+        let file = self.data_dir.join(&source.path);
+        let cached_index = source.segment.and_then(|id| super::lock(&self.indexes).get(&id));
+        let index = match cached_index {
+            Some(index) => index,
+            None => {
+                let _turn = self.decoders.acquire().await;
+                let f = file.clone();
+                let index = Arc::new(
+                    tokio::task::spawn_blocking(move || {
+                        snapshot::key_frame_offsets(&f, THUMB_TIMEOUT)
+                    })
+                    .await
+                    .map_err(|_| NvrError::internal("thumbnail task failed"))?
+                    .map_err(|e| open_file_err(e, finished))?,
+                );
+                if let Some(id) = source.segment {
+                    super::lock(&self.indexes).put(id, index.clone());
+                }
+                index
+            }
+        };
+        let key_frame = index.iter().rev().find(|k| **k <= offset).or(index.first()).copied();
+        let key_frame = key_frame.ok_or(NvrError::NoFootage)?;
+        let frame_at = source.started_at
+            + chrono::Duration::from_std(key_frame).unwrap_or(chrono::Duration::zero());
+        // A moment past the last key frame of the file being written may get a newer one.
+        let settled = source.segment.is_some() || index.last().is_some_and(|k| *k > offset);
+        let key = (source.path.clone(), key_frame.as_millis() as u64, width);
+        if let Some(jpeg) = super::lock(&self.pictures).get(&key) {
+            return Ok(Thumbnail { jpeg, frame_at, settled });
+        }
+        let _turn = self.decoders.acquire().await;
+        let options = SnapshotOptions {
+            max_width: Some(width),
+            timeout: THUMB_TIMEOUT,
+            quality: 75,
+            ..SnapshotOptions::default()
+        };
+        let jpeg = tokio::task::spawn_blocking(move || {
+            snapshot::from_file(&file, FramePick::AtOrBefore(key_frame), &options)
+        })
+        .await
+        .map_err(|_| NvrError::internal("thumbnail task failed"))?
+        .map_err(|e| open_file_err(e, finished))?;
+        let jpeg = Arc::new(jpeg);
+        super::lock(&self.pictures).put(key, jpeg.clone());
+        Ok(Thumbnail { jpeg, frame_at, settled })
+    }
+
+    /// The finished segment covering `at` (the latest starting one when two overlap).
+    async fn finished_at(
+        &self,
+        camera: CameraId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Source>, NvrError> {
+        let until = at + chrono::Duration::milliseconds(1);
+        let segs = recordings::segments_in_range(&self.dbs.records, camera, at, until).await?;
+        Ok(segs.into_iter().rev().find(|s| s.started_at <= at).map(|s| Source {
+            path: s.path,
+            started_at: s.started_at,
+            segment: Some(s.id),
+        }))
+    }
+
+    /// The file the camera's recorder is writing, when it started at or before `at` (its
+    /// start from its name, to the second): the newest segment file of the camera's ingest
+    /// directory that has no row yet.
+    async fn open_at(
+        &self,
+        camera: CameraId,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Source>, NvrError> {
+        if at > now + chrono::Duration::seconds(2) {
+            return Ok(None);
+        }
+        // The file being written starts after the newest finished segment: an older moment
+        // (a gap) is answered without listing the directory.
+        let newest = recordings::newest_segment(&self.dbs.records, camera).await?;
+        if newest.is_some_and(|n| at < n.ended_at - chrono::Duration::seconds(1)) {
+            return Ok(None);
+        }
+        let cam = cameras::get(&self.dbs.records, camera.0).await?;
+        let rel = camera_dir(&cam)?.relative_path();
+        let mut dir = match tokio::fs::read_dir(self.data_dir.join(&rel)).await {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(pv_core::Error::io(self.data_dir.join(&rel), e).into()),
+        };
+        let mut newest: Option<(DateTime<Utc>, String)> = None;
+        while let Ok(Some(entry)) = dir.next_entry().await {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok((start, id)) = pv_media::layout::parse_segment_file_name(&name) else {
+                continue;
+            };
+            if id == camera && start <= at && newest.as_ref().is_none_or(|(t, _)| start > *t) {
+                newest = Some((start, name));
+            }
+        }
+        let Some((started_at, name)) = newest else { return Ok(None) };
+        let path = pv_media::recovery::path_key(&rel.join(name));
+        if recordings::has_segment(&self.dbs.records, camera, &path).await? {
+            return Ok(None);
+        }
+        Ok(Some(Source { path, started_at, segment: None }))
     }
 
     /// A JPEG of the camera's latest key frame: from `tap` while its frame is at most 30 s
@@ -151,5 +415,43 @@ impl Footage {
             }
         }
         Ok(removed)
+    }
+}
+
+/// A snapshot error of a file: one being written that cannot be read yet (its header only) has
+/// nothing recorded yet.
+fn open_file_err(e: SnapshotError, finished: bool) -> NvrError {
+    match e {
+        SnapshotError::BadFile { .. } if !finished => NvrError::NoFootage,
+        e => thumb_err(e),
+    }
+}
+
+/// A snapshot error of a thumbnail, with its kind (a file without a key frame yet is "nothing
+/// recorded then").
+fn thumb_err(e: SnapshotError) -> NvrError {
+    match e {
+        SnapshotError::NoFrameInFile { .. } => NvrError::NoFootage,
+        e => NvrError::Media { kind: e.kind(), message: e.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lru;
+
+    #[test]
+    fn the_least_recently_used_entry_goes_first() {
+        let mut lru = Lru::new(2);
+        lru.put("a", 1);
+        lru.put("b", 2);
+        assert_eq!(lru.get(&"a"), Some(1));
+        lru.put("c", 3);
+        assert_eq!(lru.get(&"b"), None, "b was used least recently");
+        assert_eq!(lru.get(&"a"), Some(1));
+        assert_eq!(lru.get(&"c"), Some(3));
+        lru.put("a", 4);
+        assert_eq!(lru.get(&"a"), Some(4), "a put replaces");
+        assert_eq!(lru.map.len(), 2);
     }
 }

@@ -9,7 +9,10 @@
 //!   camera is enabled and its mode now is not off; otherwise the camera's status is `disabled`
 //!   with the reason, and a recorder that cannot be configured or started leaves it `failed`.
 //! - A recorder restarts only when the [`RecorderConfig`] it would be started with (with the
-//!   sub stream watched for motion beside it) differs from the running one's.
+//!   sub stream watched for motion beside it) differs from the running one's. When only the
+//!   motion zones of a continuous recorder changed, only its motion watcher restarts.
+//! - A continuous recorder has a motion watcher beside it when the camera has a sub stream
+//!   (watched), or motion zones (the main stream is watched over a second connection).
 //! - `running` is locked only to look up, insert or take out a recorder, never across a
 //!   recorder's start or stop: other cameras' status, snapshots and pushes do not wait while
 //!   a segment is finalised.
@@ -144,14 +147,27 @@ impl Recorders {
             None
         };
         let sub_url = cam.sub_url.clone();
-        {
+        let only_zones = {
             let running = self.running.lock().await;
-            if let (Some(running), Some(config)) = (running.get(&camera), &config)
-                && running.config == *config
-                && running.sub_url == sub_url
-            {
-                return;
+            match (running.get(&camera), &config) {
+                (Some(running), Some(config)) if running.sub_url == sub_url => {
+                    if running.config == *config {
+                        return;
+                    }
+                    // A continuous recorder does not use the zones, only its watcher does.
+                    config.mode == RecordingMode::Continuous
+                        && running.config.mode == RecordingMode::Continuous
+                        && RecorderConfig {
+                            motion: config.motion.clone(),
+                            ..running.config.clone()
+                        } == *config
+                }
+                _ => false,
             }
+        };
+        if let (true, Some(config), Some(events)) = (only_zones, &config, &events) {
+            self.restart_watcher(camera, config, &sub_url, events).await;
+            return;
         }
         // The old recorder finalises its segment without `running` locked.
         self.stop(camera).await;
@@ -164,20 +180,7 @@ impl Recorders {
             return;
         };
         let Some(events) = events else { return };
-        // A continuous camera with a sub stream is watched for motion too (decoding the small
-        // stream is cheap); motion-mode recorders run their own watcher.
-        let motion = match (&sub_url, config.mode) {
-            (Some(sub), RecordingMode::Continuous) => {
-                let mut w = WatcherConfig::for_recorder(&config);
-                w.url = sub.clone();
-                MotionWatcher::start(w, self.clock.clone(), events.clone())
-                    .map_err(
-                        |e| tracing::warn!(%camera, error = %e, "motion detection not started"),
-                    )
-                    .ok()
-            }
-            _ => None,
-        };
+        let motion = self.watcher_for(&config, &sub_url, &events);
         match Recorder::start_with_tap(config.clone(), self.clock.clone(), events, self.tap(camera))
         {
             Ok(recorder) => {
@@ -197,6 +200,56 @@ impl Recorders {
         }
     }
 
+    /// The motion watcher beside a continuous recorder: on the sub stream when the camera has
+    /// one (decoding the small stream is cheap), else on the main stream when motion zones are
+    /// set (someone asked for motion there); none otherwise. Motion-mode recorders run their
+    /// own watcher.
+    fn watcher_for(
+        &self,
+        config: &RecorderConfig,
+        sub_url: &Option<String>,
+        events: &UnboundedSender<RecorderEvent>,
+    ) -> Option<MotionWatcher> {
+        if config.mode != RecordingMode::Continuous {
+            return None;
+        }
+        let mut w = WatcherConfig::for_recorder(config);
+        match sub_url {
+            Some(sub) => w.url = sub.clone(),
+            None if !config.motion.zones.is_empty() => {}
+            None => return None,
+        }
+        MotionWatcher::start(w, self.clock.clone(), events.clone())
+            .map_err(
+                |e| tracing::warn!(camera = %config.camera, error = %e, "motion detection not started"),
+            )
+            .ok()
+    }
+
+    /// New motion zones for a running continuous recorder: only its motion watcher restarts
+    /// (with the new zones); the recording goes on without a cut.
+    async fn restart_watcher(
+        &self,
+        camera: CameraId,
+        config: &RecorderConfig,
+        sub_url: &Option<String>,
+        events: &UnboundedSender<RecorderEvent>,
+    ) {
+        let old = match self.running.lock().await.get_mut(&camera) {
+            Some(running) => running.motion.take(),
+            None => return,
+        };
+        if let Some(old) = old {
+            old.stop().await;
+        }
+        let motion = self.watcher_for(config, sub_url, events);
+        if let Some(running) = self.running.lock().await.get_mut(&camera) {
+            running.motion = motion;
+            running.config = config.clone();
+        }
+        tracing::info!(%camera, zones = config.motion.zones.len(), "motion zones applied");
+    }
+
     /// Stop the camera's recorder (the open segment is finalised and indexed) and drop its
     /// tap.
     pub(super) async fn remove(&self, camera: CameraId) {
@@ -214,6 +267,31 @@ impl Recorders {
     /// The camera's stream tap, when it has one (nothing is created).
     pub(super) fn existing_tap(&self, camera: CameraId) -> Option<StreamTap> {
         lock(&self.taps).get(&camera).cloned()
+    }
+
+    /// The camera's tap for a snapshot, when it has one. While the camera's recorder is still
+    /// connecting or has just started streaming and no key frame has reached the tap yet, this
+    /// waits up to `wait` for the first one: a camera just added gets its first picture from
+    /// the live stream instead of "no footage".
+    pub(super) async fn snapshot_tap(&self, camera: CameraId, wait: Duration) -> Option<StreamTap> {
+        let tap = self.existing_tap(camera)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        while tap.key_frame().is_none() && tokio::time::Instant::now() < deadline {
+            let starting = {
+                let running = self.running.lock().await;
+                running.get(&camera).is_some_and(|r| {
+                    matches!(
+                        r.recorder.state().borrow().status,
+                        RecorderStatus::Starting | RecorderStatus::Streaming
+                    )
+                })
+            };
+            if !starting {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(tap)
     }
 
     /// The live status of the camera's recorder; None: no recorder runs for it.

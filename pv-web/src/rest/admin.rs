@@ -28,6 +28,7 @@ pub struct AdminApi;
 
 /// An IP rule.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IpRule {
     /// Id.
     pub id: i64,
@@ -61,6 +62,7 @@ impl From<ip_rule::Model> for IpRule {
 
 /// `POST /security/ip-rules`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewIpRule {
     /// An IPv4/IPv6 address or CIDR network.
     pub network: String,
@@ -74,17 +76,20 @@ pub struct NewIpRule {
 
 /// The country policy.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CountryPolicyBody {
     /// `off`, `allow` (only these countries) or `deny` (not these countries).
     pub mode: String,
     /// ISO 3166-1 alpha-2 codes.
     pub countries: Vec<String>,
-    /// Absolute path of a MaxMind-format country database (.mmdb); needed unless `off`.
+    /// Absolute path of a MaxMind-format country database (.mmdb); needed unless `off`. It
+    /// must be a regular file (not a device or a pipe) of at most 256 MiB.
     pub mmdb_path: Option<String>,
 }
 
 /// A user as administrators see it.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserInfo {
     /// Id.
     pub id: i64,
@@ -119,6 +124,7 @@ impl From<user::Model> for UserInfo {
 
 /// `POST /users`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewUserBody {
     /// 1–64 of letters, digits, `.`, `_`, `-`.
     pub username: String,
@@ -130,6 +136,7 @@ pub struct NewUserBody {
 
 /// `PUT /users/{id}/status`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatusBody {
     /// `active`, `suspended` or `disabled`.
     pub status: String,
@@ -139,6 +146,7 @@ pub struct StatusBody {
 
 /// `POST /users/{id}/roles` and `DELETE` of the same.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RoleGrantBody {
     /// Role name (e.g. `Homeowner`) .
     pub role: String,
@@ -148,6 +156,7 @@ pub struct RoleGrantBody {
 
 /// An audit event.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEventInfo {
     /// Id (chain position).
     pub id: i64,
@@ -268,7 +277,8 @@ impl AdminApi {
             "exempt" => RuleAction::Exempt,
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "action must be block or exempt, not {other:?}"
+                    "action must be block or exempt, not {}",
+                    pv_core::input::quote(other)
                 )));
             }
         };
@@ -350,7 +360,8 @@ impl AdminApi {
             }
             Some(other) => {
                 return Err(ApiError::bad_request(format!(
-                    "action must be block or exempt, not {other:?}"
+                    "action must be block or exempt, not {}",
+                    pv_core::input::quote(other)
                 )));
             }
         };

@@ -22,6 +22,7 @@ pub struct AuthApi;
 
 /// `POST /auth/login`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LoginRequest {
     /// User name.
     pub username: String,
@@ -33,6 +34,7 @@ pub struct LoginRequest {
 
 /// The signed-in user.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SignedIn {
     /// User id.
     pub user_id: i64,
@@ -60,6 +62,7 @@ pub enum LogoutResponse {
 
 /// Who is calling.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Me {
     /// User id.
     pub id: i64,
@@ -81,6 +84,7 @@ pub struct Me {
 
 /// Permissions on one property.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PropertyPermissions {
     /// Property id.
     pub property_id: i64,
@@ -90,6 +94,7 @@ pub struct PropertyPermissions {
 
 /// A WebAuthn ceremony's options for the browser.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Ceremony {
     /// Pass back with the browser's answer.
     pub ceremony_id: i64,
@@ -99,6 +104,7 @@ pub struct Ceremony {
 
 /// The browser's answer to a passkey sign-in.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasskeyLogin {
     /// From the start call.
     pub ceremony_id: i64,
@@ -108,6 +114,7 @@ pub struct PasskeyLogin {
 
 /// The browser's answer to a passkey registration.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasskeyRegistration {
     /// From the start call.
     pub ceremony_id: i64,
@@ -119,6 +126,7 @@ pub struct PasskeyRegistration {
 
 /// A registered passkey.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasskeyInfo {
     /// Id.
     pub id: i64,
@@ -132,6 +140,7 @@ pub struct PasskeyInfo {
 
 /// `PATCH /auth/passkeys/{id}`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Rename {
     /// The new name.
     pub name: String,
@@ -139,6 +148,7 @@ pub struct Rename {
 
 /// A TOTP enrolment to confirm.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TotpStart {
     /// `otpauth://` URI (what the QR code holds).
     pub otpauth_uri: String,
@@ -150,6 +160,7 @@ pub struct TotpStart {
 
 /// `POST /auth/password`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasswordChange {
     /// The current password (not needed when the account has none yet).
     pub current_password: Option<String>,
@@ -159,6 +170,7 @@ pub struct PasswordChange {
 
 /// A code from the authenticator app.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TotpCode {
     /// Six digits.
     pub code: String,
@@ -166,6 +178,7 @@ pub struct TotpCode {
 
 /// Recovery codes (shown once).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RecoveryCodes {
     /// Each works once in place of a TOTP code.
     pub recovery_codes: Vec<String>,
@@ -173,6 +186,7 @@ pub struct RecoveryCodes {
 
 /// A live session.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionInfo {
     /// Id.
     pub id: i64,
@@ -194,6 +208,7 @@ pub struct SessionInfo {
 
 /// `POST /auth/tokens`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewToken {
     /// A label.
     pub name: String,
@@ -205,6 +220,7 @@ pub struct NewToken {
 
 /// An API token (its secret only in the create response).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenInfo {
     /// Id.
     pub id: i64,
@@ -228,6 +244,7 @@ pub struct TokenInfo {
 
 /// A CSRF token for one route.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CsrfToken {
     /// The route it is for (numeric path segments written `{id}`).
     pub route: String,
@@ -680,6 +697,32 @@ impl AuthApi {
         Ok(NoContent::Done)
     }
 
+    /// Replace the signed-in user's recovery codes with ten new ones (shown once; the old ones
+    /// stop working). Each works once in place of an authenticator code, or with the password
+    /// when a passkey is lost.
+    #[oai(path = "/auth/recovery-codes", method = "post", operation_id = "newRecoveryCodes")]
+    async fn new_recovery_codes(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: Signed,
+    ) -> ApiResult<Json<RecoveryCodes>> {
+        limit(&state, req)?;
+        let p = auth.principal();
+        full(p)?;
+        if p.token_id.is_some() {
+            return Err(ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "recovery codes are made from a browser session",
+            ));
+        }
+        let codes =
+            account::new_recovery_codes(&state.dbs().users, p.user.id, state.clock().now()).await?;
+        p.audit(&state, "recovery.renew", "user", &p.user.id.to_string(), serde_json::json!({}))
+            .await;
+        Ok(Json(RecoveryCodes { recovery_codes: codes }))
+    }
+
     /// The signed-in user's live sessions.
     #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
     async fn sessions(
@@ -783,7 +826,8 @@ impl AuthApi {
         let scopes = body.0.scopes.unwrap_or_default();
         for s in &scopes {
             if pv_security::rbac::Permission::from_key(s).is_none() {
-                return Err(ApiError::bad_request(format!("unknown permission {s:?} in scopes")));
+                let s = pv_core::input::quote(s);
+                return Err(ApiError::bad_request(format!("unknown permission {s} in scopes")));
             }
         }
         let new = token::NewToken { name: body.0.name, scopes, expires_at: body.0.expires_at };

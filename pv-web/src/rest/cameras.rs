@@ -29,6 +29,7 @@ pub struct CamerasApi;
 
 /// What the recorder is doing right now.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CameraStatus {
     /// `new`, `streaming`, `reconnecting`, `failed` or `disabled`.
     pub state: String,
@@ -45,6 +46,7 @@ pub struct CameraStatus {
 
 /// A camera.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Camera {
     /// Id.
     pub id: i64,
@@ -108,6 +110,7 @@ pub struct Camera {
 
 /// `POST /cameras`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewCamera {
     /// Unique name (1–128 characters).
     pub name: String,
@@ -148,6 +151,7 @@ pub struct NewCamera {
 
 /// `PATCH /cameras/{id}`: only the fields present change; `null` clears a field.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CameraPatch {
     /// Name.
     pub name: Option<String>,
@@ -187,6 +191,7 @@ pub struct CameraPatch {
 
 /// A camera's RTMP push.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RtmpStatus {
     /// The target with its stream key hidden.
     pub target: String,
@@ -198,6 +203,7 @@ pub struct RtmpStatus {
 
 /// `POST /cameras/{id}/rtmp`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RtmpTarget {
     /// `rtmp://host[:port]/app/stream-key` or `rtmps://…` (stored encrypted, never shown back
     /// with its key).
@@ -206,6 +212,7 @@ pub struct RtmpTarget {
 
 /// One weekly recording window.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ScheduleWindow {
     /// `continuous`, `motion` or `off` while the window is active.
     pub mode: String,
@@ -224,6 +231,7 @@ pub struct ScheduleWindow {
 
 /// A camera's schedule and what it records right now.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Schedule {
     /// The camera's time zone (its own, else its property's, else UTC).
     pub timezone: String,
@@ -239,6 +247,7 @@ pub struct Schedule {
 
 /// `PUT /cameras/{id}/schedule`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ScheduleBody {
     /// The new windows (an empty list removes the schedule).
     pub windows: Vec<ScheduleWindow>,
@@ -301,6 +310,7 @@ async fn schedule_of(state: &AppState, cam: &camera::Model) -> ApiResult<Schedul
 
 /// `POST /cameras/probe`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProbeRequest {
     /// `rtsp://host[:port]/path` (credentials may be in the URL or the fields below).
     pub url: String,
@@ -314,6 +324,7 @@ pub struct ProbeRequest {
 
 /// What a stream carries.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProbeResult {
     /// `h264`, `h265`, …
     pub video_codec: String,
@@ -331,6 +342,7 @@ pub struct ProbeResult {
 
 /// A camera that answered ONVIF discovery.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DiscoveredCamera {
     /// Its endpoint reference (stable per device).
     pub endpoint: String,
@@ -348,6 +360,7 @@ pub struct DiscoveredCamera {
 
 /// A motion zone or mask.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MotionZone {
     /// Shown name.
     pub name: String,
@@ -361,6 +374,7 @@ pub struct MotionZone {
 
 /// `PUT /cameras/{id}/motion-zones`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MotionZonesBody {
     /// The zones and masks (none: the whole frame at the default sensitivity).
     pub zones: Vec<MotionZone>,
@@ -899,12 +913,9 @@ impl CamerasApi {
                     "zone {i}: sensitivity must be between 0 and 1"
                 )));
             }
+            pv_core::input::check_name(&format!("zone {i}'s name"), &z.name, 64)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             let name = z.name.trim();
-            if name.is_empty() || name.chars().count() > 64 {
-                return Err(ApiError::bad_request(format!(
-                    "zone {i}: a name is 1 to 64 characters"
-                )));
-            }
             zones.push(cameras::NewZone {
                 name: name.to_owned(),
                 polygon,

@@ -78,6 +78,7 @@ pub enum HlsFile {
 
 /// An ICE server for the viewer's peer connection (`RTCIceServer`).
 #[derive(poem_openapi::Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IceServer {
     /// `stun:…`, `turn:…` or `turns:…`.
     pub urls: String,

@@ -26,6 +26,7 @@ pub struct PinApi;
 
 /// The caller's PIN (never the PIN itself).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PinInfo {
     /// Whether a PIN is set.
     pub has_pin: bool,
@@ -37,6 +38,7 @@ pub struct PinInfo {
 
 /// One use of a PIN.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PinUseInfo {
     /// When.
     pub at: DateTime<Utc>,
@@ -52,6 +54,7 @@ pub struct PinUseInfo {
 
 /// `PUT /auth/pin`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SetPin {
     /// Exactly 8 digits; none of your last 5 PINs.
     pub new_pin: String,
@@ -63,6 +66,7 @@ pub struct SetPin {
 
 /// `POST /auth/pin/verify`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct VerifyPin {
     /// The PIN entered.
     pub pin: String,

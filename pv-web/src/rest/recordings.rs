@@ -1,5 +1,6 @@
 //! Recordings: list segments by camera and time range, stream one segment (HTTP range
-//! requests, so a browser `<video>` can seek), and list motion events and recording gaps.
+//! requests, so a browser `<video>` can seek), timeline thumbnails (the key frame at or before
+//! a moment, small and cached), and list motion events and recording gaps.
 //!
 //! Only cameras the caller may play back are listed; a segment of another camera is reported
 //! as missing. Starting to watch a segment (a request without a range, or from byte 0) is an
@@ -39,6 +40,7 @@ const MAX_CHUNK: u64 = 8 * 1024 * 1024;
 
 /// A recorded segment.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Recording {
     /// Id.
     pub id: i64,
@@ -90,6 +92,7 @@ impl From<segment::Model> for Recording {
 
 /// A motion event or a recording gap.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Event {
     /// `motion` or `gap`.
     pub kind: String,
@@ -104,6 +107,24 @@ pub struct Event {
     /// Why recording stopped (gaps only).
     pub reason: Option<String>,
 }
+
+/// A timeline thumbnail.
+#[derive(ApiResponse)]
+pub enum ThumbnailResponse {
+    /// The key frame at or before the moment asked for, as JPEG.
+    #[oai(status = 200, content_type = "image/jpeg")]
+    Ok(
+        Binary<Vec<u8>>,
+        #[oai(header = "Cache-Control")] String,
+        /// Wall-clock time (RFC 3339) of the key frame shown.
+        #[oai(header = "X-Frame-Time")]
+        String,
+    ),
+}
+
+/// Default and limits of a thumbnail's width in pixels.
+const THUMB_WIDTH: u32 = 240;
+const THUMB_WIDTHS: std::ops::RangeInclusive<u32> = 32..=640;
 
 /// A segment's bytes.
 #[derive(ApiResponse)]
@@ -269,6 +290,46 @@ impl RecordingsApi {
             .await
             .map_err(core_err)?;
         Ok(Json(rows.into_iter().map(Recording::from).collect()))
+    }
+
+    /// A small JPEG of the camera's key frame at or before `at` (default 240 pixels wide), from
+    /// the recording covering that moment, also the one being recorded now. Pictures are
+    /// cached; a moment of a finished recording may be cached by the browser for a day.
+    /// Nothing recorded then: 404.
+    #[oai(path = "/cameras/:id/thumbnail.jpg", method = "get", operation_id = "getCameraThumbnail")]
+    async fn thumbnail(
+        &self,
+        state: Data<&AppState>,
+        auth: Scoped<perm::CamerasPlayback>,
+        id: Path<i64>,
+        at: Query<DateTime<Utc>>,
+        width: Query<Option<u32>>,
+    ) -> ApiResult<ThumbnailResponse> {
+        let cam = load_for(&state, &auth, id.0, Permission::CamerasPlayback).await?;
+        let width = width.0.unwrap_or(THUMB_WIDTH);
+        if !THUMB_WIDTHS.contains(&width) {
+            return Err(ApiError::bad_request(format!(
+                "width must be between {} and {} pixels",
+                THUMB_WIDTHS.start(),
+                THUMB_WIDTHS.end()
+            )));
+        }
+        let thumb =
+            state.nvr().thumbnail(pv_core::ids::CameraId(cam.id), at.0, width).await.map_err(
+                |e| match e {
+                    crate::nvr::NvrError::NoFootage => ApiError::new(
+                        poem::http::StatusCode::NOT_FOUND,
+                        "nothing was recorded by this camera at that moment",
+                    ),
+                    e => super::cameras::nvr_err(e),
+                },
+            )?;
+        let cache = if thumb.settled { "private, max-age=86400" } else { "private, max-age=5" };
+        Ok(ThumbnailResponse::Ok(
+            Binary(thumb.jpeg.data.clone()),
+            cache.to_owned(),
+            thumb.frame_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ))
     }
 
     /// One segment's MP4 file; honours `Range` so players can seek.

@@ -22,6 +22,7 @@ pub struct ServicesApi;
 
 /// A service.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Service {
     /// Unit name (without `.service`).
     pub name: String,

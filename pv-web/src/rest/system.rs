@@ -2,11 +2,11 @@
 
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
+use super::error::ApiResult;
 use crate::auth::{Guarded, perm};
-use crate::problem::Problem;
 use crate::state::AppState;
 
 /// The system API.
@@ -15,6 +15,7 @@ pub struct SystemApi;
 
 /// One of the three databases.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DatabaseInfo {
     /// `users`, `faces` or `records`.
     pub name: String,
@@ -30,6 +31,7 @@ pub struct DatabaseInfo {
 
 /// The server's state.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SystemInfo {
     /// PentaVision version.
     pub version: String,
@@ -45,17 +47,6 @@ pub struct SystemInfo {
     pub databases: Vec<DatabaseInfo>,
 }
 
-/// Responses of `GET /system`.
-#[derive(ApiResponse)]
-pub enum SystemResponse {
-    /// The server's state.
-    #[oai(status = 200)]
-    Ok(Json<SystemInfo>),
-    /// An unexpected server error, as a problem document (every operation can answer so).
-    #[oai(status = 500, content_type = "application/problem+json")]
-    Error(Json<Problem>),
-}
-
 #[OpenApi(tag = "ApiTags::System")]
 impl SystemApi {
     /// Version, uptime, data directory and the state of the three databases.
@@ -64,8 +55,8 @@ impl SystemApi {
         &self,
         state: Data<&AppState>,
         _auth: Guarded<perm::SystemView>,
-    ) -> SystemResponse {
-        SystemResponse::Ok(Json(system_info(&state).await))
+    ) -> ApiResult<Json<SystemInfo>> {
+        Ok(Json(system_info(&state).await))
     }
 }
 

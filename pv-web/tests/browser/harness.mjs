@@ -89,8 +89,11 @@ export async function startServer({ env = {} } = {}) {
     createInterface({ input: proc.stdout }).on('line', (line) => {
       remember(`stdout: ${line}`);
       let m;
-      if ((m = /PentaVision \S+ is running at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(line))) banner.url = m[1];
-      else if (/First login: open \S+, sign in as `Thalia` with the one-time setup code/.test(line)) {
+      // The banner names the browser address (localhost, where passkeys work); Node's own
+      // requests use 127.0.0.1 on the same port.
+      if ((m = /PentaVision \S+ is running at http:\/\/(?:127\.0\.0\.1|localhost):(\d+)\//.exec(line))) {
+        banner.url = `http://127.0.0.1:${m[1]}/`;
+      } else if (/First login: open \S+, sign in as `Thalia` with the one-time setup code/.test(line)) {
         banner.loginLine = line.trim();
         afterFirstLogin = true;
       } else if (afterFirstLogin && banner.setupCode === null

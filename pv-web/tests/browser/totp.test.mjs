@@ -57,11 +57,19 @@ test('TOTP: setup code → password + authenticator app → recovery codes → s
     await passwordSignIn(page, 'Thalia', server.setupCode);
     await expectPath(page, '/enrol', 'signing in with the setup code');
 
-    // --- Choose a password (Thalia has none), then the QR code and the secret.
+    // --- Step 1 of the wizard: choose a password (Thalia has none), typed twice; the
+    // authenticator app card never asks for it.
     const newPassword = page.locator('#new-password');
     assert.equal(await isShown(newPassword), true, 'an account without a password is asked for one');
-    assert.equal(await isShown(page.locator('#totp-qr')), false, 'no QR code before asking for one');
+    assert.equal(await isShown(page.locator('#step-factor')), false, 'the second factor comes after the password');
     await newPassword.fill(PASSWORD);
+    await page.locator('#new-password-again').fill(PASSWORD);
+    await page.locator('#password-form button[type=submit]').click();
+    await page.locator('#step-factor').waitFor({ state: 'visible' });
+    assert.equal(await isShown(newPassword), false, 'the password step is done');
+
+    // --- Step 2: the QR code and the secret.
+    assert.equal(await isShown(page.locator('#totp-qr')), false, 'no QR code before asking for one');
     await page.locator('[data-action=totp-start]').click();
     const secretText = page.locator('#totp-secret');
     await secretText.waitFor({ state: 'visible' });
@@ -69,7 +77,6 @@ test('TOTP: setup code → password + authenticator app → recovery codes → s
     assert.ok(m, `#totp-secret shows a base32 key: ${JSON.stringify(await secretText.textContent())}`);
     const secret = m[1];
     assert.ok(base32Decode(secret).length >= 16, 'the secret has at least 128 bits');
-    assert.equal(await newPassword.isDisabled(), true, 'the password field is locked once the password is set');
 
     const qr = page.locator('#totp-qr img');
     await qr.waitFor({ state: 'visible' });
@@ -82,7 +89,7 @@ test('TOTP: setup code → password + authenticator app → recovery codes → s
     const confirmCode = totpCode(secret, confirmStep);
     await page.locator('#totp-code').fill(confirmCode);
     await page.locator('#totp-form button[type=submit]').click();
-    const recovery = page.locator('#recovery');
+    const recovery = page.locator('#step-codes');
     await recovery.waitFor({ state: 'visible' });
     const codes = await page.locator('#recovery-list li').allTextContents();
     assert.equal(codes.length, 10, `ten recovery codes: ${JSON.stringify(codes)}`);
@@ -98,29 +105,33 @@ test('TOTP: setup code → password + authenticator app → recovery codes → s
     assert.equal(retired.status, 401, `the setup code no longer signs in: ${await retired.text()}`);
     assert.ok(!existsSync(server.setupCodeFile), 'setup-code.txt is gone after the enrolment');
 
-    // --- Continue to the overview, a full session.
-    await recovery.locator('a', { hasText: 'Continue' }).click();
+    // --- "I have saved them", then on to the overview, a full session.
+    assert.equal(await page.locator('#enrol-finish').isDisabled(), true, 'Finish waits for the confirmation');
+    await page.locator('#codes-saved').check();
+    await page.locator('#enrol-finish').click();
     await expectPath(page, '/', 'Continue after the recovery codes');
     await page.locator('h1', { hasText: 'System overview' }).waitFor();
-    assert.equal(await page.locator('.topbar .user').textContent(), 'Thalia', 'the top bar names the signed-in user');
+    assert.equal((await page.locator('.topbar .user').textContent()).trim(), 'Thalia', 'the top bar names the signed-in user');
     const me = await getJson(page, '/api/v1/auth/me');
     assert.equal(me.body?.stage, 'full', 'the session became a full one');
     assert.equal(me.body?.totp, true, 'TOTP is enrolled');
 
-    // --- Sign out, then the password alone asks for a code.
+    // --- Sign out, then the password alone makes the code field appear in place (no error).
+    await page.locator('.topbar .user').click();
     await page.locator('.topbar [data-action=logout]').click();
     await expectPath(page, '/login', 'after signing out');
     await passwordSignIn(page, 'Thalia', PASSWORD);
-    const asked = await waitToast(page, 'enter the code from your authenticator app');
-    assert.equal(await asked.evaluate((el) => getComputedStyle(el).backgroundColor), GREEN, 'error toasts are green too');
     await page.locator('#code').waitFor({ state: 'visible' });
     assert.equal(await isShown(page.locator('#code-row')), true, 'the code field appears');
+    assert.equal(await page.locator('#toasts .toast').count(), 0, 'asking for the code is no error toast');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'code', 'the code field has the focus');
     assert.equal(new URL(page.url()).pathname, '/login', 'still on /login without a code');
 
     // --- The code used for the confirmation is spent (its step is taken).
     await page.locator('#code').fill(confirmCode);
     await page.locator('#login-form button[type=submit]').click();
-    await waitToast(page, 'wrong user name, password or code');
+    const wrong = await waitToast(page, 'Wrong user name, password or code.');
+    assert.equal(await wrong.evaluate((el) => getComputedStyle(el).backgroundColor), GREEN, 'error toasts are green too');
     assert.equal(new URL(page.url()).pathname, '/login', 'a replayed code does not sign in');
 
     // --- A fresh code (a later step than the confirmation's; the server allows ±1 step).
@@ -129,7 +140,7 @@ test('TOTP: setup code → password + authenticator app → recovery codes → s
     await page.locator('#login-form button[type=submit]').click();
     await expectPath(page, '/', 'signing in with password + a fresh code');
     await page.locator('h1', { hasText: 'System overview' }).waitFor();
-    assert.equal(await page.locator('.topbar .user').textContent(), 'Thalia', 'signed in as Thalia');
+    assert.equal((await page.locator('.topbar .user').textContent()).trim(), 'Thalia', 'signed in as Thalia');
     assert.equal((await getJson(page, '/api/v1/auth/me')).body?.stage, 'full', 'password + code is a full session');
 
     assert.deepEqual(await page.evaluate(() => window.__pv.csp), [], 'no CSP violations');

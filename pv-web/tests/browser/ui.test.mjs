@@ -156,7 +156,11 @@ test('passkey: setup code → enrol a passkey → overview and its toasts → si
     await page.locator('h1', { hasText: 'Secure your account' }).waitFor();
     assert.equal(await getJson(page, '/api/v1/auth/me').then((r) => r.body?.stage), 'enrol', 'the session is an enrolment one');
 
-    // --- Register a passkey: toast, then the overview.
+    // --- Choose a password (the wizard's first step), then register a passkey: toast, the
+    // recovery codes, then the overview.
+    await page.locator('#new-password').fill('correct horse battery staple');
+    await page.locator('#new-password-again').fill('correct horse battery staple');
+    await page.locator('#password-form button[type=submit]').click();
     await page.locator('#passkey-name').fill('Headless Chromium');
     const created = page.locator('#toasts .toast', { hasText: 'Passkey created.' });
     await Promise.all([
@@ -164,6 +168,10 @@ test('passkey: setup code → enrol a passkey → overview and its toasts → si
       page.locator('[data-action=passkey-register]').click(),
     ]);
     assert.equal(await created.evaluate((el) => getComputedStyle(el).backgroundColor), GREEN, '"Passkey created." toast is green');
+    await page.locator('#step-codes').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#recovery-list li').count(), 10, 'ten recovery codes after the passkey');
+    await page.locator('#codes-saved').check();
+    await page.locator('#enrol-finish').click();
     await expectPath(page, '/', 'after registering a passkey');
 
     const creds = await credentials();
@@ -172,7 +180,7 @@ test('passkey: setup code → enrol a passkey → overview and its toasts → si
     assert.equal(creds[0].rpId, 'localhost', 'the passkey is bound to localhost');
     const signCountAfterRegistration = creds[0].signCount;
 
-    assert.equal(await page.locator('.topbar .user').textContent(), 'Thalia', 'the top bar names the signed-in user');
+    assert.equal((await page.locator('.topbar .user').textContent()).trim(), 'Thalia', 'the top bar names the signed-in user');
     await checkOverview(t, page);
 
     const me = await getJson(page, '/api/v1/auth/me');
@@ -187,9 +195,11 @@ test('passkey: setup code → enrol a passkey → overview and its toasts → si
     assert.equal(retired.status, 401, `the setup code no longer signs in: ${await retired.text()}`);
     assert.ok(!existsSync(server.setupCodeFile), 'setup-code.txt is gone after the enrolment');
 
-    // --- Sign out.
+    // --- Sign out (from the user menu): the sign-in page says so.
+    await page.locator('.topbar .user').click();
     await page.locator('.topbar [data-action=logout]').click();
     await expectPath(page, '/login', 'after signing out');
+    await page.locator('#signed-out', { hasText: 'You are signed out.' }).waitFor();
     assert.equal((await getJson(page, '/api/v1/auth/me')).status, 401, 'signed out: /auth/me answers 401');
     const probe401 = /Failed to load resource: the server responded with a status of 401 .*\/api\/v1\/auth\/me\)$/;
     await page.goto(`${server.base}/`, { waitUntil: 'load' });
@@ -199,7 +209,7 @@ test('passkey: setup code → enrol a passkey → overview and its toasts → si
     await page.locator('[data-action=passkey-login]').click();
     await expectPath(page, '/', 'signing in with the passkey');
     await page.locator('h1', { hasText: 'System overview' }).waitFor();
-    assert.equal(await page.locator('.topbar .user').textContent(), 'Thalia', 'signed in as Thalia');
+    assert.equal((await page.locator('.topbar .user').textContent()).trim(), 'Thalia', 'signed in as Thalia');
     assert.equal((await getJson(page, '/api/v1/auth/me')).body.stage, 'full', 'a passkey sign-in is a full session');
     const [after] = await credentials();
     assert.ok(after.signCount > signCountAfterRegistration,

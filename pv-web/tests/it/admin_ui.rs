@@ -167,3 +167,114 @@ async fn block_allow_changes_go_through_with_the_pages_tokens() {
     let (status, _) = page(&cli, "/ip-rules", &session_cookie(&state, tech).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn unknown_pages_are_html_for_browsers_and_problem_json_for_clients() {
+    let (_env, state) = state(Engine::Sqlite).await;
+    let cookie = crate::admin_cookie(&state).await;
+    let cli = TestClient::new(pv_web::app::build(state));
+    let html = "text/html,application/xhtml+xml,*/*;q=0.8";
+
+    let resp =
+        cli.get("/no/such/page").header("accept", html).header("cookie", &cookie).send().await;
+    resp.assert_status(StatusCode::NOT_FOUND);
+    resp.assert_content_type("text/html; charset=utf-8");
+    let body = resp.0.into_body().into_string().await.unwrap();
+    assert!(body.contains("Page not found"), "{body}");
+    assert!(body.contains("href=\"/cameras\""), "the page has the navigation: {body}");
+    assert!(body.contains("/no/such/page"));
+
+    // Signed out: the same page, offering to sign in (no navigation to pages they cannot open).
+    let resp = cli.get("/nope").header("accept", html).send().await;
+    resp.assert_status(StatusCode::NOT_FOUND);
+    let body = resp.0.into_body().into_string().await.unwrap();
+    assert!(body.contains("href=\"/login\"") && !body.contains("href=\"/cameras\""), "{body}");
+
+    // API clients, and anything under /api/, keep problem JSON.
+    for (path, accept) in
+        [("/no/such/page", "application/json"), ("/no/such/page", "*/*"), ("/api/v1/nope", html)]
+    {
+        let resp = cli.get(path).header("accept", accept).header("cookie", &cookie).send().await;
+        resp.assert_status(StatusCode::NOT_FOUND);
+        resp.assert_content_type("application/problem+json");
+        let problem: Value = resp.0.into_body().into_json().await.unwrap();
+        assert_eq!(problem["status"], 404, "{path} {accept}");
+    }
+    // Writes are never turned into pages.
+    let resp = cli.post("/no/such/page").header("accept", html).send().await;
+    assert_ne!(resp.0.headers().get("content-type").unwrap(), "text/html; charset=utf-8");
+}
+
+#[tokio::test]
+async fn graphiql_and_swagger_ui_load_only_from_this_server() {
+    let (_env, state) = state(Engine::Sqlite).await;
+    let cli = TestClient::new(pv_web::app::build(state));
+    for page in ["/graphql", "/api/docs"] {
+        let resp = cli.get(page).send().await;
+        resp.assert_status_is_ok();
+        let csp =
+            resp.0.headers().get("content-security-policy").unwrap().to_str().unwrap().to_owned();
+        assert!(csp.contains("script-src 'self';") && !csp.contains("http"), "{page}: {csp}");
+        let body = resp.0.into_body().into_string().await.unwrap();
+        assert!(!body.contains("<script>") && !body.contains("https://"), "{page}: {body}");
+        let refs: Vec<&str> =
+            body.split('"').filter(|s| s.starts_with("/static/")).collect();
+        assert!(refs.len() >= 3, "{page} loads its assets from /static/: {refs:?}");
+        for asset in refs {
+            let resp = cli.get(asset).send().await;
+            resp.assert_status_is_ok();
+            let len = resp.0.into_body().into_bytes().await.unwrap().len();
+            assert!(len > 0, "{asset} is empty");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_overview_shows_cameras_and_how_many_days_of_footage_fit() {
+    let (_env, state) = state(Engine::Sqlite).await;
+    let cookie = crate::admin_cookie(&state).await;
+    let now = chrono::Utc::now();
+    let mut settings = pv_core::cameras::CameraSettings::new("Porch", "rtsp://192.0.2.10/stream");
+    settings.enabled = false;
+    let cam = pv_core::cameras::create(&state.dbs().records, &settings, now).await.unwrap();
+    // Thirty one-minute segments of 10 MiB in the last half hour: 300 MiB per 30 minutes,
+    // about 14 GiB a day.
+    for i in 0..30 {
+        let start = now - chrono::Duration::minutes(30 - i);
+        let seg = pv_core::recordings::NewSegment {
+            camera: pv_core::ids::CameraId(cam.id),
+            started_at: start,
+            ended_at: start + chrono::Duration::minutes(1),
+            media_start_ns: 0,
+            media_end_ns: 60_000_000_000,
+            duration_ms: 60_000,
+            size_bytes: 10 * 1024 * 1024,
+            video_codec: "h264".into(),
+            audio_codec: None,
+            width: Some(1280),
+            height: Some(720),
+            path: format!("cam/{i}.mp4"),
+            motion: false,
+            end_reason: "duration".into(),
+        };
+        pv_core::recordings::insert_segment(&state.dbs().records, &seg, now).await.unwrap();
+    }
+    let cli = TestClient::new(pv_web::app::build(state));
+    let (status, body) = page(&cli, "/", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("data-camera=\"Porch\""), "{body}");
+    assert!(body.contains(">Off<") && body.contains("This camera is disabled."), "{body}");
+    assert!(body.contains("300 MiB"), "the footage on disk: {body}");
+    let rate = text_after(&body, "rate of ").unwrap_or_default();
+    assert!(rate.starts_with("14.0 GiB a day") || rate.starts_with("14.1 GiB a day"), "{rate}");
+    assert!(
+        body.contains("about ") || body.contains("more than 10 years"),
+        "days that fit: {body}"
+    );
+}
+
+/// The text after `marker` in `body`, up to the next `<`.
+fn text_after(body: &str, marker: &str) -> Option<String> {
+    let at = body.find(marker)? + marker.len();
+    Some(body[at..].split('<').next().unwrap_or_default().to_owned())
+}

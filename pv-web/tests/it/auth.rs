@@ -364,3 +364,133 @@ async fn the_last_active_administrator_cannot_be_suspended() {
     // Still active and signed in.
     cli.get("/api/v1/auth/me").header("cookie", &cookie).send().await.assert_status_is_ok();
 }
+
+#[tokio::test]
+async fn browsers_on_loopback_ip_go_to_localhost_and_sign_in_returns_to_the_page_asked_for() {
+    let (_env, state) = state(Engine::Sqlite).await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let html = "text/html,application/xhtml+xml";
+    let location = |resp: &poem::test::TestResponse| {
+        resp.0.headers().get("location").map(|l| l.to_str().unwrap().to_string())
+    };
+
+    // A browser on 127.0.0.1 or [::1]: the same path and query on localhost.
+    for host in ["127.0.0.1:8080", "[::1]:8080"] {
+        let resp = cli.get("/cameras?x=1").header("host", host).header("accept", html).send().await;
+        resp.assert_status(StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(location(&resp).as_deref(), Some("http://localhost:8080/cameras?x=1"));
+    }
+    // API calls, assets and clients that do not ask for HTML stay where they are.
+    for (path, accept) in
+        [("/api/v1/auth/me", html), ("/static/app.css", html), ("/cameras", "*/*")]
+    {
+        let resp =
+            cli.get(path).header("host", "127.0.0.1:8080").header("accept", accept).send().await;
+        assert_ne!(resp.0.status(), StatusCode::TEMPORARY_REDIRECT, "{path} {accept}");
+    }
+
+    // Anonymous on localhost: the sign-in page, which knows where to return.
+    let resp = cli.get("/recordings?day=1").header("host", "localhost:8080").send().await;
+    resp.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp).as_deref(), Some("/login?next=/recordings%3Fday%3D1"));
+    let resp = cli
+        .get("/login?next=%2Frecordings")
+        .header("host", "localhost:8080")
+        .header("accept", html)
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    let body = resp.0.into_body().into_string().await.unwrap();
+    assert!(body.contains(r#""next":"/recordings""#), "{body}");
+    assert!(body.contains("data-action=\"passkey-login\""));
+    // Another origin in next is dropped.
+    for evil in ["//evil.example", "/%5Cevil.example", "https://evil.example/"] {
+        let body = cli
+            .get(format!("/login?next={evil}"))
+            .header("host", "localhost:8080")
+            .send()
+            .await
+            .0
+            .into_body()
+            .into_string()
+            .await
+            .unwrap();
+        assert!(body.contains(r#""next":"/""#), "{evil}: {body}");
+    }
+
+    // Another IP address: no passkey button, a note why.
+    let body = cli
+        .get("/login")
+        .header("host", "192.0.2.10:8080")
+        .header("accept", html)
+        .send()
+        .await
+        .0
+        .into_body()
+        .into_string()
+        .await
+        .unwrap();
+    assert!(body.contains("Passkeys need a host name"), "{body}");
+    assert!(!body.contains("data-action=\"passkey-login\""));
+
+    // Signed in: /login sends on to next (same origin only).
+    let id = user_with_role(&state, "viewer", Some("Auditor"), None).await;
+    let cookie = crate::session_cookie(&state, id).await;
+    for (query, to) in [("?next=%2Faudit", "/audit"), ("?next=%2F%2Fevil.example", "/")] {
+        let resp = cli
+            .get(format!("/login{query}"))
+            .header("host", "localhost:8080")
+            .header("cookie", &cookie)
+            .send()
+            .await;
+        resp.assert_status(StatusCode::SEE_OTHER);
+        assert_eq!(location(&resp).as_deref(), Some(to));
+    }
+}
+
+#[tokio::test]
+async fn new_recovery_codes_replace_the_old_ones() {
+    let (_env, state) = state(Engine::Sqlite).await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let db = &state.dbs().users;
+    let id = user_with_role(&state, "rowan", Some("Auditor"), None).await;
+    let now = chrono::Utc::now();
+    pv_security::account::set_password(
+        db,
+        &state.config().security,
+        id,
+        "rowan's long password",
+        now,
+    )
+    .await
+    .unwrap();
+    let user = pv_security::account::get(db, id).await.unwrap();
+    let e = pv_security::account::totp_begin(db, state.key(), &user, now).await.unwrap();
+    let code = pv_security::totp::code_at(&e.secret_base32, now).unwrap();
+    let old =
+        pv_security::account::totp_confirm(db, state.key(), id, &code, now).await.unwrap().unwrap();
+    let cookie = crate::session_cookie(&state, id).await;
+
+    let resp = cli.post("/api/v1/auth/recovery-codes").header("cookie", &cookie).send().await;
+    resp.assert_status_is_ok();
+    let body: Value = resp.0.into_body().into_json().await.unwrap();
+    let fresh: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fresh.len(), 10);
+    assert!(fresh.iter().all(|c| !old.contains(c)));
+
+    let login = |code: &str| {
+        cli.post("/api/v1/auth/login")
+            .body_json(
+                &json!({ "username": "rowan", "password": "rowan's long password", "code": code }),
+            )
+            .send()
+    };
+    login(&old[0]).await.assert_status(StatusCode::UNAUTHORIZED);
+    login(&fresh[0]).await.assert_status_is_ok();
+    login(&fresh[0]).await.assert_status(StatusCode::UNAUTHORIZED);
+}

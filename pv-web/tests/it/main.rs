@@ -8,6 +8,7 @@ mod blocklist;
 mod cameras;
 mod country;
 mod csrf;
+mod hostile;
 mod live;
 mod pin;
 mod rbac_matrix;

@@ -45,6 +45,7 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::POST, "/auth/totp/start", json!(null), "S"),
         (M::POST, "/auth/totp/confirm", json!({ "code": "000000" }), "S"),
         (M::DELETE, "/auth/totp", json!(null), "S"),
+        (M::POST, "/auth/recovery-codes", json!(null), "S"),
         (M::GET, "/auth/sessions", json!(null), "S"),
         (M::DELETE, "/auth/sessions/999999", json!(null), "S"),
         (M::GET, "/auth/tokens", json!(null), "S"),
@@ -109,6 +110,7 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::GET, "/events", json!(null), "AMTUH"),
         (M::GET, "/recordings", json!(null), "AMH"),
         (M::GET, "/recordings/999/media", json!(null), "AMH"),
+        (M::GET, "/cameras/999/thumbnail.jpg?at=2026-01-01T00:00:00Z", json!(null), "AMH"),
     ]
 }
 

@@ -32,7 +32,7 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     let addr = server.local_addr();
     // The printed sign-in URL and the passkey origin need the real port (listen port 0).
     state.set_bound_addr(addr);
-    let url = format!("http://{addr}/");
+    let url = browser_url(&state, addr);
     let data_dir = std::fs::canonicalize(&state.config().data_dir)
         .unwrap_or_else(|_| state.config().data_dir.clone());
     let engines: Vec<String> = pv_core::config::DbKind::ALL
@@ -47,6 +47,11 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     println!("  data:      {}", data_dir.display());
     println!("  databases: {}", engines.join(", "));
     println!("  API:       {url}api/docs   GraphQL: {url}graphql");
+    if addr.ip().is_loopback() && url.starts_with("http://localhost:") {
+        println!(
+            "  (http://{addr}/ works too; the browser is sent to localhost, where passkeys work)"
+        );
+    }
     println!("  cameras:   {recording} recording");
     let login_url = format!("{}/login", state.public_origin());
     match seed {
@@ -79,4 +84,18 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     state.dbs().clone().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The address to open in a browser: the public origin when one is configured; on a loopback
+/// or all-interfaces listen address `http://localhost:PORT/` (passkeys are bound to a host
+/// name, and browsers refuse them on IP addresses); else the listen address itself.
+fn browser_url(state: &pv_web::AppState, addr: std::net::SocketAddr) -> String {
+    if state.config().server.public_origin.is_some()
+        || addr.ip().is_loopback()
+        || addr.ip().is_unspecified()
+    {
+        format!("{}/", state.public_origin())
+    } else {
+        format!("http://{addr}/")
+    }
 }
