@@ -33,6 +33,17 @@
 
   // ---- Audit log ----
 
+  /** An event's details as words: "method: password · stage: enrol". */
+  function detailsText(details) {
+    if (details == null) return "";
+    if (typeof details !== "object") return String(details);
+    return Object.keys(details).filter(function (k) { return details[k] !== null && details[k] !== ""; })
+      .map(function (k) {
+        const v = details[k];
+        return k.replace(/_/g, " ") + ": " + (typeof v === "object" ? JSON.stringify(v) : String(v));
+      }).join(" \u00b7 ");
+  }
+
   function auditQuery(form) {
     const q = new URLSearchParams();
     ["q", "action", "actor", "outcome"].forEach(function (k) {
@@ -66,7 +77,7 @@
         cell(tr, [e.target_kind, e.target_id].filter(Boolean).join(" "));
         cell(tr, e.ip).className = "mono";
         cell(tr, badge(e.outcome, e.outcome === "success" ? "ok" : e.outcome === "denied" ? "warn" : "bad"));
-        cell(tr, e.details ? JSON.stringify(e.details) : "").className = "mono";
+        cell(tr, detailsText(e.details)).className = "details";
         body.appendChild(tr);
       });
       if (event) toast(events.length + " event" + (events.length === 1 ? "" : "s") + " shown.", "info");
@@ -181,6 +192,15 @@
       if (covering) {
         toast(rule.network + " lies inside the exemption " + covering +
           ", and exemptions win, so this block has no effect until that exemption is removed.", "warn");
+      }
+      if (rule.action === "exempt") {
+        const outer = parseNetwork(rule.network);
+        const inside = currentRules.filter(function (r) { return r.action === "block" && within(parseNetwork(r.network), outer); })
+          .map(function (r) { return r.network; });
+        if (inside.length) {
+          toast("Exemptions win: the block" + (inside.length === 1 ? " on " : "s on ") + inside.join(", ") +
+            " no longer " + (inside.length === 1 ? "applies" : "apply") + " while " + rule.network + " is exempt.", "warn");
+        }
       }
       f.reset();
       await loadRules();

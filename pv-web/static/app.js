@@ -293,8 +293,12 @@
     setupMenu();
     localTimes();
     labelTables();
-    new MutationObserver(labelTables).observe(document.getElementById("main") || document.body,
-      { childList: true, subtree: true });
+    let queued = false;
+    new MutationObserver(function () {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(function () { queued = false; labelTables(); });
+    }).observe(document.getElementById("main") || document.body, { childList: true, subtree: true });
   });
 
   window.pv = {

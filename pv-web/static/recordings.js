@@ -287,11 +287,14 @@
   // ---------------------------------------------------------------------------------------
   // Pointer: hover preview, drag to pan, pinch and wheel to zoom, click to play.
 
-  function recordedAt(camId, t) {
+  /** Whether the camera recorded at `t` (a hole shorter than `slack` ms between two segments
+   * counts as recorded). */
+  function recordedAt(camId, t, slack) {
     const segs = st.segs.get(camId) || [];
+    const pad = slack || 0;
     for (let i = segs.length - 1; i >= 0; i--) {
-      if (segs[i].s <= t && t < segs[i].e) return true;
-      if (segs[i].e <= t) break;
+      if (segs[i].s - pad <= t && t < segs[i].e + pad) return true;
+      if (segs[i].e + pad <= t) break;
     }
     const live = st.live.get(camId);
     return live !== undefined && t >= live && t <= Date.now();
@@ -908,11 +911,12 @@
     player.followers.forEach(function (f) {
       const v = f.video;
       if (v.playbackRate !== lead.video.playbackRate) v.playbackRate = lead.video.playbackRate;
-      if (!recordedAt(f.cam.id, w)) {
-        if (f.sess) { f.stop(); }
+      if (!recordedAt(f.cam.id, w, 1000)) {
+        if (!v.paused) v.pause();
         f.setLabel("not recorded at this moment");
         return;
       }
+      if (f.sess && !f.sess.started && !f.sess.failed) return; // still loading
       const fw = f.wall();
       if (fw === null || Math.abs(fw - w) > 400 * Math.max(1, lead.video.playbackRate / 2)) {
         f.setLabel("");
@@ -1128,6 +1132,12 @@
   window.__pvRecordings = {
     view: function () { return Object.assign({}, st.view); },
     wall: function () { return player.wall(); },
+    session: function (i) {
+      const e = player.cams()[i || 0], s = e && e.sess;
+      return s ? { started: s.started, startAt: s.startAt, t: e.video.currentTime, paused: e.video.paused,
+        ready: e.video.readyState, label: e.label && e.label.textContent,
+        entries: s.entries.map(function (x) { return [x.seg.id, x.mediaStart, x.mediaEnd]; }) } : null;
+    },
     walls: function () { return player.cams().map(function (e) { return { camera: e.cam.id, wall: e.wall(), playing: !e.video.paused }; }); },
     mse: !!MS,
   };

@@ -1,6 +1,7 @@
 //! What the overview page tells an owner: each camera and its state (recording, failing and
 //! why, off), and the disk outlook: how much footage there is, how much room is left and how
-//! many days of footage fit at the rate footage was written in the last hour.
+//! many days of footage fit at the rate footage was written in the last hour. The footage total
+//! reads every segment row, so it is counted at most once a minute.
 
 use std::path::Path;
 
@@ -110,22 +111,50 @@ pub async fn camera_rows(state: &AppState, principal: &Principal) -> Vec<CameraR
     rows
 }
 
+/// How long a count of the footage bytes is reused: counting reads every segment row.
+const FOOTAGE_COUNT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The last count of footage bytes per recordings directory, and when it was made.
+static FOOTAGE_COUNTS: std::sync::Mutex<Vec<(std::path::PathBuf, std::time::Instant, u64)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Bytes of indexed footage of every camera, counted at most once a minute per directory.
+async fn footage_bytes(state: &AppState, dir: &Path) -> u64 {
+    let now = std::time::Instant::now();
+    if let Ok(counts) = FOOTAGE_COUNTS.lock()
+        && let Some((_, at, bytes)) = counts.iter().find(|(d, _, _)| d == dir)
+        && now.duration_since(*at) < FOOTAGE_COUNT_TTL
+    {
+        return *bytes;
+    }
+    let mut total: u64 = 0;
+    if let Ok(all) = cameras::list(&state.dbs().records).await {
+        for cam in all {
+            total += recordings::camera_bytes(&state.dbs().records, CameraId(cam.id))
+                .await
+                .map(|b| u64::try_from(b).unwrap_or(0))
+                .unwrap_or(0);
+        }
+    }
+    if let Ok(mut counts) = FOOTAGE_COUNTS.lock() {
+        counts.retain(|(d, _, _)| d != dir);
+        counts.push((dir.to_path_buf(), now, total));
+    }
+    total
+}
+
 /// The disk outlook of the recordings directory.
 pub async fn disk_outlook(state: &AppState) -> DiskOutlook {
     let config = state.config();
     let dir = state.nvr().data_dir().to_path_buf();
     let now = state.clock().now();
     let from = now - chrono::Duration::seconds(RATE_WINDOW_SECONDS);
-    let mut footage: u64 = 0;
+    let footage = footage_bytes(state, &dir).await;
     let mut window_bytes: u64 = 0;
     let mut earliest: Option<DateTime<Utc>> = None;
     if let Ok(all) = cameras::list(&state.dbs().records).await {
         for cam in all {
             let id = CameraId(cam.id);
-            footage += recordings::camera_bytes(&state.dbs().records, id)
-                .await
-                .map(|b| u64::try_from(b).unwrap_or(0))
-                .unwrap_or(0);
             for seg in recordings::segments_in_range(&state.dbs().records, id, from, now)
                 .await
                 .unwrap_or_default()

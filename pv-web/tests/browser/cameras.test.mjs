@@ -124,6 +124,7 @@ test('a camera is edited to another stream, the recorder follows, and a motion z
     await clickAt(page, 0.95, 0.95);
     await clickAt(page, 0.05, 0.95);
     await clickAt(page, 0.05, 0.05); // the first corner again: closes the shape
+    await page.screenshot({ path: `${SHOTS}/debug-zone.png` });
     assert.equal(await page.locator('#zone-svg polygon').count(), 1, 'one closed shape');
     await page.fill('#zone-name', 'Driveway');
     await page.locator('#zone-sens').fill('1');

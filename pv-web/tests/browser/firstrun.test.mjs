@@ -16,7 +16,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import {
   TEST_TIMEOUT_MS, VIEWPORT, startServer, stopServer, launchBrowser, cleanupAll, newPage, expectPath,
-  waitToast, passwordSignIn, apiLogin, totpCode, totpStep,
+  waitToast, passwordSignIn, apiLogin, totpCode, totpStep, poll,
 } from './harness.mjs';
 
 after(cleanupAll, { timeout: 30_000 });
@@ -232,9 +232,9 @@ async function fullSession(server) {
   await post('/api/v1/auth/password', { new_password: PASSWORD });
   const { secret } = await post('/api/v1/auth/totp/start');
   const step = totpStep();
-  await post('/api/v1/auth/totp/confirm', { code: totpCode(secret, step) });
+  const { recovery_codes: recovery } = await post('/api/v1/auth/totp/confirm', { code: totpCode(secret, step) });
   const [name, value] = cookie.split('=');
-  return { name, value, secret, step };
+  return { name, value, secret, step, recovery };
 }
 
 test('security page from the user menu; signing out says so; the code field appears in place; next stays on this site',
@@ -268,6 +268,23 @@ test('security page from the user menu; signing out says so; the code field appe
     await expectPath(page, '/account/security', 'the user menu\'s Security item');
     await page.locator('#totp-status', { hasText: 'An authenticator app is set up' }).waitFor();
     await page.locator('#session-rows tr', { hasText: 'this browser' }).waitFor();
+
+    // Sessions: another one (password + a recovery code, from elsewhere) is listed and can be
+    // signed out from here.
+    const elsewhere = await apiLogin(server, { username: 'Thalia', password: PASSWORD, code: session.recovery[0] });
+    assert.equal(elsewhere.status, 200, 'a second session');
+    const elsewhereCookie = elsewhere.headers.get('set-cookie').split(';')[0];
+    await page.reload({ waitUntil: 'load' });
+    await page.locator('#session-rows tr', { hasText: 'this browser' }).waitFor();
+    assert.equal(await page.locator('#session-rows tr').count(), 2, 'two sessions listed');
+    await page.locator('#session-rows tr', { hasNotText: 'this browser' }).locator('button', { hasText: 'Sign out' }).click();
+    await waitToast(page, 'That session is signed out.');
+    await poll('the other session disappears', async () => {
+      const n = await page.locator('#session-rows tr').count();
+      return { done: n === 1, value: n };
+    }, 5_000);
+    const gone = await fetch(new URL('/api/v1/auth/me', server.url), { headers: { Cookie: elsewhereCookie } });
+    assert.equal(gone.status, 401, 'the signed-out session no longer works');
 
     // Passkeys: add, rename, remove.
     await page.locator('#passkey-rows', { hasText: 'No passkeys yet.' }).waitFor();

@@ -213,7 +213,7 @@ test('every page fits 390 px without sideways scrolling; the menu collapses and 
 
     // Tables become labelled cards at 390 px.
     const card = page.locator('#user-rows tr[data-user="riley"] td').nth(1);
-    await card.waitFor();
+    await page.locator('#user-rows tr[data-user="riley"] td[data-label="Name"]').waitFor();
     assert.equal(await card.getAttribute('data-label'), 'Name');
     assert.equal(await page.locator('#user-rows').evaluate((el) => getComputedStyle(el.closest('table').querySelector('thead')).position), 'absolute',
       'the table heading is out of the flow at 390 px');
@@ -384,6 +384,15 @@ test('overview: camera states and the disk outlook; Block / Allow warns; times n
     const warn = await waitToast(page, 'lies inside the exemption 10.0.0.0/8');
     assert.match(await warn.getAttribute('class'), /toast--warn/);
     await page.locator('#rule-rows tr[data-network="10.1.2.3"][data-overridden="10.0.0.0/8"]').waitFor();
+    // The other way round: an exemption over an existing block says the block stops applying.
+    await page.locator('#rule-network').fill('198.51.100.7');
+    await page.locator('#rule-form button[type=submit]').click();
+    await waitToast(page, 'Blocked 198.51.100.7.');
+    await page.locator('#rule-network').fill('198.51.100.0/24');
+    await page.locator('#rule-action').selectOption('exempt');
+    await page.locator('#rule-form button[type=submit]').click();
+    await waitToast(page, 'the block on 198.51.100.7 no longer applies');
+    await page.locator('#rule-action').selectOption('block');
     await page.locator('#rule-network').fill('203.0.113.5');
     await page.locator('#rule-form button[type=submit]').click();
     await waitToast(page, 'Blocked 203.0.113.5.');

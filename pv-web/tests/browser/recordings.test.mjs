@@ -228,7 +228,11 @@ test('cameras page shows a streaming camera; the recordings timeline zooms, scru
       await page.waitForFunction(() => document.getElementById('player').paused);
       const w1 = await page.evaluate(() => window.__pvRecordings.wall());
       await page.keyboard.press('j');
-      await page.waitForFunction((w1) => window.__pvRecordings.wall() <= w1 - 5000, w1);
+      await page.waitForFunction((w1) => window.__pvRecordings.wall() <= w1 - 5000, w1).catch(async (e) => {
+        const state = await page.evaluate(() => window.__pvRecordings.session());
+        throw new Error(`J did not go back 10 s from ${new Date(w1).toISOString()}: ${JSON.stringify(state)} ` +
+          `${JSON.stringify(list.map((s) => [s.id, s.started_at, s.ended_at]))} (${e.message})`);
+      });
       await page.keyboard.press('k');
       await page.waitForFunction(() => !document.getElementById('player').paused);
       await page.locator('#speed').selectOption('16');
@@ -250,7 +254,10 @@ test('cameras page shows a streaming camera; the recordings timeline zooms, scru
       await page.waitForFunction(() => {
         const w = window.__pvRecordings.walls();
         return w.length === 2 && w.every((x) => x.playing && x.wall);
-      }, null, { timeout: 15_000 });
+      }, null, { timeout: 15_000 }).catch(async (e) => {
+        const state = await page.evaluate(() => [window.__pvRecordings.walls(), window.__pvRecordings.session(0), window.__pvRecordings.session(1)]);
+        throw new Error(`two cameras do not play together: ${JSON.stringify(state)} at ${new Date(both).toISOString()} (${e.message})`);
+      });
       let worst = 0;
       for (let i = 0; i < 10; i++) {
         await new Promise((r) => setTimeout(r, 200));

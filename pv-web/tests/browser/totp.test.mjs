@@ -83,6 +83,9 @@ test('TOTP: setup code → password + authenticator app → recovery codes → s
     await page.waitForFunction(() => document.querySelector('#totp-qr img')?.complete);
     const qrSize = await qr.evaluate((img) => ({ w: img.naturalWidth, h: img.naturalHeight }));
     assert.ok(qrSize.w >= 100 && qrSize.h >= 100, `the QR code image loads (${JSON.stringify(qrSize)})`);
+    if (process.env.PV_ARTIFACTS) {
+      await page.screenshot({ path: `${process.env.PV_ARTIFACTS}/totp-enrol-qr.png`, fullPage: true });
+    }
 
     // --- Confirm with the current code: ten recovery codes.
     const confirmStep = totpStep();

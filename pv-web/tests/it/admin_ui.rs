@@ -63,7 +63,7 @@ async fn the_audit_page_is_for_administrators_and_auditors() {
     }
     let resp = cli.get("/audit").send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    assert_eq!(resp.0.headers()["location"], "/login");
+    assert_eq!(resp.0.headers()["location"], "/login?next=/audit");
     let resp = cli.get("/static/admin.js").send().await;
     resp.assert_status_is_ok();
     resp.assert_content_type("text/javascript; charset=utf-8");
@@ -217,8 +217,7 @@ async fn graphiql_and_swagger_ui_load_only_from_this_server() {
         assert!(csp.contains("script-src 'self';") && !csp.contains("http"), "{page}: {csp}");
         let body = resp.0.into_body().into_string().await.unwrap();
         assert!(!body.contains("<script>") && !body.contains("https://"), "{page}: {body}");
-        let refs: Vec<&str> =
-            body.split('"').filter(|s| s.starts_with("/static/")).collect();
+        let refs: Vec<&str> = body.split('"').filter(|s| s.starts_with("/static/")).collect();
         assert!(refs.len() >= 3, "{page} loads its assets from /static/: {refs:?}");
         for asset in refs {
             let resp = cli.get(asset).send().await;
