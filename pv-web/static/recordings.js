@@ -840,7 +840,7 @@
   }
 
   /** Play `cam` from wall-clock `t`, with the cameras chosen to play together. */
-  function playAt(cam, t, fromClick) {
+  function playAt(cam, t, fromClick, retried) {
     let ids = syncSelection();
     if (ids.indexOf(cam.id) < 0) ids = [cam.id];
     ids = [cam.id].concat(ids.filter(function (i) { return i !== cam.id; })).slice(0, 4);
@@ -864,7 +864,12 @@
     if (!covering) {
       const next = segs.find(function (s) { return s.s > t; });
       if (!next) {
-        if (st.live.has(cam.id) && t >= st.live.get(cam.id)) toast("That moment is still being recorded; it can be played in a minute.", "info");
+        if (st.live.has(cam.id) && t >= st.live.get(cam.id) && !retried) {
+          // Recorded since the page last asked: ask again, then play.
+          show($("day").value, true).then(function () { playAt(cam, t, fromClick, true); });
+          return false;
+        }
+        if (st.live.has(cam.id) && t >= st.live.get(cam.id)) toast("That moment is still being recorded; it can be played in a moment.", "info");
         else toast("Nothing was recorded at that moment" + (fromClick ? " or after it on this day." : "."), "info");
         return false;
       }

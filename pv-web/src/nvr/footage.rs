@@ -162,11 +162,17 @@ impl Footage {
             Some(source) => self.source_picture(source, at, width).await,
             None => Err(NvrError::NoFootage),
         };
+        if let Err(e) = &open {
+            tracing::debug!(%camera, %at, error = %e, "thumbnail: no picture from the file being written");
+        }
         match open {
             // The last seconds, before the file being written has its first fragment: the
             // recorder's latest key frame in memory.
             Err(NvrError::NoFootage) if now - at <= chrono::Duration::seconds(TAP_SECONDS) => {
-                let tap = tap.filter(|t| t.key_frame().is_some()).ok_or(NvrError::NoFootage)?;
+                let Some(tap) = tap.filter(|t| t.key_frame().is_some()) else {
+                    tracing::debug!(%camera, "thumbnail: no live key frame either");
+                    return Err(NvrError::NoFootage);
+                };
                 self.tap_picture(tap, at, width, now).await
             }
             other => other,
@@ -184,11 +190,11 @@ impl Footage {
     ) -> Result<Thumbnail, NvrError> {
         let frame = tap.key_frame().ok_or(NvrError::NoFootage)?;
         let age = chrono::Duration::from_std(frame.age()).unwrap_or(chrono::Duration::MAX);
-        if age > chrono::Duration::seconds(TAP_SECONDS) {
-            return Err(NvrError::NoFootage);
-        }
-        let frame_at = now - age;
-        if frame_at > at + chrono::Duration::seconds(TAP_SECONDS) {
+        let frame_at = now.checked_sub_signed(age).unwrap_or(now);
+        if age > chrono::Duration::seconds(TAP_SECONDS)
+            || frame_at > at + chrono::Duration::seconds(TAP_SECONDS)
+        {
+            tracing::debug!(%at, %frame_at, "thumbnail: the live key frame is too old or too new");
             return Err(NvrError::NoFootage);
         }
         let options = SnapshotOptions {

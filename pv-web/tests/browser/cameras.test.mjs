@@ -118,13 +118,13 @@ test('a camera is edited to another stream, the recorder follows, and a motion z
     }, 15_000);
     // (Earlier toasts are dismissed so that none lies over the picture.)
     for (const close of await page.locator('#toasts .toast__close').all()) await close.click().catch(() => {});
+    await page.locator('#zone-stage').evaluate((e) => e.scrollIntoView({ block: 'end' }));
     await page.click('[data-zone=new-zone]');
     await clickAt(page, 0.05, 0.05);
     await clickAt(page, 0.95, 0.05);
     await clickAt(page, 0.95, 0.95);
     await clickAt(page, 0.05, 0.95);
     await clickAt(page, 0.05, 0.05); // the first corner again: closes the shape
-    await page.screenshot({ path: `${SHOTS}/debug-zone.png` });
     assert.equal(await page.locator('#zone-svg polygon').count(), 1, 'one closed shape');
     await page.fill('#zone-name', 'Driveway');
     await page.locator('#zone-sens').fill('1');
