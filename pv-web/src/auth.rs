@@ -93,7 +93,7 @@ pub fn denied(d: rbac::Denied) -> poem::Error {
 
 fn unauthenticated() -> poem::Error {
     poem::Error::from_string(
-        "sign in first (session cookie or `Authorization: Bearer` API token)",
+        "sign in first (with a session cookie or an API token in the Authorization header)",
         StatusCode::UNAUTHORIZED,
     )
 }

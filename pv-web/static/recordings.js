@@ -183,7 +183,9 @@
       track.setAttribute("aria-label", "Recordings of " + cam.name + ": click a moment to play it, Enter plays the middle of the view, + and − zoom");
       row.appendChild(track);
       box.appendChild(row);
-      st.rows.set(cam.id, { track: track, label: label, cam: cam });
+      const head = el("div", "rec-playhead");
+      head.hidden = true;
+      st.rows.set(cam.id, { track: track, label: label, cam: cam, head: head });
       bindTrack(track, cam);
     });
   }
@@ -227,15 +229,20 @@
         place(d, m.s, end);
         frag.appendChild(d);
       });
-      if (player.lead && player.cams().some(function (p) { return p.cam.id === camId; })) {
-        const w = player.wall();
-        if (w !== null && visible(w, w + 1)) {
-          const head = el("div", "rec-playhead");
-          head.style.left = pct(w);
-          frag.appendChild(head);
-        }
-      }
+      frag.appendChild(r.head);
       r.track.replaceChildren(frag);
+    });
+    drawPlayhead();
+  }
+
+  /** Move the playhead (on the rows of the cameras playing) without redrawing the rows. */
+  function drawPlayhead() {
+    const w = player.lead ? player.wall() : null;
+    st.rows.forEach(function (r, camId) {
+      const on = w !== null && visible(w, w + 1) &&
+        player.cams().some(function (p) { return p.cam.id === camId; });
+      r.head.hidden = !on;
+      if (on) r.head.style.left = pct(w);
     });
   }
 
@@ -941,7 +948,7 @@
     if (st.following && !player.lead.video.paused && (w < st.view.start || w > st.view.end - span() * 0.05)) {
       setView(w - span() * 0.1, w - span() * 0.1 + span());
     } else {
-      draw();
+      drawPlayhead();
     }
   }, 250);
 
@@ -1129,7 +1136,13 @@
     window.addEventListener("resize", draw);
     show(input.value, false);
     // Today: new segments and the one being recorded appear as they are written.
-    setInterval(function () { if (isToday() && !document.hidden) show(input.value, true); }, 10000);
+    // (every 30 s; every 5 s while the player waits for the segment being recorded)
+    setInterval(function () {
+      if (!isToday() || document.hidden) return;
+      const lead = player.lead, sess = lead && lead.sess;
+      const waiting = sess && sess.started && !lead.nextSegment(sess);
+      if (Date.now() - st.loadedAt >= (waiting ? 5000 : 30000)) show(input.value, true);
+    }, 5000);
     setInterval(function () { if (isToday() && st.live.size) draw(); }, 2000);
   });
 

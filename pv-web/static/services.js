@@ -32,7 +32,7 @@
         if (s.state === "unknown") {
           const why = document.createElement("span");
           why.className = "state-note";
-          why.textContent = UNKNOWN;
+          why.textContent = s.reason ? s.reason.charAt(0).toUpperCase() + s.reason.slice(1) + "." : UNKNOWN;
           state.appendChild(why);
           tr.dataset.unknown = "true";
         }

@@ -15,7 +15,7 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use pv_core::db::records::segment;
-use pv_core::ids::SegmentId;
+use pv_core::ids::{CameraId, SegmentId};
 use pv_core::{cameras, recordings};
 use pv_security::rbac::{self, Permission};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -24,6 +24,7 @@ use super::ApiTags;
 use super::cameras::{core_err, load_for};
 use super::error::{ApiError, ApiResult};
 use crate::auth::{Principal, Scoped, perm};
+use crate::nvr::NvrError;
 use crate::state::AppState;
 
 /// The recordings API.
@@ -230,9 +231,8 @@ pub async fn events(
     }
     if gaps {
         for id in &ids {
-            for g in recordings::gaps_in_range(db, pv_core::ids::CameraId(*id), from, to)
-                .await
-                .map_err(core_err)?
+            for g in
+                recordings::gaps_in_range(db, CameraId(*id), from, to).await.map_err(core_err)?
             {
                 out.push(Event {
                     kind: "gap".into(),
@@ -314,16 +314,19 @@ impl RecordingsApi {
                 THUMB_WIDTHS.end()
             )));
         }
-        let thumb =
-            state.nvr().thumbnail(pv_core::ids::CameraId(cam.id), at.0, width).await.map_err(
-                |e| match e {
-                    crate::nvr::NvrError::NoFootage => ApiError::new(
+        let thumb = match state.nvr().thumbnail(CameraId(cam.id), at.0, width).await {
+            Ok(thumb) => thumb,
+            Err(e) => {
+                tracing::debug!(camera = cam.id, at = %at.0, error = %e, "no thumbnail");
+                return Err(match e {
+                    NvrError::NoFootage => ApiError::new(
                         poem::http::StatusCode::NOT_FOUND,
                         "nothing was recorded by this camera at that moment",
                     ),
                     e => super::cameras::nvr_err(e),
-                },
-            )?;
+                });
+            }
+        };
         let cache = if thumb.settled { "private, max-age=86400" } else { "private, max-age=5" };
         Ok(ThumbnailResponse::Ok(
             Binary(thumb.jpeg.data.clone()),

@@ -28,6 +28,8 @@ pub struct Service {
     pub name: String,
     /// What the service manager says: `active`, `inactive`, `failed`, … or `unknown`.
     pub state: String,
+    /// Why the state is `unknown`, in words for people (absent otherwise).
+    pub reason: Option<String>,
 }
 
 /// How long the service manager may take.
@@ -50,6 +52,29 @@ async fn systemctl(state: &AppState, args: &[&str]) -> (bool, String) {
     }
 }
 
+/// Why the service manager could not tell a unit's state, from the first line it printed (or
+/// the error of running it), for people.
+fn why_unknown(line: &str) -> String {
+    let lower = line.to_ascii_lowercase();
+    if lower.starts_with("cannot run the service manager") {
+        "systemd's systemctl is not installed on this machine, so PentaVision cannot tell".to_owned()
+    } else if lower.contains("not been booted with systemd")
+        || lower.contains("failed to connect to bus")
+        || lower.contains("system has not been booted")
+    {
+        "systemd is not running on this machine (for example inside a container), so \
+         PentaVision cannot tell"
+            .to_owned()
+    } else if lower.contains("did not answer") {
+        "the service manager did not answer in time".to_owned()
+    } else if line.is_empty() {
+        "the service manager gave no answer".to_owned()
+    } else {
+        let short: String = line.chars().take(120).collect();
+        format!("the service manager answered: {short}")
+    }
+}
+
 fn unit(name: &str) -> String {
     format!("{name}.service")
 }
@@ -67,8 +92,11 @@ impl ServicesApi {
         for name in &state.config().services.allowed {
             let (_, line) = systemctl(&state, &["is-active", &unit(name)]).await;
             let known = ["active", "inactive", "failed", "activating", "deactivating", "reloading"];
-            let state = if known.contains(&line.as_str()) { line } else { "unknown".to_owned() };
-            out.push(Service { name: name.clone(), state });
+            out.push(if known.contains(&line.as_str()) {
+                Service { name: name.clone(), state: line, reason: None }
+            } else {
+                Service { name: name.clone(), state: "unknown".to_owned(), reason: Some(why_unknown(&line)) }
+            });
         }
         Ok(Json(out))
     }
@@ -94,7 +122,8 @@ impl ServicesApi {
             return Err(ApiError::new(
                 poem::http::StatusCode::NOT_FOUND,
                 format!(
-                    "`{}` is not a service PentaVision may restart (services.allowed)",
+                    "{} is not a service PentaVision may restart (add it to the allowed \
+                     services in the configuration first)",
                     name.0.chars().take(64).collect::<String>()
                 ),
             ));

@@ -180,6 +180,7 @@ test('a camera is edited to another stream, the recorder follows, and a motion z
     await p2.goto(`${server.base}/cameras`, { waitUntil: 'load' });
     await p2.locator(`tr[data-camera="${cam.id}"] button`, { hasText: 'Settings' }).click();
     await p2.locator('#zone-svg polygon').first().waitFor();
+    await p2.locator('#zone-stage').evaluate((e) => e.scrollIntoView({ block: 'center' }));
     const tapBox = await p2.locator('#zone-svg').boundingBox();
     assert.ok(tapBox.x >= 0 && tapBox.x + tapBox.width <= 390, `the editor fits the phone: ${JSON.stringify(tapBox)}`);
     await p2.locator('[data-zone=new-mask]').tap();

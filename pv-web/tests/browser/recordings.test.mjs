@@ -1,8 +1,12 @@
-// Headless-Chromium test of the cameras and recordings pages: a simulated RTSP camera (the
-// pv-media `testcam` example, 2-s segments) is added through the REST API, the cameras page
-// shows it streaming with a snapshot, and the recordings page draws its segments on a timeline
-// that zooms to one hour, shows a thumbnail while scrubbing, and plays three consecutive
-// segments without a stall longer than half a second; the page fits a 390-px phone.
+// Headless-Chromium test of the cameras and recordings pages: a simulated RTSP camera with
+// sound (the pv-media `testcam` example, H.264 + AAC, 2-s segments) is added twice through the
+// REST API; the cameras page shows it streaming with a snapshot, and the recordings page draws
+// its segments on a timeline that zooms to one hour, shows a thumbnail while scrubbing (the
+// thumbnail operation is checked directly too: finished segments, the one being recorded,
+// nothing recorded), plays three consecutive segments through Media Source without a stall
+// longer than half a second, answers J/K and the speed control, downloads a marked range,
+// plays both cameras on one playhead, and fits a 390-px phone. Screenshots go to
+// PV_ARTIFACTS.
 //
 // Run:  PV_BIN=…/pentavision PV_TESTCAM=…/examples/testcam npm test
 //
@@ -22,7 +26,7 @@ test('cameras page shows a streaming camera; the recordings timeline zooms, scru
   { timeout: TEST_TIMEOUT_MS * 4 }, async (t) => {
     const camera = await startCamera('aac');
     const server = await startServer({
-      env: { PV_RECORDING__SEGMENT_SECONDS: '2', RUST_LOG: 'info,pv_web::nvr::footage=debug' },
+      env: { PV_RECORDING__SEGMENT_SECONDS: '2', RUST_LOG: 'info,pv_web::nvr::footage=debug,pv_web::rest::recordings=debug' },
     });
     let browser = null;
     t.after(async () => {
@@ -139,6 +143,10 @@ test('cameras page shows a streaming camera; the recordings timeline zooms, scru
     await page.waitForFunction(() => {
       const img = document.getElementById('tl-preview-img');
       return !img.hidden && img.complete && img.naturalWidth > 0 && /\/thumbnail\.jpg\?at=/.test(img.src);
+    }).catch(async (e) => {
+      const text = await page.locator('#tl-preview-text').textContent();
+      throw new Error(`no thumbnail while scrubbing (${text}; ${e.message})\nserver log:\n` +
+        server.output.filter((l) => /thumbnail/i.test(l)).slice(-20).join('\n'));
     });
     assert.equal(await preview.evaluate((img) => img.naturalWidth), 240, 'the preview is the 240-px thumbnail');
     assert.match(await page.locator('#tl-preview-text').textContent(), /Test yard, \d\d:\d\d:\d\d/);
@@ -235,6 +243,24 @@ test('cameras page shows a streaming camera; the recordings timeline zooms, scru
         throw new Error(`J did not go back 10 s from ${new Date(w1).toISOString()}: ${JSON.stringify(state)} ` +
           `${JSON.stringify(list.map((s) => [s.id, s.started_at, s.ended_at]))} (${e.message})`);
       });
+      // I and O mark a range around the 10 s skipped back over: a download of exactly that.
+      const wallNow = () => page.evaluate(() => window.__pvRecordings.wall());
+      await page.keyboard.press('i');
+      const marked = [await wallNow()];
+      await page.keyboard.press('l');
+      await page.keyboard.press('o');
+      marked.push(await wallNow());
+      const link = page.locator('#export-link');
+      await link.waitFor();
+      const href = new URL(await link.getAttribute('href'), server.base);
+      assert.equal(href.pathname, `/api/v1/cameras/${cam.id}/export.mp4`);
+      const range = [Date.parse(href.searchParams.get('from')), Date.parse(href.searchParams.get('to'))];
+      assert.ok(Math.abs(range[0] - marked[0]) < 2 && Math.abs(range[1] - marked[1]) < 2 && range[1] > range[0],
+        `the download covers the marked moments (${JSON.stringify(range)} vs ${JSON.stringify(marked)})`);
+      const mp4 = await api(`${href.pathname.replace('/api/v1', '')}${href.search}`);
+      assert.equal(mp4.status, 200, await mp4.clone().text());
+      assert.equal(mp4.headers.get('content-type'), 'video/mp4');
+      assert.ok((await mp4.arrayBuffer()).byteLength > 10_000, 'the download holds the footage');
       await page.keyboard.press('k');
       await page.waitForFunction(() => !document.getElementById('player').paused);
       await page.locator('#speed').selectOption('16');

@@ -19,7 +19,7 @@ async fn only_allow_listed_services_are_restarted_with_csrf_and_an_audit_event()
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\necho \"$@\" >> {calls}\ncase \"$1 $2\" in\n  'is-active pentavision-blocklist.service') echo active ;;\n  'is-active pentavision.service') echo failed; exit 3 ;;\n  'restart pentavision.service') echo 'Job for pentavision.service failed.' >&2; exit 1 ;;\nesac\n",
+            "#!/bin/sh\necho \"$@\" >> {calls}\ncase \"$1 $2\" in\n  'is-active pentavision-blocklist.service') echo active ;;\n  'is-active pentavision.service') echo failed; exit 3 ;;\n  'restart pentavision.service') echo 'Job for pentavision.service failed.' >&2; exit 1 ;;\n  'is-active nginx.service') echo 'System has not been booted with systemd as init system (PID 1). Can'\\''t operate.' >&2; exit 1 ;;\nesac\n",
             calls = calls.display()
         ),
     )
@@ -27,7 +27,8 @@ async fn only_allow_listed_services_are_restarted_with_csrf_and_an_audit_event()
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (_env, state) = state_with(Engine::Sqlite, |c| {
         c.recording.enabled = false;
-        c.services.allowed = vec!["pentavision-blocklist".into(), "pentavision".into()];
+        c.services.allowed =
+            vec!["pentavision-blocklist".into(), "pentavision".into(), "nginx".into()];
         c.services.systemctl = script.clone();
     })
     .await;
@@ -44,6 +45,8 @@ async fn only_allow_listed_services_are_restarted_with_csrf_and_an_audit_event()
         serde_json::json!([
             { "name": "pentavision-blocklist", "state": "active" },
             { "name": "pentavision", "state": "failed" },
+            { "name": "nginx", "state": "unknown", "reason": "systemd is not running on this \
+              machine (for example inside a container), so PentaVision cannot tell" },
         ])
     );
 
