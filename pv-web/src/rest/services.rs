@@ -57,7 +57,8 @@ async fn systemctl(state: &AppState, args: &[&str]) -> (bool, String) {
 fn why_unknown(line: &str) -> String {
     let lower = line.to_ascii_lowercase();
     if lower.starts_with("cannot run the service manager") {
-        "systemd's systemctl is not installed on this machine, so PentaVision cannot tell".to_owned()
+        "systemd's systemctl is not installed on this machine, so PentaVision cannot tell"
+            .to_owned()
     } else if lower.contains("not been booted with systemd")
         || lower.contains("failed to connect to bus")
         || lower.contains("system has not been booted")
@@ -95,7 +96,11 @@ impl ServicesApi {
             out.push(if known.contains(&line.as_str()) {
                 Service { name: name.clone(), state: line, reason: None }
             } else {
-                Service { name: name.clone(), state: "unknown".to_owned(), reason: Some(why_unknown(&line)) }
+                Service {
+                    name: name.clone(),
+                    state: "unknown".to_owned(),
+                    reason: Some(why_unknown(&line)),
+                }
             });
         }
         Ok(Json(out))
