@@ -259,7 +259,11 @@ fn drive(
                     let source = err.src().map(|s| s.name().to_string()).unwrap_or_default();
                     tracing::debug!(camera = %camera, source, error = %err.error(), "pipeline error");
                     let target = super::reason::CameraTarget::of(&s.config);
-                    let why = super::reason::explain_gst(&target, err, liveness.answered.load(std::sync::atomic::Ordering::SeqCst));
+                    let why = super::reason::explain_gst(
+                        &target,
+                        err,
+                        liveness.answered.load(std::sync::atomic::Ordering::SeqCst),
+                    );
                     tracing::warn!(camera = %camera, why, "camera lost");
                     return Ending::Lost { reason: EndReason::Error, why };
                 }

@@ -154,9 +154,15 @@ pub(crate) fn explain(
         }
         Domain::Resource(gst::ResourceError::NotFound) => {
             return if lower.contains("redirect") {
-                format!("the camera at {host} redirects {} elsewhere; use the stream's real address", target.path)
+                format!(
+                    "the camera at {host} redirects {} elsewhere; use the stream's real address",
+                    target.path
+                )
             } else {
-                format!("no such stream on the camera at {host} (404): check the path {}", target.path)
+                format!(
+                    "no such stream on the camera at {host} (404): check the path {}",
+                    target.path
+                )
             };
         }
         Domain::Resource(
@@ -179,17 +185,22 @@ pub(crate) fn explain(
         return match status.0 {
             401 => format!("the camera at {host} refused the user name or password"),
             403 => format!("the camera at {host} forbids this stream (403 Forbidden)"),
-            404 => format!("no such stream on the camera at {host} (404): check the path {}", target.path),
+            404 => format!(
+                "no such stream on the camera at {host} (404): check the path {}",
+                target.path
+            ),
             454 => format!("the camera at {host} ended the session (454 Session Not Found)"),
-            461 => format!("the camera at {host} does not support this transport (461); try the other one (TCP or UDP)"),
-            503 => format!("the camera at {host} is busy (503 Service Unavailable); too many viewers?"),
+            461 => format!(
+                "the camera at {host} does not support this transport (461); try the other one (TCP or UDP)"
+            ),
+            503 => {
+                format!("the camera at {host} is busy (503 Service Unavailable); too many viewers?")
+            }
             code => format!("the camera at {host} answered with an error ({code} {})", status.1),
         };
     }
     if lower.contains("udp packets") {
-        return format!(
-            "no video arrived over UDP from {host}; a firewall may block it, try TCP"
-        );
+        return format!("no video arrived over UDP from {host}; a firewall may block it, try TCP");
     }
     if timeout {
         return format!("timed out waiting for the camera at {host}");
@@ -228,7 +239,9 @@ pub(crate) fn explain(
         }
         Domain::Resource(
             gst::ResourceError::Read | gst::ResourceError::Write | gst::ResourceError::Busy,
-        ) => format!("the connection to the camera at {host} failed ({})", plain(&message, &detail)),
+        ) => {
+            format!("the connection to the camera at {host} failed ({})", plain(&message, &detail))
+        }
         _ => format!("recording from {host} failed ({})", plain(&message, &detail)),
     }
 }
@@ -257,7 +270,7 @@ fn first_lower(s: &str) -> String {
 fn rtsp_status(detail: &str) -> Option<(u16, String)> {
     // "TEXT (CODE)"
     if let Some((text, rest)) = detail.rsplit_once('(')
-        && let Some(code) = rest.strip_suffix(')').or_else(|| rest.strip_suffix(").")) 
+        && let Some(code) = rest.strip_suffix(')').or_else(|| rest.strip_suffix(")."))
         && let Ok(code) = code.trim().parse::<u16>()
         && (300..600).contains(&code)
     {
@@ -556,7 +569,10 @@ mod tests {
             true,
             &|_| None,
         );
-        assert!(!got.contains("s3cret") && !got.contains("hunter2") && !got.contains("admin"), "{got}");
+        assert!(
+            !got.contains("s3cret") && !got.contains("hunter2") && !got.contains("admin"),
+            "{got}"
+        );
         assert_eq!(
             explain_ffmpeg(&t, "[rtsp @ 0x5] method DESCRIBE failed: 401 Unauthorized").unwrap(),
             "the camera at cam.local:554 refused the user name or password"

@@ -118,6 +118,7 @@ test('a camera is edited to another stream, the recorder follows, and a motion z
     }, 15_000);
     // (Earlier toasts are dismissed so that none lies over the picture.)
     for (const close of await page.locator('#toasts .toast__close').all()) await close.click().catch(() => {});
+    await page.waitForTimeout(1000); // the smooth scroll to the settings ends
     await page.locator('#zone-stage').evaluate((e) => e.scrollIntoView({ block: 'end' }));
     await page.click('[data-zone=new-zone]');
     await clickAt(page, 0.05, 0.05);
@@ -180,17 +181,25 @@ test('a camera is edited to another stream, the recorder follows, and a motion z
     await p2.goto(`${server.base}/cameras`, { waitUntil: 'load' });
     await p2.locator(`tr[data-camera="${cam.id}"] button`, { hasText: 'Settings' }).click();
     await p2.locator('#zone-svg polygon').first().waitFor();
+    await p2.waitForTimeout(1500); // the smooth scroll to the settings ends
     await p2.locator('#zone-stage').evaluate((e) => e.scrollIntoView({ block: 'center' }));
     const tapBox = await p2.locator('#zone-svg').boundingBox();
     assert.ok(tapBox.x >= 0 && tapBox.x + tapBox.width <= 390, `the editor fits the phone: ${JSON.stringify(tapBox)}`);
     await p2.locator('[data-zone=new-mask]').tap();
-    for (const [fx, fy] of [[0.6, 0.6], [0.8, 0.6], [0.7, 0.8]]) {
-      await p2.touchscreen.tap(tapBox.x + tapBox.width * fx, tapBox.y + tapBox.height * fy);
+    await p2.waitForTimeout(300);
+    for (const [fx, fy] of [[0.6, 0.6], [0.8, 0.6], [0.7, 0.8], [0.6, 0.6]]) {
+      await p2.locator('#zone-stage').evaluate((e) => e.scrollIntoView({ block: 'center' }));
+      const b = await p2.locator('#zone-svg').boundingBox();
+      await p2.touchscreen.tap(b.x + b.width * fx, b.y + b.height * fy);
     }
-    await p2.touchscreen.tap(tapBox.x + tapBox.width * 0.6, tapBox.y + tapBox.height * 0.6);
-    assert.equal(await p2.locator('#zone-svg polygon').count(), 3, 'a third shape drawn by touch');
+    const drawn = await p2.locator('#zone-svg polygon').count();
+    if (drawn !== 3) await p2.screenshot({ path: `${SHOTS}/debug-phone.png` });
+    assert.equal(drawn, 3, `a third shape drawn by touch (${await p2.locator('#zone-status').textContent()}; box ${JSON.stringify(tapBox)}, now ${JSON.stringify(await p2.locator('#zone-svg').boundingBox())})`);
     const scroll = await p2.evaluate(() => document.documentElement.scrollWidth);
-    assert.ok(scroll <= 390, `no horizontal scroll at 390 px (scrollWidth ${scroll})`);
+    const wide = await p2.evaluate(() => [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > 391)
+      .slice(0, 6).map((e) => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`));
+    assert.ok(scroll <= 390, `no horizontal scroll at 390 px (scrollWidth ${scroll}): ${wide.join(', ')}`);
     await p2.locator('#zone-editor').scrollIntoViewIfNeeded();
     await p2.waitForTimeout(500);
     await p2.screenshot({ path: `${SHOTS}/cameras-zones-phone.png` });
