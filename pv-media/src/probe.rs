@@ -342,7 +342,7 @@ impl Target {
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port` → (host, port).
-fn host_and_port(authority: &str, default_port: u16) -> (String, u16) {
+pub(crate) fn host_and_port(authority: &str, default_port: u16) -> (String, u16) {
     if let Some((host, after)) = authority.strip_prefix('[').and_then(|r| r.split_once(']')) {
         let port = after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port);
         return (host.to_owned(), port);
@@ -356,7 +356,7 @@ fn host_and_port(authority: &str, default_port: u16) -> (String, u16) {
 }
 
 /// Every `scheme://user:pass@host` in `text` becomes `scheme://host`.
-fn strip_userinfo(text: &str) -> String {
+pub(crate) fn strip_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
@@ -808,13 +808,13 @@ fn diagnose_connect(target: &Target, deadline: Instant) -> Option<Result<(), Str
 }
 
 /// A connection error in plain words.
-fn io_reason(err: &std::io::Error) -> String {
+pub(crate) fn io_reason(err: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     match err.kind() {
         K::ConnectionRefused => "connection refused".into(),
         K::HostUnreachable => "host unreachable".into(),
         K::NetworkUnreachable => "network unreachable".into(),
-        K::TimedOut => "no answer".into(),
+        K::TimedOut | K::WouldBlock => "no answer (timed out)".into(),
         K::ConnectionReset => "connection reset".into(),
         K::AddrNotAvailable => "address not available".into(),
         K::PermissionDenied => "connection not permitted (a firewall?)".into(),
@@ -823,7 +823,7 @@ fn io_reason(err: &std::io::Error) -> String {
 }
 
 /// The network's reason from rtspsrc's "Failed to connect. (…)" text, in lower case.
-fn connect_reason(detail: &str) -> String {
+pub(crate) fn connect_reason(detail: &str) -> String {
     let inner = detail
         .rsplit_once('(')
         .and_then(|(_, r)| r.split_once(')'))

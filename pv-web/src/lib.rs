@@ -24,7 +24,8 @@
 //! Dependencies: poem + poem-openapi because they generate the OpenAPI document from the
 //! handler signatures (no hand-kept spec); seaography because it derives a complete, filterable
 //! GraphQL schema from the sea-orm entities; askama because templates are checked at compile
-//! time and embedded in the binary; metrics-exporter-prometheus for the standard text format.
+//! time and embedded in the binary; metrics-exporter-prometheus for the standard text format;
+//! lru for the timeline thumbnail caches (a small, widely used LRU map, already in the tree).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -199,7 +199,7 @@
   function describe(e) {
     const from = new Date(e.started_at);
     const today = localDate(from) === localDate(new Date());
-    let text = (today ? "Today " : from.toLocaleDateString() + " ") + from.toLocaleTimeString();
+    let text = today ? "Today " + from.toLocaleTimeString(undefined, { timeZoneName: "short" }) : window.pv.formatTime(from);
     if (e.ended_at) {
       const s = Math.max(1, Math.round((new Date(e.ended_at) - from) / 1000));
       text += s < 60 ? ", " + s + " s" : ", " + Math.floor(s / 60) + " min " + (s % 60) + " s";

@@ -83,7 +83,7 @@
         cell(tr, c.enabled ? c.recording_mode : "disabled");
         cell(tr, [c.video_codec, c.width && c.height ? c.width + "×" + c.height : null]
           .filter(Boolean).join(" ") || c.main_url);
-        cell(tr, c.last_seen_at ? new Date(c.last_seen_at).toLocaleString() : "never");
+        cell(tr, c.last_seen_at ? window.pv.formatTime(c.last_seen_at) : "never");
         const actions = document.createElement("div");
         const link = document.createElement("a");
         link.href = "/recordings#camera-" + c.id;

@@ -8,7 +8,7 @@
   const toast = function (message, level) { window.pv.toast(message, level); };
   const when = function (value) {
     if (!value) return "never";
-    return window.pv.formatTime ? window.pv.formatTime(value) : new Date(value).toLocaleString();
+    return window.pv.formatTime(value);
   };
   const fail = function (what) {
     return function (err) { toast(what + ": " + auth.sentence(err.message), "error"); };

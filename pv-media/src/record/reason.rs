@@ -14,6 +14,7 @@ use std::time::Duration;
 use gstreamer as gst;
 
 use super::RecorderConfig;
+use crate::probe::{connect_reason, host_and_port, io_reason, strip_userinfo};
 
 /// What a reason may say about the camera.
 #[derive(Debug, Clone)]
@@ -284,22 +285,6 @@ fn rtsp_status(detail: &str) -> Option<(u16, String)> {
     Some((code, text.to_owned()))
 }
 
-/// The network's reason from rtspsrc's "Failed to connect. (…)" text.
-fn connect_reason(detail: &str) -> String {
-    let inner = detail
-        .rsplit_once('(')
-        .and_then(|(_, r)| r.split_once(')'))
-        .map_or(detail, |(inner, _)| inner)
-        .trim()
-        .trim_end_matches('.');
-    let lower = inner.to_lowercase();
-    if lower.is_empty() || lower == "generic error" || lower == "system error" {
-        "the connection failed".into()
-    } else {
-        lower
-    }
-}
-
 /// Connect to the camera's port once, directly, within 1 s, for the operating system's
 /// reason.
 fn connect_once(target: &CameraTarget) -> Option<Result<(), String>> {
@@ -313,21 +298,6 @@ fn connect_once(target: &CameraTarget) -> Option<Result<(), String>> {
         },
     };
     Some(std::net::TcpStream::connect_timeout(&addr, budget).map(drop).map_err(|e| io_reason(&e)))
-}
-
-/// A connection error in plain words.
-fn io_reason(err: &std::io::Error) -> String {
-    use std::io::ErrorKind as K;
-    match err.kind() {
-        K::ConnectionRefused => "connection refused".into(),
-        K::HostUnreachable => "host unreachable".into(),
-        K::NetworkUnreachable => "network unreachable".into(),
-        K::TimedOut | K::WouldBlock => "no answer (timed out)".into(),
-        K::ConnectionReset => "connection reset".into(),
-        K::AddrNotAvailable => "address not available".into(),
-        K::PermissionDenied => "connection not permitted (a firewall?)".into(),
-        _ => err.to_string().to_lowercase(),
-    }
 }
 
 /// The last lines ffmpeg printed in words for people (None: nothing recognised).
@@ -360,38 +330,6 @@ pub(crate) fn explain_ffmpeg(target: &CameraTarget, tail: &str) -> Option<String
         return None;
     };
     Some(reason)
-}
-
-/// `host`, `host:port`, `[v6]`, `[v6]:port` → (host, port).
-fn host_and_port(authority: &str, default_port: u16) -> (String, u16) {
-    if let Some((host, after)) = authority.strip_prefix('[').and_then(|r| r.split_once(']')) {
-        let port = after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port);
-        return (host.to_owned(), port);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => {
-            (host.to_owned(), port.parse().unwrap_or(default_port))
-        }
-        _ => (authority.to_owned(), default_port),
-    }
-}
-
-/// Every `scheme://user:pass@host` in `text` becomes `scheme://host`.
-fn strip_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || "\"'()<>".contains(c))
-            .unwrap_or(tail.len());
-        let (authority, after) = tail.split_at(end);
-        out.push_str(authority.rsplit_once('@').map_or(authority, |(_, host)| host));
-        rest = after;
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

@@ -20,13 +20,13 @@
 //! - Decoding, joining and file I/O run on blocking threads; errors keep their kind (a disk
 //!   failure is internal, never the caller's mistake).
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use lru::LruCache;
 use pv_core::cameras;
 use pv_core::db::Databases;
 use pv_core::db::records::camera;
@@ -41,9 +41,15 @@ use super::NvrError;
 /// How many thumbnails may be decoded at the same time (the others wait their turn).
 pub const THUMB_DECODERS: usize = 2;
 /// How many thumbnail pictures the cache keeps (a 240-px JPEG is about 10 KB).
-const THUMB_PICTURES: usize = 600;
+const THUMB_PICTURES: NonZeroUsize = match NonZeroUsize::new(600) {
+    Some(n) => n,
+    None => NonZeroUsize::MIN,
+};
 /// How many finished segments' key-frame lists the cache keeps.
-const THUMB_INDEXES: usize = 256;
+const THUMB_INDEXES: NonZeroUsize = match NonZeroUsize::new(256) {
+    Some(n) => n,
+    None => NonZeroUsize::MIN,
+};
 /// How recent a moment may be to be shown from the recorder's latest key frame in memory (when
 /// the file being written has no fragment yet), and how far after the moment that frame may be.
 const TAP_SECONDS: i64 = 3;
@@ -55,9 +61,9 @@ pub(super) struct Footage {
     dbs: Databases,
     data_dir: PathBuf,
     /// Key-frame offsets of finished segments, by segment id.
-    indexes: Mutex<Lru<i64, Arc<Vec<Duration>>>>,
+    indexes: Mutex<LruCache<i64, Arc<Vec<Duration>>>>,
     /// Pictures by (file, key-frame offset in ms, width).
-    pictures: Mutex<Lru<(String, u64, u32), Arc<Jpeg>>>,
+    pictures: Mutex<LruCache<(String, u64, u32), Arc<Jpeg>>>,
     decoders: tokio::sync::Semaphore,
 }
 
@@ -71,41 +77,6 @@ pub struct Thumbnail {
     /// From a finished segment: the picture for this moment will not change (a moment in the
     /// segment being written may get a later key frame).
     pub settled: bool,
-}
-
-/// A small least-recently-used map (eviction scans the map: it is meant for a few hundred
-/// entries).
-struct Lru<K, V> {
-    capacity: usize,
-    tick: u64,
-    map: HashMap<K, (V, u64)>,
-}
-
-impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
-    fn new(capacity: usize) -> Self {
-        Self { capacity, tick: 0, map: HashMap::new() }
-    }
-
-    fn get(&mut self, key: &K) -> Option<V> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.map.get_mut(key).map(|(v, used)| {
-            *used = tick;
-            v.clone()
-        })
-    }
-
-    fn put(&mut self, key: K, value: V) {
-        self.tick += 1;
-        self.map.insert(key, (value, self.tick));
-        while self.map.len() > self.capacity {
-            let Some(oldest) = self.map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            self.map.remove(&oldest);
-        }
-    }
 }
 
 /// Where a moment's footage is: a file (relative to the data directory), the wall-clock time
@@ -138,8 +109,8 @@ impl Footage {
         Self {
             dbs,
             data_dir,
-            indexes: Mutex::new(Lru::new(THUMB_INDEXES)),
-            pictures: Mutex::new(Lru::new(THUMB_PICTURES)),
+            indexes: Mutex::new(LruCache::new(THUMB_INDEXES)),
+            pictures: Mutex::new(LruCache::new(THUMB_PICTURES)),
             decoders: tokio::sync::Semaphore::new(THUMB_DECODERS),
         }
     }
@@ -221,7 +192,8 @@ impl Footage {
         let finished = source.segment.is_some();
         let offset = (at - source.started_at).to_std().unwrap_or(Duration::ZERO);
         let file = self.data_dir.join(&source.path);
-        let cached_index = source.segment.and_then(|id| super::lock(&self.indexes).get(&id));
+        let cached_index =
+            source.segment.and_then(|id| super::lock(&self.indexes).get(&id).cloned());
         let index = match cached_index {
             Some(index) => index,
             None => {
@@ -248,7 +220,7 @@ impl Footage {
         // A moment past the last key frame of the file being written may get a newer one.
         let settled = source.segment.is_some() || index.last().is_some_and(|k| *k > offset);
         let key = (source.path.clone(), key_frame.as_millis() as u64, width);
-        if let Some(jpeg) = super::lock(&self.pictures).get(&key) {
+        if let Some(jpeg) = super::lock(&self.pictures).get(&key).cloned() {
             return Ok(Thumbnail { jpeg, frame_at, settled });
         }
         let _turn = self.decoders.acquire().await;
@@ -439,25 +411,5 @@ fn thumb_err(e: SnapshotError) -> NvrError {
     match e {
         SnapshotError::NoFrameInFile { .. } => NvrError::NoFootage,
         e => NvrError::Media { kind: e.kind(), message: e.to_string() },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Lru;
-
-    #[test]
-    fn the_least_recently_used_entry_goes_first() {
-        let mut lru = Lru::new(2);
-        lru.put("a", 1);
-        lru.put("b", 2);
-        assert_eq!(lru.get(&"a"), Some(1));
-        lru.put("c", 3);
-        assert_eq!(lru.get(&"b"), None, "b was used least recently");
-        assert_eq!(lru.get(&"a"), Some(1));
-        assert_eq!(lru.get(&"c"), Some(3));
-        lru.put("a", 4);
-        assert_eq!(lru.get(&"a"), Some(4), "a put replaces");
-        assert_eq!(lru.map.len(), 2);
     }
 }

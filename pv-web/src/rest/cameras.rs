@@ -257,7 +257,7 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn parse_hhmm(field: &str, text: &str) -> ApiResult<i32> {
     let bad =
-        || ApiError::bad_request(format!("{field} `{text}` is not a time HH:MM (00:00 to 24:00)"));
+        || ApiError::bad_request(format!("{field} “{text}” is not a time HH:MM (00:00 to 24:00)"));
     let (h, m) = text.split_once(':').ok_or_else(bad)?;
     let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     if !(0..=24).contains(&h) || !(0..60).contains(&m) || (h == 24 && m != 0) {
@@ -524,8 +524,12 @@ fn rand_suffix() -> String {
 /// after checking it is a usable RTSP URL.
 fn split_url(field: &str, url: &str) -> ApiResult<(String, Option<String>, Option<String>)> {
     let url = url.trim();
-    pv_media::record::check_rtsp_url(url)
-        .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))?;
+    pv_media::record::check_rtsp_url(url).map_err(|e| match e {
+        pv_media::Error::InvalidUrl { url, reason } => {
+            ApiError::bad_request(format!("the {field} URL “{url}” is not usable: {reason}"))
+        }
+        e => ApiError::bad_request(format!("the {field} URL is not usable: {e}")),
+    })?;
     let bare = pv_media::record::redact_url(url);
     let (_, rest) = url.split_once("://").unwrap_or(("", url));
     let authority = rest.split('/').next().unwrap_or_default();
@@ -616,7 +620,7 @@ fn to_patch(state: &AppState, p: CameraPatch) -> ApiResult<cameras::CameraPatch>
         ..cameras::CameraPatch::default()
     };
     if let Some(url) = p.main_url {
-        let (bare, user, pass) = split_url("main_url", &url)?;
+        let (bare, user, pass) = split_url("main stream", &url)?;
         out.main_url = Some(bare);
         if let Some(user) = user {
             out.username = Some(Some(user).filter(|u| !u.is_empty()));
@@ -625,7 +629,7 @@ fn to_patch(state: &AppState, p: CameraPatch) -> ApiResult<cameras::CameraPatch>
     }
     match p.sub_url {
         MaybeUndefined::Value(u) if !u.trim().is_empty() => {
-            out.sub_url = Some(Some(split_url("sub_url", &u)?.0));
+            out.sub_url = Some(Some(split_url("sub stream", &u)?.0));
         }
         MaybeUndefined::Value(_) | MaybeUndefined::Null => out.sub_url = Some(None),
         MaybeUndefined::Undefined => {}
@@ -648,7 +652,7 @@ fn check_timezone(tz: Option<&str>) -> ApiResult<()> {
         && tz.parse::<chrono_tz::Tz>().is_err()
     {
         return Err(ApiError::bad_request(format!(
-            "timezone `{tz}` is not an IANA time zone such as Europe/Paris"
+            "the time zone “{tz}” is not a known time zone name such as Europe/Paris"
         )));
     }
     Ok(())
@@ -787,13 +791,13 @@ impl CamerasApi {
         body: Json<ProbeRequest>,
     ) -> ApiResult<Json<ProbeResult>> {
         let b = body.0;
-        let (url, url_user, url_pass) = split_url("url", &b.url)?;
+        let (url, url_user, url_pass) = split_url("stream", &b.url)?;
         let transport = match b.transport.as_deref() {
             None | Some("tcp") => pv_media::record::Transport::Tcp,
             Some("udp") => pv_media::record::Transport::Udp,
             Some(other) => {
                 return Err(ApiError::bad_request(format!(
-                    "transport `{other}` is not tcp or udp"
+                    "transport “{other}” is not tcp or udp"
                 )));
             }
         };
@@ -970,7 +974,7 @@ impl CamerasApi {
             for d in &w.days {
                 let bit = DAYS.iter().position(|x| x.eq_ignore_ascii_case(d)).ok_or_else(|| {
                     ApiError::bad_request(format!(
-                        "window {i}: day `{d}` is not one of {}",
+                        "window {i}: the day “{d}” is not one of {}",
                         DAYS.join(", ")
                     ))
                 })?;
@@ -1048,7 +1052,7 @@ impl CamerasApi {
         let cam = load_for(&state, &auth, id.0, Permission::CamerasExport).await?;
         if from.0 >= to.0 || to.0 - from.0 > chrono::Duration::hours(24) {
             return Err(ApiError::bad_request(
-                "`from` must be before `to`, and an export covers at most 24 hours",
+                "the start must be before the end, and an export covers at most 24 hours",
             ));
         }
         let dir = state.nvr().data_dir().join("exports");

@@ -159,7 +159,7 @@ pub fn time_range(
     let to = to.unwrap_or_else(|| state.clock().now() + Duration::minutes(1));
     let from = from.unwrap_or(to - Duration::hours(24));
     if from >= to {
-        return Err(ApiError::bad_request("`from` must be before `to`"));
+        return Err(ApiError::bad_request("the start must be before the end"));
     }
     if to - from > Duration::days(MAX_RANGE_DAYS) {
         return Err(ApiError::bad_request(format!(
@@ -207,7 +207,7 @@ pub async fn events(
         Some("gap") => (false, true),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "kind must be motion or gap, not `{other}`"
+                "the kind must be motion or gap, not “{other}”"
             )));
         }
     };
@@ -361,7 +361,7 @@ impl RecordingsApi {
             tracing::error!(path = %path.display(), error = %e, "indexed segment cannot be opened");
             ApiError::new(
                 poem::http::StatusCode::NOT_FOUND,
-                format!("the file of recording {} is gone (run `pentavision check`)", id.0),
+                format!("the file of recording {} is gone (run pentavision check)", id.0),
             )
         })?;
         let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
@@ -374,7 +374,7 @@ impl RecordingsApi {
             return Ok(Media::NotSatisfiable(
                 Json(crate::problem::Problem::new(
                     poem::http::StatusCode::RANGE_NOT_SATISFIABLE,
-                    format!("range `{header}` is outside the {len}-byte file"),
+                    format!("the range “{header}” is outside the {len}-byte file"),
                 )),
                 format!("bytes */{len}"),
             ));

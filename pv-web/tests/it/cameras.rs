@@ -61,7 +61,7 @@ async fn cameras_are_created_changed_and_deleted_with_clear_errors() {
     // Bad input: a clear 400/409 problem, and nothing stored.
     for (body, status, needle) in [
         (json!({ "name": "x", "main_url": "http://127.0.0.1/cam" }), 400, "rtsp://"),
-        (json!({ "name": "x", "main_url": "rtsp://" }), 400, "main_url"),
+        (json!({ "name": "x", "main_url": "rtsp://" }), 400, "main stream URL"),
         (
             json!({ "name": "x", "main_url": "rtsp://h/x", "recording_mode": "sometimes" }),
             400,
