@@ -37,7 +37,10 @@ test('cameras page shows a streaming camera; the recordings timeline zooms, scru
     });
     const token = execFileSync(process.env.PV_BIN,
       ['--data-dir', server.dataDir, 'token', 'create', '--user', 'Thalia']).toString().trim();
+    // Every request gives up after 60 s (a hung answer fails here, with the server's log, rather
+    // than at the test's own timeout without a word).
     const api = (path, init = {}) => fetch(new URL(`/api/v1${path}`, server.url), {
+      signal: AbortSignal.timeout(60_000),
       ...init,
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...(init.headers || {}) },
     });
@@ -257,7 +260,9 @@ test('cameras page shows a streaming camera; the recordings timeline zooms, scru
       const range = [Date.parse(href.searchParams.get('from')), Date.parse(href.searchParams.get('to'))];
       assert.ok(Math.abs(range[0] - marked[0]) < 2 && Math.abs(range[1] - marked[1]) < 2 && range[1] > range[0],
         `the download covers the marked moments (${JSON.stringify(range)} vs ${JSON.stringify(marked)})`);
-      const mp4 = await api(`${href.pathname.replace('/api/v1', '')}${href.search}`);
+      const mp4 = await api(`${href.pathname.replace('/api/v1', '')}${href.search}`).catch((e) => {
+        throw new Error(`the download did not answer: ${e.message}\nserver log:\n${server.output.slice(-40).join('\n')}`);
+      });
       assert.equal(mp4.status, 200, await mp4.clone().text());
       assert.equal(mp4.headers.get('content-type'), 'video/mp4');
       assert.ok((await mp4.arrayBuffer()).byteLength > 10_000, 'the download holds the footage');
