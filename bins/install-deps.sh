@@ -93,3 +93,9 @@ if [ "$purpose" = test ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
   fi
 fi
+
+if [ "$purpose" = test ]; then
+  # Storage test servers (S3, Azure Blob, GCS, WebDAV, FTP/FTPS, SFTP, SMB on loopback) for the
+  # pv-storage conformance suite; bins/storage-servers.sh installs what is missing.
+  bash "$(dirname "$0")/storage-servers.sh" install
+fi

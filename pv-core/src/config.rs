@@ -57,6 +57,9 @@ pub struct Config {
     /// Live view (WebRTC and its MSE fallback).
     #[serde(default)]
     pub live: LiveConfig,
+    /// Uploads of footage to storage modules.
+    #[serde(default)]
+    pub storage: StorageConfig,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             recording: RecordingConfig::default(),
             services: ServicesConfig::default(),
             live: LiveConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -317,6 +321,38 @@ impl Default for RecordingConfig {
             retention_interval_seconds: 60,
             ffmpeg_program: PathBuf::from("ffmpeg"),
             discovery_target: SocketAddr::from(([239, 255, 255, 250], 3702)),
+        }
+    }
+}
+
+/// `[storage]`: how footage is uploaded to storage modules (the modules themselves are
+/// configured in the records database, from the Storage page or the API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Seconds between test writes of every enabled module (its health checks). Default 900.
+    pub health_check_seconds: u64,
+    /// Seconds between test writes of a failing module, so uploads go back to it once it
+    /// recovers. Default 30.
+    pub probe_seconds: u64,
+    /// Failed uploads in a row after which a module counts as failing and uploads go to the
+    /// next module of the camera's list. Default 3.
+    pub failing_after: u32,
+    /// Seconds before the first retry of a failed upload; each retry waits twice as long, up
+    /// to `retry_max_seconds`. Default 5.
+    pub retry_base_seconds: u64,
+    /// Longest wait between retries of an upload, in seconds. Default 300.
+    pub retry_max_seconds: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            health_check_seconds: 900,
+            probe_seconds: 30,
+            failing_after: 3,
+            retry_base_seconds: 5,
+            retry_max_seconds: 300,
         }
     }
 }

@@ -12,6 +12,8 @@
 //! - [`setup`]: first-time set-up (what `pentavision-installer` runs).
 //! - [`cameras`]: camera rows (create, list, update, delete, live status).
 //! - [`recordings`]: the segment index, recording gaps and motion events.
+//! - [`storage`]: storage providers and modules, camera targets, the upload queue, write
+//!   statistics, health checks and module logs.
 //! - [`db`]: the three logical databases (`users`, `faces`, `records`): entities, migrations,
 //!   connection and readiness.
 //!
@@ -35,6 +37,7 @@ pub mod ids;
 pub mod input;
 pub mod recordings;
 pub mod setup;
+pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -363,9 +363,10 @@ pub async fn motion_events_in_range(
     q.order_by_asc(motion_event::Column::StartedAt).limit(limit).all(db).await.map_err(db_err)
 }
 
-/// Segments that retention may delete, oldest first, at most `limit`: not protected and not
-/// waiting for (or in the middle of) an upload to a storage target. `camera` None: every
-/// camera; `before` None: any age.
+/// Segments that retention may delete, oldest first, at most `limit`: not protected, not
+/// waiting for (or in the middle of) an upload to a storage target, and whose local file is
+/// still there (`local_deleted_at` unset: segments kept only as remote copies are not local
+/// retention's business). `camera` None: every camera; `before` None: any age.
 pub async fn deletable_segments(
     db: &impl ConnectionTrait,
     camera: Option<CameraId>,
@@ -379,6 +380,7 @@ pub async fn deletable_segments(
         .into_query();
     let mut q = segment::Entity::find()
         .filter(segment::Column::Protected.eq(false))
+        .filter(segment::Column::LocalDeletedAt.is_null())
         .filter(segment::Column::Id.not_in_subquery(waiting));
     if let Some(camera) = camera {
         q = q.filter(segment::Column::CameraId.eq(camera.0));

@@ -44,6 +44,8 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/cameras", get(ui::cameras))
         .at("/cameras/:id/live", get(ui::camera_live))
         .at("/recordings", get(ui::recordings))
+        .at("/storage", get(ui::storage))
+        .at("/storage/oauth/callback", get(ui::oauth::callback))
         .at("/audit", get(ui::audit))
         .at("/ip-rules", get(ui::ip_rules))
         .at("/services", get(ui::services))

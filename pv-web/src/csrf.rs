@@ -12,7 +12,8 @@
 //! [`route_of`]): `/users/{id}/status`. Sensitive routes ([`needs_token`]): everything under
 //! `/users` (users, status, roles), `/roles`, `/security/ip-rules`,
 //! `/security/country-policy`, `/services` (service restarts), `/cameras` (camera management
-//! and RTMP outputs), and `PUT /auth/pin`.
+//! and RTMP outputs), `/storage` (storage modules, their tests and OAuth sign-ins), and
+//! `PUT /auth/pin`.
 //!
 //! Pages get their tokens in a JSON data block ([`page_tokens`], read by `static/admin.js`),
 //! and any client can ask `GET /api/v1/auth/csrf?route=…` for a fresh one.
@@ -35,6 +36,7 @@ const PROTECTED_PREFIXES: &[&str] = &[
     "/security/country-policy",
     "/services",
     "/cameras",
+    "/storage",
 ];
 
 /// Routes that need a token for exactly these methods.

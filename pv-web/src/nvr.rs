@@ -31,6 +31,7 @@ mod recorders;
 mod recovery;
 mod retention;
 mod schedules;
+pub mod storage;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,7 @@ pub use recorders::LiveStatus;
 pub use recovery::{CameraCheck, check, reconcile};
 pub use retention::RetentionReport;
 pub use schedules::{ModeNow, parse_polygon, schedule_entry, zone_spec};
+pub use storage::StorageService;
 
 use events::RecorderEvents;
 use footage::Footage;
@@ -90,6 +92,7 @@ struct Inner {
     mac: MacAudit,
     footage: Footage,
     outputs: Outputs,
+    storage: Arc<StorageService>,
 }
 
 impl Nvr {
@@ -102,6 +105,7 @@ impl Nvr {
         clock: Arc<dyn Clock>,
         key: pv_security::seal::ServerKey,
         audit: Arc<pv_security::audit::AuditLog>,
+        storage: pv_core::config::StorageConfig,
     ) -> Self {
         let inner = Inner {
             events: RecorderEvents::start(dbs.clone(), clock.clone()),
@@ -117,6 +121,13 @@ impl Nvr {
             mac: MacAudit::new(dbs.clone(), clock.clone(), audit),
             footage: Footage::new(dbs.clone(), data_dir.clone()),
             outputs: Outputs::default(),
+            storage: StorageService::new(
+                dbs.clone(),
+                data_dir.clone(),
+                clock.clone(),
+                key.clone(),
+                storage,
+            ),
             dbs,
             data_dir,
             config,
@@ -124,6 +135,11 @@ impl Nvr {
             key,
         };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// Storage modules, the upload queue and remote copies.
+    pub fn storage(&self) -> &Arc<StorageService> {
+        &self.inner.storage
     }
 
     /// The data directory segment paths are relative to.
@@ -137,6 +153,7 @@ impl Nvr {
         let db = &self.inner.dbs.records;
         let cams = cameras::list(db).await?;
         recovery::recover_all(db, &self.inner.data_dir, &cams, self.inner.clock.now()).await;
+        self.inner.storage.start().await;
         if !self.inner.config.enabled {
             tracing::info!("recording.enabled is off: no recorder started");
             return Ok(0);

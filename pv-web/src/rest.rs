@@ -17,6 +17,7 @@ pub mod live;
 pub mod pin;
 pub mod recordings;
 pub mod services;
+pub mod storage;
 pub mod system;
 
 /// Tags that group operations in the OpenAPI document.
@@ -32,6 +33,8 @@ pub enum ApiTags {
     Cameras,
     /// Recorded segments: listing and playback.
     Recordings,
+    /// Storage modules: where copies of footage go, their health, logs and the upload queue.
+    Storage,
 }
 
 /// The OpenAPI service with every operation of `/api/v1`.
@@ -45,6 +48,7 @@ pub type ApiService = OpenApiService<
         live::LiveApi,
         recordings::RecordingsApi,
         services::ServicesApi,
+        storage::StorageApi,
     ),
     (),
 >;
@@ -61,6 +65,7 @@ pub fn service() -> ApiService {
             live::LiveApi,
             recordings::RecordingsApi,
             services::ServicesApi,
+            storage::StorageApi,
         ),
         "PentaVision API",
         pv_core::VERSION,

@@ -62,6 +62,7 @@ impl AppState {
             clock.clone(),
             key.clone(),
             audit.clone(),
+            config.storage.clone(),
         );
         let live = crate::live::Live::new(
             config.live.clone(),

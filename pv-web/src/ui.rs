@@ -47,6 +47,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../static/cameras.js"),
     },
     Asset {
+        name: "oauth-callback.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/oauth-callback.js"),
+    },
+    Asset {
         name: "zones.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../static/zones.js"),
@@ -95,6 +100,16 @@ const ASSETS: &[Asset] = &[
         name: "security.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../static/security.js"),
+    },
+    Asset {
+        name: "storage.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/storage.js"),
+    },
+    Asset {
+        name: "storage.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../static/storage.css"),
     },
     Asset {
         name: "favicon.svg",
@@ -165,6 +180,7 @@ pub async fn static_file(Path(file): Path<String>) -> Response {
 }
 
 mod dashboard;
+pub mod oauth;
 
 #[derive(Template)]
 #[template(path = "overview.html")]
@@ -589,6 +605,59 @@ pub async fn users(state: Data<&AppState>, req: &Request) -> Response {
         page_json: page_json(serde_json::json!({
             "can_manage": can_manage, "can_grant": can_grant, "csrf": csrf,
         })),
+        toasts_json: "[]".into(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "storage.html")]
+struct StoragePage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    can_manage: bool,
+    page_json: String,
+    toasts_json: String,
+}
+
+/// `GET /storage`: the Storage Modules Manager — storage module instances, their health, uploads
+/// and logs (`storage.view`); add, test, edit, clone, drain and delete for those with
+/// `storage.manage` (the page carries their CSRF tokens). The page's script talks to
+/// `/api/v1/storage/`.
+#[handler]
+pub async fn storage(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match global_page_guard(&state, req, Permission::StorageView) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let can_manage = rbac::authorize(
+        &principal.subject,
+        Permission::StorageManage,
+        &rbac::Resource::Global,
+        state.clock().now(),
+    )
+    .is_ok();
+    let csrf = if can_manage {
+        let routes = [
+            "/storage/modules",
+            "/storage/modules/test",
+            "/storage/modules/{id}",
+            "/storage/modules/{id}/clone",
+            "/storage/modules/{id}/drain",
+            "/storage/oauth/start",
+        ];
+        crate::csrf::page_tokens(&state, &principal, &routes)
+    } else {
+        serde_json::json!({})
+    };
+    render(&StoragePage {
+        title: "Storage",
+        active: "storage",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        can_manage,
+        page_json: page_json(serde_json::json!({ "can_manage": can_manage, "csrf": csrf })),
         toasts_json: "[]".into(),
     })
 }

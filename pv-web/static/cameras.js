@@ -237,6 +237,7 @@
       ? "Pushing to " + c.rtmp.target + ": " + c.rtmp.state + (c.rtmp.reason ? " (" + c.rtmp.reason + ")" : "")
       : "No push.";
     box.hidden = false;
+    storageTargets.open(c);
     if (window.pvZones) window.pvZones.open(c);
     box.scrollIntoView({ behavior: "smooth" });
     try { await showSchedule(); } catch (e) { toast(e.message, "error"); }
@@ -353,6 +354,169 @@
       toast(e.message, "error");
     }
   }
+
+  // ---- Storage targets of one camera: the ordered failover list of storage modules ----
+
+  const storageTargets = (function () {
+    let modules = null;
+    let targets = [];
+    let section = null;
+
+    function build() {
+      if (section) return section;
+      const box = document.getElementById("camera-settings");
+      const before = document.getElementById("zones-title");
+      if (!box || !before) return null;
+      if (!document.querySelector('link[href="/static/storage.css"]')) {
+        const link = document.createElement("link");
+        link.rel = "stylesheet";
+        link.href = "/static/storage.css";
+        document.head.appendChild(link);
+      }
+      section = document.createElement("div");
+      section.id = "storage-targets";
+      section.setAttribute("role", "group");
+      section.setAttribute("aria-labelledby", "st-targets-title");
+      const h = document.createElement("h3");
+      h.className = "cam-sub";
+      h.id = "st-targets-title";
+      h.textContent = "Storage";
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.id = "st-targets-hint";
+      hint.textContent = "Where copies of this camera's segments are uploaded. Each segment goes to the first healthy module of the list; the next one takes over when it fails.";
+      const list = document.createElement("ul");
+      list.className = "st-targets";
+      list.id = "st-targets";
+      list.setAttribute("aria-label", "Storage modules of this camera, in order");
+      const add = document.createElement("div");
+      add.className = "st-target-add";
+      const label = document.createElement("label");
+      label.htmlFor = "st-target-module";
+      label.textContent = "Add a module";
+      const select = document.createElement("select");
+      select.id = "st-target-module";
+      add.appendChild(label);
+      add.appendChild(select);
+      add.appendChild(button("Add", function () {
+        const id = Number(select.value);
+        if (!id) return;
+        targets.push({ module_id: id, upload: "all", padding_seconds: 10 });
+        draw();
+      }));
+      const save = button("Save storage", saveTargets);
+      save.className = "btn btn-glow";
+      save.dataset.action = "storage-targets-save";
+      const row = document.createElement("p");
+      row.appendChild(save);
+      [h, hint, list, add, row].forEach(function (n) { section.appendChild(n); });
+      box.insertBefore(section, before);
+      return section;
+    }
+
+    function moduleName(id) {
+      const m = (modules || []).find(function (x) { return x.id === id; });
+      return m ? m.name + (m.enabled ? "" : " (disabled)") : "Module " + id + " (removed)";
+    }
+
+    function draw() {
+      if (!section) return;
+      const list = document.getElementById("st-targets");
+      list.replaceChildren();
+      if (!targets.length) {
+        const li = document.createElement("li");
+        li.className = "hint";
+        li.textContent = "Uses the default: all enabled modules in priority order.";
+        list.appendChild(li);
+      }
+      targets.forEach(function (t, i) {
+        const li = document.createElement("li");
+        li.className = "st-target";
+        li.dataset.module = t.module_id;
+        const name = document.createElement("span");
+        name.className = "st-target-name";
+        name.textContent = (i + 1) + ". " + moduleName(t.module_id);
+        li.appendChild(name);
+        const modeLabel = document.createElement("label");
+        modeLabel.textContent = "Upload ";
+        const mode = document.createElement("select");
+        mode.setAttribute("aria-label", "What to upload to " + moduleName(t.module_id));
+        [["all", "everything"], ["motion", "only motion"]].forEach(function (o) {
+          const opt = document.createElement("option");
+          opt.value = o[0]; opt.textContent = o[1]; opt.selected = t.upload === o[0];
+          mode.appendChild(opt);
+        });
+        mode.addEventListener("change", function () { t.upload = mode.value; draw(); });
+        modeLabel.appendChild(mode);
+        li.appendChild(modeLabel);
+        if (t.upload === "motion") {
+          const padLabel = document.createElement("label");
+          padLabel.textContent = "Padding (s) ";
+          const pad = document.createElement("input");
+          pad.type = "number"; pad.min = "0"; pad.max = "600"; pad.value = t.padding_seconds;
+          pad.setAttribute("aria-label", "Seconds before and after motion uploaded to " + moduleName(t.module_id));
+          pad.addEventListener("input", function () { t.padding_seconds = Math.max(0, parseInt(pad.value, 10) || 0); });
+          padLabel.appendChild(pad);
+          li.appendChild(padLabel);
+        }
+        const move = function (label, aria, delta) {
+          const b = button(label, function () {
+            const j = i + delta;
+            targets.splice(j, 0, targets.splice(i, 1)[0]);
+            draw();
+            const again = list.children[j] && list.children[j].querySelector('[data-move="' + delta + '"]');
+            if (again && !again.disabled) again.focus();
+          });
+          b.setAttribute("aria-label", aria + " " + moduleName(t.module_id));
+          b.dataset.move = delta;
+          b.disabled = i + delta < 0 || i + delta >= targets.length;
+          return b;
+        };
+        li.appendChild(move("↑", "Move up", -1));
+        li.appendChild(move("↓", "Move down", 1));
+        const rm = button("Remove", function () { targets.splice(i, 1); draw(); });
+        rm.setAttribute("aria-label", "Remove " + moduleName(t.module_id));
+        li.appendChild(rm);
+        list.appendChild(li);
+      });
+      const select = document.getElementById("st-target-module");
+      select.replaceChildren();
+      const free = (modules || []).filter(function (m) { return !targets.some(function (t) { return t.module_id === m.id; }); });
+      free.forEach(function (m) {
+        const o = document.createElement("option");
+        o.value = m.id; o.textContent = m.name + (m.enabled ? "" : " (disabled)");
+        select.appendChild(o);
+      });
+      select.parentElement.hidden = !free.length;
+    }
+
+    async function open(c) {
+      if (!build()) return;
+      targets = (c.storage_targets || []).map(function (t) {
+        return { module_id: t.module_id, upload: t.upload === "motion" ? "motion" : "all", padding_seconds: t.padding_seconds == null ? 10 : t.padding_seconds };
+      });
+      try {
+        modules = await api("GET", "/api/v1/storage/modules");
+        section.hidden = false;
+      } catch (e) {
+        modules = [];
+        document.getElementById("st-targets-hint").textContent = "Storage modules cannot be listed for your account: " + e.message;
+      }
+      draw();
+    }
+
+    async function saveTargets() {
+      if (!current) return;
+      try {
+        current = await api("PATCH", "/api/v1/cameras/" + current.id, { storage_targets: targets });
+        toast(targets.length ? "Storage of " + current.name + " saved: " + targets.length + (targets.length === 1 ? " module." : " modules in order.")
+          : "Storage of " + current.name + " saved: it uses the default modules.", "info");
+        open(current);
+      } catch (e) { toast(e.message, "error"); }
+    }
+
+    return { open: open };
+  })();
 
   document.addEventListener("DOMContentLoaded", function () {
     load(false);

@@ -206,7 +206,9 @@
       });
       segs.forEach(function (s) {
         if (!visible(s.s, s.e)) return;
-        const d = el("div", "span" + (s.motion ? " motion" : ""));
+        const remote = s.raw && s.raw.stored === "remote";
+        const d = el("div", "span" + (s.motion ? " motion" : "") + (remote ? " remote" : ""));
+        if (remote) d.title = "Plays from the off-site copy (no longer on this server's disk)";
         d.dataset.segment = s.id;
         place(d, s.s, s.e);
         frag.appendChild(d);

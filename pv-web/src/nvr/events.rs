@@ -28,6 +28,7 @@ use pv_core::ids::CameraId;
 use pv_core::recordings::{self, NewSegment};
 use pv_media::record::{RecorderEvent, RecorderState, RecorderStatus, SegmentFinished};
 use pv_media::recovery;
+use sea_orm::TransactionTrait;
 use tokio::sync::mpsc;
 
 use super::lock;
@@ -180,7 +181,13 @@ async fn store(dbs: &Databases, clock: &dyn Clock, event: &RecorderEvent) -> pv_
                     )
                     .await?
                     .is_empty();
-                recordings::insert_segment(db, &new_segment(seg, motion), clock.now()).await?;
+                // The row and its upload jobs in one transaction: a segment is never indexed
+                // without being queued for its storage targets.
+                let txn = db.begin().await.map_err(records_err)?;
+                let id = recordings::insert_segment(&txn, &new_segment(seg, motion), clock.now())
+                    .await?;
+                pv_core::storage::enqueue_segment(&txn, id.0, seg.camera.0, clock.now()).await?;
+                txn.commit().await.map_err(records_err)?;
             }
             let seen = CameraObservation {
                 status: RecorderStatus::Streaming.as_str().to_owned(),
@@ -230,4 +237,8 @@ pub fn new_segment(seg: &SegmentFinished, motion: bool) -> NewSegment {
         motion,
         end_reason: seg.end_reason.as_str().to_owned(),
     }
+}
+
+fn records_err(source: sea_orm::DbErr) -> pv_core::Error {
+    pv_core::Error::Database { db: "records", source }
 }

@@ -151,8 +151,11 @@ pub async fn reconcile(
         } else {
             check.unindexed.push(key);
             if repair {
-                recordings::insert_segment(db, &new_segment(&file.to_segment(), false), now)
-                    .await?;
+                let id =
+                    recordings::insert_segment(db, &new_segment(&file.to_segment(), false), now)
+                        .await?;
+                // A segment indexed late (the server died before its row) is uploaded too.
+                pv_core::storage::enqueue_segment(db, id.0, camera.0, now).await?;
             }
         }
     }

@@ -10,7 +10,9 @@
 //! - Oldest first: per camera by age, then by size; for space across every camera, so
 //!   recording never stops because the disk is full.
 //! - A segment's file is deleted before its row (a file already gone is fine); a file that
-//!   cannot be deleted keeps its row and fails the pass.
+//!   cannot be deleted keeps its row and fails the pass. A segment with a remote copy keeps
+//!   its row (marked deleted locally) and plays from the copy; local and remote retention are
+//!   separate (the camera's days here, each storage module's days for its copies).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -127,10 +129,17 @@ impl Retention {
         Ok(report)
     }
 
-    /// Delete one segment's file, then its row, and count it.
+    /// Delete one segment's file, then its row, and count it. A segment with a remote copy
+    /// keeps its row, marked as no longer on this disk: it plays from the copy until the
+    /// module's own retention removes that.
     async fn delete(&self, seg: &segment::Model, counter: &mut u64) -> pv_core::Result<()> {
         footage::delete_file(&self.data_dir, &seg.path)?;
-        recordings::delete_segment(&self.dbs.records, SegmentId(seg.id)).await?;
+        let db = &self.dbs.records;
+        if pv_core::storage::remote_copies(db, seg.id).await?.is_empty() {
+            recordings::delete_segment(db, SegmentId(seg.id)).await?;
+        } else {
+            pv_core::storage::mark_local_deleted(db, seg.id, self.clock.now()).await?;
+        }
         *counter += 1;
         Ok(())
     }

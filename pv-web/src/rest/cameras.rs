@@ -100,12 +100,26 @@ pub struct Camera {
     pub status: CameraStatus,
     /// The RTMP push, when one runs.
     pub rtmp: Option<RtmpStatus>,
+    /// Storage modules its segments are uploaded to, first choice first (the next one takes
+    /// over while an earlier one fails); empty: every enabled module in priority order.
+    pub storage_targets: Vec<StorageTarget>,
     /// Last time footage arrived.
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Created at.
     pub created_at: DateTime<Utc>,
     /// Last changed at.
     pub updated_at: DateTime<Utc>,
+}
+
+/// One storage target of a camera.
+#[derive(Debug, Clone, Object)]
+pub struct StorageTarget {
+    /// The storage module.
+    pub module_id: i64,
+    /// `all`: every segment; `motion`: only segments with motion in or near them.
+    pub upload: String,
+    /// With `motion`: segments this many seconds before and after motion go too (0 to 600).
+    pub padding_seconds: i32,
 }
 
 /// `POST /cameras`.
@@ -133,6 +147,9 @@ pub struct NewCamera {
     pub timezone: Option<String>,
     /// `continuous` (default), `motion` or `off`.
     pub recording_mode: Option<String>,
+    /// Storage modules to upload to, first choice first (empty: the default of every enabled
+    /// module).
+    pub storage_targets: Option<Vec<StorageTarget>>,
     /// `tcp` (default) or `udp`.
     pub transport: Option<String>,
     /// Segment length in seconds, 1–3600.
@@ -173,6 +190,8 @@ pub struct CameraPatch {
     pub timezone: MaybeUndefined<String>,
     /// `continuous`, `motion` or `off`.
     pub recording_mode: Option<String>,
+    /// Storage modules to upload to, first choice first (empty: the default).
+    pub storage_targets: Option<Vec<StorageTarget>>,
     /// `tcp` or `udp`.
     pub transport: Option<String>,
     /// Segment length in seconds.
@@ -480,6 +499,21 @@ pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
     });
     let ingest_dir =
         crate::nvr::camera_dir(&cam).map(|d| d.to_string()).unwrap_or_else(|_| String::new());
+    let storage_targets = match pv_core::storage::camera_targets(&state.dbs().records, cam.id).await
+    {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|t| StorageTarget {
+                module_id: t.module_id,
+                upload: t.mode.as_str().to_owned(),
+                padding_seconds: t.padding_seconds,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(camera = cam.id, error = %e, "cannot read the camera's storage targets");
+            Vec::new()
+        }
+    };
     Camera {
         id: cam.id,
         name: cam.name,
@@ -507,10 +541,42 @@ pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
         height: cam.height,
         status,
         rtmp,
+        storage_targets,
         last_seen_at: cam.last_seen_at,
         created_at: cam.created_at,
         updated_at: cam.updated_at,
     }
+}
+
+/// Storage targets as pv-core's specs: modes and paddings checked, no module twice.
+fn target_specs(targets: Vec<StorageTarget>) -> ApiResult<Vec<pv_core::storage::TargetSpec>> {
+    if targets.len() > 16 {
+        return Err(ApiError::bad_request("a camera has at most 16 storage targets"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        if !seen.insert(t.module_id) {
+            return Err(ApiError::bad_request("each storage module can be a target only once"));
+        }
+        if t.upload != "all" && t.upload != "motion" {
+            return Err(ApiError::bad_request(
+                "a storage target uploads all segments or only those with motion",
+            ));
+        }
+        if !(0..=600).contains(&t.padding_seconds) {
+            return Err(ApiError::bad_request(
+                "the padding around motion is between 0 and 600 seconds",
+            ));
+        }
+        out.push(pv_core::storage::TargetSpec {
+            module_id: t.module_id,
+            mode: pv_core::storage::UploadMode::parse(&t.upload).map_err(core_err)?,
+            padding_seconds: t.padding_seconds,
+            enabled: true,
+        });
+    }
+    Ok(out)
 }
 
 /// A random hex suffix for temporary file names.
@@ -596,6 +662,7 @@ impl From<NewCamera> for CameraPatch {
             retention_days: given(b.retention_days),
             retention_max_bytes: given(b.retention_max_bytes),
             recorder_backend: given(b.recorder_backend),
+            storage_targets: b.storage_targets,
         }
     }
 }
@@ -707,11 +774,17 @@ impl CamerasApi {
         let b = body.0;
         let target = b.property_id.map_or(Resource::Global, Resource::Property);
         auth.authorize(&state, Permission::CamerasManage, &target)?;
+        let targets = b.storage_targets.clone().map(target_specs).transpose()?;
         let patch = to_patch(&state, b.into())?;
         let settings = CameraSettings::from_patch(&patch);
         let cam = cameras::create(&state.dbs().records, &settings, state.clock().now())
             .await
             .map_err(core_err)?;
+        if let Some(targets) = targets {
+            pv_core::storage::replace_camera_targets(&state.dbs().records, cam.id, &targets)
+                .await
+                .map_err(core_err)?;
+        }
         auth.audit(&state, "camera.create", "camera", &cam.id.to_string(), audit_details(&cam))
             .await;
         let cam = state.nvr().camera_changed(CameraId(cam.id)).await.map_err(nvr_err)?;
@@ -740,7 +813,13 @@ impl CamerasApi {
         body: Json<CameraPatch>,
     ) -> ApiResult<CameraResponse> {
         let cam = load_for(&state, &auth, id.0, Permission::CamerasManage).await?;
+        let targets = body.0.storage_targets.clone().map(target_specs).transpose()?;
         let patch = to_patch(&state, body.0)?;
+        if let Some(targets) = targets {
+            pv_core::storage::replace_camera_targets(&state.dbs().records, cam.id, &targets)
+                .await
+                .map_err(core_err)?;
+        }
         if let Some(property) = patch.property_id
             && property != cam.property_id
         {

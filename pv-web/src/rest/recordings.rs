@@ -69,6 +69,9 @@ pub struct Recording {
     pub end_reason: String,
     /// Kept by retention whatever its age.
     pub protected: bool,
+    /// `local`: the file is on this server's disk; `remote`: local retention removed it and it
+    /// plays from a storage module's copy.
+    pub stored: String,
 }
 
 impl From<segment::Model> for Recording {
@@ -87,6 +90,7 @@ impl From<segment::Model> for Recording {
             motion: s.motion,
             end_reason: s.end_reason,
             protected: s.protected,
+            stored: if s.local_deleted_at.is_some() { "remote" } else { "local" }.to_owned(),
         }
     }
 }
@@ -356,7 +360,10 @@ impl RecordingsApi {
                 other => other,
             }
         })?;
-        let path = state.nvr().data_dir().join(&seg.path);
+        // The local file, or a copy fetched from a storage module once retention removed it.
+        let path = state.nvr().storage().segment_file(&seg).await.unwrap_or_else(|| {
+            state.nvr().data_dir().join(&seg.path)
+        });
         let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
             tracing::error!(path = %path.display(), error = %e, "indexed segment cannot be opened");
             ApiError::new(

@@ -14,6 +14,7 @@ mod pin;
 mod rbac_matrix;
 mod services;
 mod snapshots;
+mod storage;
 
 use std::sync::Arc;
 

@@ -12,6 +12,11 @@ pub struct Model {
     /// Lower is uploaded first.
     pub priority: i32,
     pub enabled: bool,
+    /// `all`: upload every segment; `motion`: only segments with motion within
+    /// `padding_seconds` before or after them.
+    pub mode: String,
+    /// Motion padding in seconds (mode `motion`).
+    pub padding_seconds: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -41,6 +41,9 @@ pub struct Model {
     /// Exempt from retention (kept until unprotected).
     pub protected: bool,
     pub created_at: DateTimeUtc,
+    /// When local retention removed the file while remote copies remain (it then plays from
+    /// a remote copy); None: the local file exists.
+    pub local_deleted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -40,6 +40,24 @@ pub struct Model {
     pub last_test_ok_at: Option<DateTimeUtc>,
     /// The error of the last failed connection test.
     pub last_test_error: Option<String>,
+    /// When the last connection test ran (passed when equal to `last_test_ok_at`).
+    pub last_test_at: Option<DateTimeUtc>,
+    /// The proof of the passing test of the saved configuration and secrets. Never exposed by
+    /// the API.
+    #[seaography(ignore)]
+    pub proof: Option<String>,
+    /// Segments are encrypted on the client side (AES-256-GCM) before upload.
+    pub encrypted: bool,
+    /// Draining: no new uploads are queued for it; it is disabled once its queue is empty.
+    pub draining: bool,
+    /// When the last upload finished (either way).
+    pub last_write_at: Option<DateTimeUtc>,
+    /// When the last upload succeeded.
+    pub last_ok_at: Option<DateTimeUtc>,
+    /// When the last upload failed.
+    pub last_error_at: Option<DateTimeUtc>,
+    /// The error of the last failed upload.
+    pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

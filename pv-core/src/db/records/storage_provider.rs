@@ -20,6 +20,8 @@ pub struct Model {
     pub definition: Json,
     pub installed_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// `builtin` (embedded in the binary) or `dropped` (a folder in `DATA_DIR/modules/`).
+    pub source: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
