@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash bins/install-deps.sh test
+# Real storage servers on loopback (S3, Azure Blob, GCS, WebDAV, FTP/FTPS, SFTP, SMB, Swift) for
+# pv-storage's conformance suite and the end-to-end upload tests; stopped when this script ends.
+bash bins/storage-servers.sh start
+trap 'bash bins/storage-servers.sh stop' EXIT
 export PATH="$HOME/.cargo/bin:$PATH"
 # A target dir outside the clone survives between runs on the same machine.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pentavision/target}"

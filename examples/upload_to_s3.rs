@@ -168,7 +168,8 @@ async fn upload(args: &Args, file: &Path) -> anyhow::Result<String> {
     .await;
     let _ = stop.send(());
     let _ = runner.await;
-    let (_, uploaded) = outcome.map_err(|_| anyhow::anyhow!("the upload did not finish in 5 minutes"))??;
+    let (_, uploaded) =
+        outcome.map_err(|_| anyhow::anyhow!("the upload did not finish in 5 minutes"))??;
     Ok(uploaded.key.to_string())
 }
 

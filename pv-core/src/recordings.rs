@@ -151,12 +151,15 @@ pub async fn newest_segment(
         .map_err(db_err)
 }
 
-/// Every segment path of a camera (for reconciling rows with files after a crash), sorted.
+/// Every path of a camera's segments whose file should be on this disk (for reconciling rows
+/// with files after a crash), sorted. Segments kept only as remote copies (`local_deleted_at`
+/// set) are left out: their file is gone on purpose.
 pub async fn segment_paths(db: &impl ConnectionTrait, camera: CameraId) -> Result<Vec<String>> {
     segment::Entity::find()
         .select_only()
         .column(segment::Column::Path)
         .filter(segment::Column::CameraId.eq(camera.0))
+        .filter(segment::Column::LocalDeletedAt.is_null())
         .order_by_asc(segment::Column::Path)
         .into_tuple::<String>()
         .all(db)
@@ -396,13 +399,14 @@ pub async fn deletable_segments(
         .map_err(db_err)
 }
 
-/// Bytes of a camera's indexed segments. (Summed here rather than with SQL `SUM`, whose
-/// result type differs between the three engines.)
+/// Bytes of a camera's segments on this disk (remote-only ones not counted). (Summed here
+/// rather than with SQL `SUM`, whose result type differs between the three engines.)
 pub async fn camera_bytes(db: &impl ConnectionTrait, camera: CameraId) -> Result<i64> {
     let sizes: Vec<i64> = segment::Entity::find()
         .select_only()
         .column(segment::Column::SizeBytes)
         .filter(segment::Column::CameraId.eq(camera.0))
+        .filter(segment::Column::LocalDeletedAt.is_null())
         .into_tuple()
         .all(db)
         .await

@@ -19,7 +19,7 @@
 //!
 //! A job stores its chain in `upload_queue.chain` (a JSON array of module ids) and its tier in
 //! the `mode` and `padding_seconds` columns. A `motion` job is not due before the segment's end
-//! + padding + [`MOTION_SETTLE_SECONDS`], so motion after the segment is known;
+//! plus its padding plus [`MOTION_SETTLE_SECONDS`], so motion after the segment is known;
 //! [`claim_due_jobs`] then decides: motion in the window → uploaded, else the job is `skipped`.
 //!
 //! # Job states

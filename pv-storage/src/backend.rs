@@ -27,6 +27,7 @@ use crate::{Error, Result};
 pub(crate) mod box_api;
 pub(crate) mod ftps_implicit;
 pub(crate) mod opendal;
+pub(crate) mod scp;
 pub(crate) mod smb;
 
 /// A stream of bytes read from a backend.
@@ -259,7 +260,8 @@ pub(crate) async fn build(kind: &str, cfg: &ResolvedConfig, layers: LayerSetting
         "smb" => Ok(Arc::new(smb::SmbBackend::from_resolved(cfg, layers.op_timeout)?)),
         "ftps_implicit" => Ok(Arc::new(ftps_implicit::FtpsImplicitBackend::from_resolved(cfg, layers.op_timeout)?)),
         "box" => Ok(Arc::new(box_api::BoxBackend::from_resolved(cfg, layers.op_timeout)?)),
-        "scp" | "mega" => {
+        "scp" => Ok(Arc::new(scp::ScpBackend::from_resolved(cfg, layers.op_timeout)?)),
+        "mega" => {
             Err(Error::Provider(format!("the {} backend is not available yet", kind_name(kind))))
         }
         other => Err(Error::Provider(format!("the storage backend \"{other}\" is unknown"))),

@@ -579,14 +579,7 @@ impl Drop for Active {
 }
 
 impl Inner {
-    fn emit(
-        &self,
-        module_id: i64,
-        level: Level,
-        event: &str,
-        job: Option<&Job>,
-        message: String,
-    ) {
+    fn emit(&self, module_id: i64, level: Level, event: &str, job: Option<&Job>, message: String) {
         match level {
             Level::Info => tracing::debug!(module_id, event, "{message}"),
             Level::Warn => tracing::warn!(module_id, event, "{message}"),
@@ -702,17 +695,21 @@ impl Inner {
     }
 
     /// A failed upload: health bookkeeping, failover, back-off.
-    async fn fail_upload(&self, job: &Job, module_id: i64, name: &str, key: &crate::Key, e: &Error) {
+    async fn fail_upload(
+        &self,
+        job: &Job,
+        module_id: i64,
+        name: &str,
+        key: &crate::Key,
+        e: &Error,
+    ) {
         let message = e.to_string();
         let now_failing = self.record_failure(module_id, Some(&job.chain));
         // When this module just went (or already is) failing and the chain has somewhere else
         // to go, retry there at once rather than after the back-off.
         let moves_on = self.route(&job.chain).is_some_and(|r| r.id != module_id);
-        let delay = if moves_on {
-            Duration::ZERO
-        } else {
-            jitter(self.config.backoff(job.attempts))
-        };
+        let delay =
+            if moves_on { Duration::ZERO } else { jitter(self.config.backoff(job.attempts)) };
         let next = Utc::now() + to_chrono(delay);
         let attempt = job.attempts.saturating_add(1);
         let then = if moves_on {
@@ -816,10 +813,8 @@ impl Inner {
             }
         } else {
             let failing = self.record_failure(id, None);
-            if failing {
-                if let Some(slot) = lock(&self.modules).get_mut(&id) {
-                    slot.next_probe = Instant::now() + self.config.probe_every;
-                }
+            if failing && let Some(slot) = lock(&self.modules).get_mut(&id) {
+                slot.next_probe = Instant::now() + self.config.probe_every;
             }
         }
     }
@@ -839,10 +834,10 @@ async fn check_local_file(path: &Path) -> std::result::Result<(), String> {
 }
 
 fn report_panic(done: std::result::Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        if e.is_panic() {
-            tracing::error!("an upload task crashed; its job is retried after its lease expires");
-        }
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        tracing::error!("an upload task crashed; its job is retried after its lease expires");
     }
 }
 
@@ -940,7 +935,11 @@ impl Default for MemoryJobStore {
 impl MemoryJobStore {
     /// An empty store.
     pub fn new() -> Self {
-        Self { jobs: Mutex::new(BTreeMap::new()), next_id: AtomicU64::new(1), changed: watch::channel(0).0 }
+        Self {
+            jobs: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+            changed: watch::channel(0).0,
+        }
     }
 
     /// Queue the upload of `path` (its key rendered from `ctx`) to the first usable module of

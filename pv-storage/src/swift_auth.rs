@@ -672,6 +672,7 @@ mod tests {
         method: String,
         path: String,
         content_type: String,
+        auth_token: String,
         body: Value,
     }
 
@@ -741,11 +742,13 @@ mod tests {
         let path = first.next()?.to_owned();
         let mut length = 0usize;
         let mut content_type = String::new();
+        let mut auth_token = String::new();
         for line in lines {
             if let Some((k, v)) = line.split_once(':') {
                 match k.trim().to_ascii_lowercase().as_str() {
                     "content-length" => length = v.trim().parse().ok()?,
                     "content-type" => content_type = v.trim().to_owned(),
+                    "x-auth-token" => auth_token = v.trim().to_owned(),
                     _ => {}
                 }
             }
@@ -758,7 +761,7 @@ mod tests {
             buf.extend_from_slice(&chunk[..n]);
         }
         let body = serde_json::from_slice(&buf[header_end..]).unwrap_or(Value::Null);
-        Some(Seen { method, path, content_type, body })
+        Some(Seen { method, path, content_type, auth_token, body })
     }
 
     fn keystone(base: &str, region: Option<&str>) -> SwiftIdentity {
@@ -1003,6 +1006,72 @@ mod tests {
         tokens.session().await.unwrap();
         tokens.session().await.unwrap();
         assert_eq!(server.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn swift_backend_signs_in_lazily_and_again_when_the_token_is_refused() {
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let issued = Arc::new(AtomicUsize::new(0));
+        let base_url = Arc::new(OnceLock::<String>::new());
+        let (count, base) = (issued.clone(), base_url.clone());
+        // Keystone issues tok-1, tok-2, …; Swift has revoked tok-1 and accepts the others.
+        let reply: Reply = Arc::new(move |req: &Seen| {
+            if req.method == "POST" && req.path == "/v3/auth/tokens" {
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let url = format!("{}/v1/AUTH_p1", base.get().cloned().unwrap_or_default());
+                let expires = (Utc::now() + TimeDelta::hours(1)).to_rfc3339();
+                return (
+                    201,
+                    vec![("X-Subject-Token".to_owned(), format!("tok-{n}"))],
+                    json!({"token": {"expires_at": expires, "catalog": [{"type": "object-store",
+                        "endpoints": [{"interface": "public", "region_id": "RegionOne", "url": url}]}]}}),
+                );
+            }
+            if req.path.starts_with("/v1/AUTH_p1/cams") {
+                return match req.auth_token.as_str() {
+                    "tok-1" | "" => (401, vec![], json!({})),
+                    _ => (200, vec![], json!([])),
+                };
+            }
+            (404, vec![], json!({}))
+        });
+        let server = Server::start(reply).await;
+        base_url.set(server.base.clone()).unwrap();
+
+        let cfg = ResolvedConfig::for_tests(
+            "swift",
+            json!({"auth_url": server.base, "username": "nvr", "project_name": "cams-project",
+                   "container": "cams", "root": "/"}),
+            json!({"password": "s3cret-pass"}),
+        );
+        let layers = LayerSettings {
+            op_timeout: Duration::from_secs(10),
+            bandwidth: None,
+            chunk: 8 * 1024 * 1024,
+            parallel: 1,
+        };
+        let backend = build_backend(&cfg, layers).await.unwrap();
+        assert_eq!(backend.target(), "container cams");
+        assert_eq!(issued.load(Ordering::SeqCst), 0, "building must not sign in");
+
+        backend.check().await.unwrap();
+        let seen: Vec<(String, String)> =
+            server.requests().iter().map(|r| (r.method.clone(), r.auth_token.clone())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("POST".to_owned(), String::new()),
+                ("GET".to_owned(), "tok-1".to_owned()),
+                ("POST".to_owned(), String::new()),
+                ("GET".to_owned(), "tok-2".to_owned()),
+            ]
+        );
+        // The renewed token and its operator are reused.
+        backend.check().await.unwrap();
+        assert_eq!(issued.load(Ordering::SeqCst), 2);
+        assert_eq!(server.requests().last().unwrap().auth_token, "tok-2");
     }
 
     #[test]

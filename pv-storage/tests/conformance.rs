@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use pv_storage::Key;
 use pv_storage::definition::{Capabilities, Registry};
 use pv_storage::module::{ModuleSettings, StorageModule};
-use pv_storage::Key;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use support::Target;
@@ -85,10 +85,14 @@ async fn connect(target: &Target, name: &str) -> StorageModule {
 async fn upload(module: &StorageModule, dir: &Path, k: &Key, data: &[u8]) {
     let path = dir.join(format!("upload-{}.bin", rand::rng().next_u64()));
     std::fs::write(&path, data).expect("write the local file");
-    let up = module
-        .upload_file(k, &path)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] upload of {} ({} bytes) failed: {e}", module.provider_id(), k.as_str(), data.len()));
+    let up = module.upload_file(k, &path).await.unwrap_or_else(|e| {
+        panic!(
+            "[{}] upload of {} ({} bytes) failed: {e}",
+            module.provider_id(),
+            k.as_str(),
+            data.len()
+        )
+    });
     assert_eq!(up.key, *k, "upload reports the key it wrote");
     assert_eq!(up.size, data.len() as u64, "upload of {} reports the stored size", k.as_str());
     let _ = std::fs::remove_file(&path);
@@ -133,14 +137,21 @@ async fn conformance(module: StorageModule) {
     assert!(report.ok, "[{backend}] the connection test failed: {report:#?}");
     let steps: Vec<&str> = report.steps.iter().map(|s| s.step.as_str()).collect();
     for want in ["write", "read", "delete"] {
-        assert!(steps.contains(&want), "[{backend}] the connection test has no {want} step: {steps:?}");
+        assert!(
+            steps.contains(&want),
+            "[{backend}] the connection test has no {want} step: {steps:?}"
+        );
     }
 
     // Write and read back; absent keys.
     let small_key = key(&format!("{prefix}small.mp4"));
     let small = random_bytes(100_003);
     upload(&module, dir.path(), &small_key, &small).await;
-    assert_eq!(sha256(&read_all(&module, &small_key).await), sha256(&small), "[{backend}] read returns what was written");
+    assert_eq!(
+        sha256(&read_all(&module, &small_key).await),
+        sha256(&small),
+        "[{backend}] read returns what was written"
+    );
     let missing = key(&format!("{prefix}missing.mp4"));
     assert_eq!(size_of(&module, &missing).await, None, "[{backend}] stat of an absent key is None");
     match module.read(&missing, None).await {
@@ -174,8 +185,16 @@ async fn conformance(module: StorageModule) {
     let unicode_key = key(&format!("{prefix}caméra/été 2026/ñ.mp4"));
     let unicode = random_bytes(4_321);
     upload(&module, dir.path(), &unicode_key, &unicode).await;
-    assert_eq!(read_all(&module, &unicode_key).await, unicode, "[{backend}] unicode key round trip");
-    assert_eq!(size_of(&module, &unicode_key).await, Some(unicode.len() as u64), "[{backend}] unicode key stat");
+    assert_eq!(
+        read_all(&module, &unicode_key).await,
+        unicode,
+        "[{backend}] unicode key round trip"
+    );
+    assert_eq!(
+        size_of(&module, &unicode_key).await,
+        Some(unicode.len() as u64),
+        "[{backend}] unicode key stat"
+    );
 
     // Overwrite: same key twice, the second shorter; one object with the second content.
     let over_key = key(&format!("{prefix}overwrite.mp4"));
@@ -183,22 +202,41 @@ async fn conformance(module: StorageModule) {
     let second = random_bytes(30_000);
     upload(&module, dir.path(), &over_key, &first).await;
     upload(&module, dir.path(), &over_key, &second).await;
-    assert_eq!(read_all(&module, &over_key).await, second, "[{backend}] overwrite keeps the second content");
-    assert_eq!(size_of(&module, &over_key).await, Some(second.len() as u64), "[{backend}] overwrite size");
+    assert_eq!(
+        read_all(&module, &over_key).await,
+        second,
+        "[{backend}] overwrite keeps the second content"
+    );
+    assert_eq!(
+        size_of(&module, &over_key).await,
+        Some(second.len() as u64),
+        "[{backend}] overwrite size"
+    );
 
     // A large file in 5 MiB parts (streamed in chunks where the backend has no multipart).
     if !caps.multipart {
-        eprintln!("NOTE [{backend}] no multipart upload: the 24 MiB file goes as one streamed write");
+        eprintln!(
+            "NOTE [{backend}] no multipart upload: the 24 MiB file goes as one streamed write"
+        );
     }
     let large_key = key(&format!("{prefix}large/segment.mp4"));
     let large = random_bytes(LARGE);
     upload(&module, dir.path(), &large_key, &large).await;
     assert_eq!(size_of(&module, &large_key).await, Some(LARGE as u64), "[{backend}] large stat");
-    assert_eq!(sha256(&read_all(&module, &large_key).await), sha256(&large), "[{backend}] large round trip");
+    assert_eq!(
+        sha256(&read_all(&module, &large_key).await),
+        sha256(&large),
+        "[{backend}] large round trip"
+    );
     if caps.range {
         let r = (CHUNK - 100)..(CHUNK + 100);
-        let got = module.read(&large_key, Some(r.clone())).await.expect("range across a part boundary");
-        assert_eq!(got, large[r.start as usize..r.end as usize], "[{backend}] range across a part boundary");
+        let got =
+            module.read(&large_key, Some(r.clone())).await.expect("range across a part boundary");
+        assert_eq!(
+            got,
+            large[r.start as usize..r.end as usize],
+            "[{backend}] range across a part boundary"
+        );
     }
 
     // List: recursive, one entry per object, sizes right.
@@ -216,7 +254,11 @@ async fn conformance(module: StorageModule) {
         assert_eq!(got.len(), got_set.len(), "[{backend}] list repeats an object: {got:?}");
         assert_eq!(got_set, expected, "[{backend}] list of {prefix}");
         let sub = listed(&module, &format!("{prefix}caméra/")).await;
-        assert_eq!(sub, vec![(unicode_key.as_str().to_owned(), unicode.len() as u64)], "[{backend}] list of a sub-prefix");
+        assert_eq!(
+            sub,
+            vec![(unicode_key.as_str().to_owned(), unicode.len() as u64)],
+            "[{backend}] list of a sub-prefix"
+        );
     } else {
         skip(&backend, "list");
     }
@@ -224,12 +266,27 @@ async fn conformance(module: StorageModule) {
     // Delete: gone from stat and list; deleting again is fine.
     for (k, _) in &expected {
         let k = key(k);
-        module.delete(&k).await.unwrap_or_else(|e| panic!("[{backend}] delete of {} failed: {e}", k.as_str()));
-        assert_eq!(size_of(&module, &k).await, None, "[{backend}] {} is gone after delete", k.as_str());
+        module
+            .delete(&k)
+            .await
+            .unwrap_or_else(|e| panic!("[{backend}] delete of {} failed: {e}", k.as_str()));
+        assert_eq!(
+            size_of(&module, &k).await,
+            None,
+            "[{backend}] {} is gone after delete",
+            k.as_str()
+        );
     }
-    module.delete(&small_key).await.unwrap_or_else(|e| panic!("[{backend}] deleting an absent key failed: {e}"));
+    module
+        .delete(&small_key)
+        .await
+        .unwrap_or_else(|e| panic!("[{backend}] deleting an absent key failed: {e}"));
     if caps.list {
-        assert_eq!(listed(&module, &prefix).await, vec![], "[{backend}] nothing left under {prefix}");
+        assert_eq!(
+            listed(&module, &prefix).await,
+            vec![],
+            "[{backend}] nothing left under {prefix}"
+        );
     }
 }
 
@@ -252,7 +309,10 @@ async fn read_only_refuses_writes(target: Target, name: &str) {
     };
     assert_no_secret(&target, &err.to_string(), name);
     let report = module.test().await;
-    assert!(!report.ok, "[{name}] the connection test passed against a read-only server: {report:#?}");
+    assert!(
+        !report.ok,
+        "[{name}] the connection test passed against a read-only server: {report:#?}"
+    );
     let failed = report.steps.iter().find(|s| !s.ok).expect("a failed step");
     assert_eq!(failed.step, "write", "[{name}] the write step fails first: {report:#?}");
     let msg = failed.message.clone().unwrap_or_default();
@@ -264,9 +324,7 @@ async fn read_only_refuses_writes(target: Target, name: &str) {
 /// authentication errors, and the secret appears nowhere.
 async fn wrong_credentials(mut target: Target, name: &str) {
     let secret_field = target.secrets.keys().next().cloned().expect("a secret field");
-    target
-        .secrets
-        .insert(secret_field, serde_json::Value::String("wrong-Secret-4711".into()));
+    target.secrets.insert(secret_field, serde_json::Value::String("wrong-Secret-4711".into()));
     let module = connect(&target, name).await;
     let report = module.test().await;
     assert!(!report.ok, "[{name}] the connection test passed with a wrong secret: {report:#?}");
@@ -281,8 +339,14 @@ async fn wrong_credentials(mut target: Target, name: &str) {
     match module.upload_file(&k, &path).await {
         Ok(up) => panic!("[{name}] upload with a wrong secret succeeded: {up:?}"),
         Err(e) => {
-            assert!(pv_storage::module::is_auth_error(&e), "[{name}] a wrong secret is an auth error, got: {e} ({e:?})");
-            assert!(!e.to_string().contains("wrong-Secret-4711"), "[{name}] the error leaks the secret: {e}");
+            assert!(
+                pv_storage::module::is_auth_error(&e),
+                "[{name}] a wrong secret is an auth error, got: {e} ({e:?})"
+            );
+            assert!(
+                !e.to_string().contains("wrong-Secret-4711"),
+                "[{name}] the error leaks the secret: {e}"
+            );
         }
     }
 }
@@ -316,7 +380,11 @@ fn rerun_with_test_ca(test: &str) -> bool {
         .env("SSL_CERT_FILE", &bundle)
         .output()
         .expect("run the test binary again");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("{text}");
     assert!(out.status.success(), "{test} failed with the test CA trusted");
     assert!(text.contains("1 passed"), "{test} did not run in the child process");

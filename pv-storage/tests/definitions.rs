@@ -249,7 +249,7 @@ fn every_field_has_help_and_an_official_https_docs_link() {
 
 #[test]
 fn secrets_are_masked_inputs_and_other_fields_are_not() {
-    let secret_words = Regex::new(r"^(password|secret_access_key|client_secret|api_key|application_key|refresh_token|access_token|token|private_key|credential|account_key|sas_token)$").unwrap();
+    let secret_words = Regex::new(r"^(password|secret_access_key|client_secret|api_key|application_key|refresh_token|access_token|token|key|private_key|credential|account_key|sas_token)$").unwrap();
     for d in definitions() {
         for f in &d.fields {
             let what = format!("{}.{}", d.id, f.key);

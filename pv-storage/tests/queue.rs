@@ -269,10 +269,13 @@ fn events_contain(
     drain(rx).iter().any(pred)
 }
 
+/// One `failed` call: the job's attempts before it, when it was made, the next attempt, the error.
+type Failure = (u32, DateTime<Utc>, DateTime<Utc>, String);
+
 /// Records every `failed` call with the time it was made, then delegates.
 struct Recording {
     inner: MemoryJobStore,
-    failures: Mutex<Vec<(u32, DateTime<Utc>, DateTime<Utc>, String)>>,
+    failures: Mutex<Vec<Failure>>,
 }
 
 #[async_trait]
@@ -290,7 +293,12 @@ impl JobStore for Recording {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> pv_storage::Result<()> {
-        self.failures.lock().unwrap().push((job.attempts, Utc::now(), next_attempt_at, error.into()));
+        self.failures.lock().unwrap().push((
+            job.attempts,
+            Utc::now(),
+            next_attempt_at,
+            error.into(),
+        ));
         self.inner.failed(job, module_id, error, next_attempt_at).await
     }
 }
@@ -300,7 +308,8 @@ async fn back_off_doubles_per_attempt_up_to_the_cap_and_health_degrades_then_fai
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("remote");
     std::fs::create_dir_all(&root).unwrap();
-    let store = Arc::new(Recording { inner: MemoryJobStore::new(), failures: Mutex::new(Vec::new()) });
+    let store =
+        Arc::new(Recording { inner: MemoryJobStore::new(), failures: Mutex::new(Vec::new()) });
     let config = QueueConfig {
         poll: Duration::from_millis(10),
         backoff_base: Duration::from_millis(40),
@@ -330,7 +339,8 @@ async fn back_off_doubles_per_attempt_up_to_the_cap_and_health_degrades_then_fai
         let nominal = config.backoff(*attempts);
         let delay = (*next - *at).to_std().unwrap_or_default();
         assert!(
-            delay <= nominal + Duration::from_millis(5) && delay + Duration::from_millis(5) >= nominal.mul_f64(0.8),
+            delay <= nominal + Duration::from_millis(5)
+                && delay + Duration::from_millis(5) >= nominal.mul_f64(0.8),
             "attempt {attempts}: waited {delay:?}, nominal {nominal:?}"
         );
         assert!(!error.is_empty());
@@ -514,7 +524,8 @@ async fn a_health_check_result_fed_in_moves_jobs() {
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
     let store = Arc::new(MemoryJobStore::new());
-    let config = QueueConfig { failing_after: 2, probe_every: Duration::from_secs(3600), ..fast_config() };
+    let config =
+        QueueConfig { failing_after: 2, probe_every: Duration::from_secs(3600), ..fast_config() };
     let queue = UploadQueue::new(store.clone(), config);
     queue.set_module(1, fs_module("A", &a, 1).await, true);
     queue.set_module(2, fs_module("B", &b, 1).await, true);

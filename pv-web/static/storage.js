@@ -89,6 +89,11 @@
     const s = Math.round(ms / 1000);
     return s < 60 ? s + " s" : Math.floor(s / 60) + " min " + (s % 60) + " s";
   }
+  /** A server message as a sentence for people: no field paths or backticks, a capital first. */
+  function sentence(message) {
+    const m = window.pv.humanMessage(message);
+    return m.charAt(0).toUpperCase() + m.slice(1);
+  }
   function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
   function download(name, type, text) {
     const a = el("a", { href: URL.createObjectURL(new Blob([text], { type: type })), download: name });
@@ -432,14 +437,14 @@
     box.replaceChildren();
     box.appendChild(el("p", { class: "st-test-head " + (r.ok ? "st-healthy" : "st-failing") },
       [r.ok ? "✓ Test passed" : "✗ Test failed", el("span", { class: "st-ms" }, [r.total_ms ? " · " + r.total_ms + " ms" : ""])]));
-    if (r.error) box.appendChild(el("p", { class: "st-step-msg", text: window.pv.humanMessage(r.error) }));
+    if (r.error) box.appendChild(el("p", { class: "st-step-msg", text: sentence(r.error) }));
     const ol = el("ol", { "aria-label": "Test steps" });
     (r.steps || []).forEach(function (s) {
       ol.appendChild(el("li", { "data-step": s.step }, [
         el("span", { class: s.ok ? "st-step-ok" : "st-step-bad", "aria-label": s.ok ? "passed" : "failed" }, [s.ok ? "✓" : "✗"]),
         el("span", {}, [s.label]),
         el("span", { class: "st-ms" }, [s.millis + " ms"]),
-        s.message ? el("span", { class: "st-step-msg" }, [window.pv.humanMessage(s.message)]) : null,
+        s.message ? el("span", { class: "st-step-msg" }, [sentence(s.message)]) : null,
       ]));
     });
     box.appendChild(ol);
@@ -457,7 +462,7 @@
     box.replaceChildren();
     state.notices.forEach(function (n) {
       box.appendChild(el("div", { class: "notice warn", role: "status" }, [
-        el("strong", {}, ["Provider folder “" + n.folder + "” was skipped. "]), window.pv.humanMessage(n.message)]));
+        el("strong", {}, ["Provider folder “" + n.folder + "” was skipped. "]), sentence(n.message)]));
     });
   }
 
@@ -663,20 +668,36 @@
     bar.firstChild.style.width = (total ? Math.round(done * 100 / total) : 0) + "%";
     const rate = h.error_rate_24h == null ? "—" : (Math.round(h.error_rate_24h * 1000) / 10) + " %";
     panel.appendChild(el("div", { class: "st-metrics", "data-overview": "1" }, [
-      metric("Health", badge, h.status === "failing" && h.last_error ? window.pv.humanMessage(h.last_error) : null),
-      metric("Last connection test", lastTest, h.last_test_ok === false && h.last_test_error ? window.pv.humanMessage(h.last_test_error) : null),
+      metric("Health", badge, h.status === "failing" && h.last_error ? sentence(h.last_error) : null),
+      metric("Last connection test", lastTest, h.last_test_ok === false && h.last_test_error ? sentence(h.last_test_error) : null),
       el("div", { class: "st-metric", "data-field": "last-write" }, [el("h4", {}, ["Last successful write"]),
         el("p", {}, [timeEl(h.last_ok_at || h.last_write_at)]),
         el("p", { class: "hint" }, [h.last_ok_at || h.last_write_at ? window.pv.formatTime(h.last_ok_at || h.last_write_at) : "Nothing written yet"])]),
       metric("Error rate (24 h)", rate, plural(h.writes_24h || 0, "write", "writes") + " in the last 24 hours"),
-      metric("Storage used per day", h.gb_per_day == null ? humanBytes(h.bytes_today) : (Math.round(h.gb_per_day * 100) / 100) + " GB",
-        humanBytes(h.bytes_today) + " written today"),
+      metric("Storage used per day", h.gb_per_day == null ? humanBytes(h.bytes_today) : humanBytes(h.gb_per_day * 1e9),
+        (h.gb_per_day == null ? "" : "Average over 30 days; ") + humanBytes(h.bytes_today) + " today"),
       metric("Storage used this month", humanBytes(h.bytes_month), null),
       metric("Uploads", active + " running · " + done + " done", pending ? plural(pending, "upload", "uploads") + " waiting" : "Nothing waiting", bar),
     ]));
     if (h.last_error && h.last_error_at) {
       panel.appendChild(el("div", { class: "st-section" }, [el("h4", {}, ["Last error"]),
-        el("p", {}, [timeEl(h.last_error_at), " — " + window.pv.humanMessage(h.last_error)])]));
+        el("p", {}, [timeEl(h.last_error_at), " — " + sentence(h.last_error)])]));
+    }
+    // The newest uploads, as on the Streams tab.
+    let recent = [];
+    try { recent = ((await api("GET", BASE + "/modules/" + m.id + "/streams?limit=5")).streams || []); } catch (_) { recent = []; }
+    if (state.selected !== m.id || state.tab !== "overview") return;
+    if (recent.length) {
+      const ul = el("ul", { class: "st-logs st-recent" });
+      recent.forEach(function (u) {
+        const failed = u.status === "pending" && u.last_error;
+        ul.appendChild(el("li", {}, [timeEl(u.last_write_at, window.pv.formatTime(u.last_write_at)),
+          el("span", { class: "st-lvl st-" + (u.status === "done" ? "healthy" : failed ? "failing" : "degraded") },
+            [failed ? "Retrying" : STREAM_WORDS[u.status] || u.status]),
+          el("span", { class: "st-log-msg" }, [(u.camera_name || "Camera " + u.camera_id) + " · " + humanBytes(u.size_bytes) + " · ",
+            el("span", { class: "mono" }, [u.remote_key || u.stream_id])])]));
+      });
+      panel.appendChild(el("div", { class: "st-section" }, [el("h4", {}, ["Recent uploads"]), ul]));
     }
     const checks = (h.checks || []).slice(0, 8);
     if (checks.length) {
@@ -684,7 +705,7 @@
       checks.forEach(function (c) {
         ul.appendChild(el("li", {}, [timeEl(c.at, window.pv.formatTime(c.at)),
           el("span", { class: "st-lvl st-" + (STATUS_WORDS[c.status] ? c.status : "failing") }, [STATUS_WORDS[c.status] || c.status]),
-          el("span", { class: "st-log-msg" }, [(c.latency_ms != null ? c.latency_ms + " ms" : "") + (c.message ? " · " + window.pv.humanMessage(c.message) : "")])]));
+          el("span", { class: "st-log-msg" }, [(c.latency_ms != null ? c.latency_ms + " ms" : "") + (c.message ? " · " + sentence(c.message) : "")])]));
       });
       panel.appendChild(el("div", { class: "st-section" }, [el("h4", {}, ["Recent health checks"]), ul]));
     }
@@ -772,7 +793,7 @@
       body.appendChild(el("tr", {}, [
         el("td", { class: "mono" }, [s.stream_id]),
         el("td", {}, [s.camera_name || ("Camera " + s.camera_id)]),
-        el("td", {}, [el("span", { class: "badge " + cls, title: s.last_error ? window.pv.humanMessage(s.last_error) : null }, [word])]),
+        el("td", {}, [el("span", { class: "badge " + cls, title: s.last_error ? sentence(s.last_error) : null }, [word])]),
         el("td", {}, [humanBytes(s.size_bytes)]),
         el("td", {}, [duration(s.duration_ms)]),
         el("td", {}, [timeEl(s.last_write_at, s.last_write_at ? window.pv.formatTime(s.last_write_at) : "—")]),
@@ -800,7 +821,7 @@
     row("Duration", duration(s.duration_ms));
     row("Attempts", s.attempts);
     row("Last write", s.last_write_at ? window.pv.formatTime(s.last_write_at) : "—");
-    row("Last error", s.last_error ? window.pv.humanMessage(s.last_error) : "none");
+    row("Last error", s.last_error ? sentence(s.last_error) : "none");
     modal("Upload of " + s.stream_id, [dl], true);
   }
 
@@ -850,7 +871,7 @@
     list.replaceChildren();
     if (!state.logs.length) list.appendChild(el("li", { class: "st-empty" }, ["No log entries match."]));
     state.logs.forEach(function (e) {
-      const msg = el("span", { class: "st-log-msg" }, [window.pv.humanMessage(e.message)]);
+      const msg = el("span", { class: "st-log-msg" }, [sentence(e.message)]);
       if (e.stream_id) {
         msg.appendChild(document.createTextNode(" "));
         msg.appendChild(el("button", { type: "button", class: "st-stream-link", title: "Only this stream", onclick: function () {
@@ -867,7 +888,7 @@
 
   function logText() {
     return state.logs.map(function (e) {
-      return window.pv.formatTime(e.at) + "\t" + e.level.toUpperCase() + "\t" + (e.stream_id || "-") + "\t" + window.pv.humanMessage(e.message);
+      return window.pv.formatTime(e.at) + "\t" + e.level.toUpperCase() + "\t" + (e.stream_id || "-") + "\t" + sentence(e.message);
     }).join("\n");
   }
   async function copyLogs() {
@@ -880,7 +901,7 @@
     if (kind === "txt") { download(base + ".txt", "text/plain", logText() + "\n"); return; }
     const q = function (v) { return '"' + String(v == null ? "" : v).replace(/"/g, '""') + '"'; };
     const rows = [["time", "severity", "event", "stream", "message"].join(",")].concat(state.logs.map(function (e) {
-      return [e.at, e.level, e.event, e.stream_id || "", window.pv.humanMessage(e.message)].map(q).join(",");
+      return [e.at, e.level, e.event, e.stream_id || "", sentence(e.message)].map(q).join(",");
     }));
     download(base + ".csv", "text/csv", rows.join("\r\n") + "\r\n");
   }

@@ -176,9 +176,7 @@ fn reset_bucket(server_root: &Path) -> anyhow::Result<()> {
 
 fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |rd| {
-        rd.flatten()
-            .map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 })
-            .sum()
+        rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
     })
 }
 
@@ -351,8 +349,7 @@ async fn main() -> anyhow::Result<()> {
             }
             reset_bucket(&server_root)?;
             let rc_secs = run_rclone(&rclone, &server.endpoint, &src, p, round)?;
-            let stored =
-                count_files(&server_root.join(BUCKET).join(format!("rclone-{p}-{round}")));
+            let stored = count_files(&server_root.join(BUCKET).join(format!("rclone-{p}-{round}")));
             if stored != files.len() {
                 bail!("rclone stored {stored} objects, expected {}", files.len());
             }

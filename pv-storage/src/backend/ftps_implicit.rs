@@ -38,7 +38,6 @@ use crate::error::RemoteKind;
 use crate::module::ObjectMeta;
 use crate::{Error, Key, Result};
 
-
 /// Settings of an implicit FTPS module.
 #[derive(Clone)]
 pub(crate) struct FtpsConfig {
@@ -80,7 +79,9 @@ impl FtpsConfig {
             })?,
         };
         Ok(Self {
-            host: cfg.get("host").ok_or_else(|| Error::Provider("The server is required.".to_owned()))?,
+            host: cfg
+                .get("host")
+                .ok_or_else(|| Error::Provider("The server is required.".to_owned()))?,
             port,
             username: cfg
                 .any("username")
@@ -134,18 +135,13 @@ impl FtpsImplicitBackend {
         }
     }
 
-    /// Connect, negotiate TLS and sign in now (the module's connect test step).
-    pub(crate) async fn connect(&self) -> Result<()> {
-        let mut ftp = self.open().await?;
-        let _ = ftp.quit().await;
-        Ok(())
-    }
-
     async fn open(&self) -> Result<Ftp> {
         let server = self.server();
         let fut = async {
-            let connector = AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(self.tls.clone()));
-            let name = self.config.tls_server_name.clone().unwrap_or_else(|| self.config.host.clone());
+            let connector =
+                AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(self.tls.clone()));
+            let name =
+                self.config.tls_server_name.clone().unwrap_or_else(|| self.config.host.clone());
             let mut ftp = ImplAsyncFtpStream::connect_secure_implicit(
                 (self.config.host.as_str(), self.config.port),
                 connector,
@@ -153,9 +149,8 @@ impl FtpsImplicitBackend {
             )
             .await
             .map_err(|e| self.map_err("connect", None, e))?;
-            ftp.login(self.config.username.as_str(), self.config.password.as_str())
-                .await
-                .map_err(|e| match e {
+            ftp.login(self.config.username.as_str(), self.config.password.as_str()).await.map_err(
+                |e| match e {
                     FtpError::UnexpectedResponse(r) if r.status == Status::NotLoggedIn => remote(
                         "connect",
                         RemoteKind::Auth,
@@ -166,7 +161,8 @@ impl FtpsImplicitBackend {
                         ),
                     ),
                     other => self.map_err("connect", None, other),
-                })?;
+                },
+            )?;
             ftp.transfer_type(FileType::Binary)
                 .await
                 .map_err(|e| self.map_err("connect", None, e))?;
@@ -178,7 +174,10 @@ impl FtpsImplicitBackend {
                 "connect",
                 RemoteKind::Timeout,
                 true,
-                format!("{server} did not complete the TLS handshake and sign-in within {} s.", self.config.timeout.as_secs()),
+                format!(
+                    "{server} did not complete the TLS handshake and sign-in within {} s.",
+                    self.config.timeout.as_secs()
+                ),
             )),
         }
     }
@@ -201,25 +200,62 @@ impl FtpsImplicitBackend {
                 let code = r.status.code();
                 let lower = body.to_ascii_lowercase();
                 let (kind, retryable, text) = match code {
-                    530 => (RemoteKind::Auth, false, format!("{server} requires signing in again ({body}).")),
+                    530 => (
+                        RemoteKind::Auth,
+                        false,
+                        format!("{server} requires signing in again ({body})."),
+                    ),
                     550 | 553
                         if lower.contains("permission")
                             || lower.contains("denied")
                             || lower.contains("not allowed")
                             || lower.contains("privilege") =>
                     {
-                        (RemoteKind::Permission, false, format!("{server} refused to {op} {what}: {body}"))
+                        (
+                            RemoteKind::Permission,
+                            false,
+                            format!("{server} refused to {op} {what}: {body}"),
+                        )
                     }
-                    550 => (RemoteKind::NotFound, false, format!("{server} has no {what} ({body}).")),
-                    553 => (RemoteKind::Permission, false, format!("{server} does not allow the name {what} ({body}).")),
-                    421 | 425 | 426 => (RemoteKind::Unreachable, true, format!("{server} closed the connection or the data channel during {op} of {what} ({body}).")),
-                    452 | 552 => (RemoteKind::Other, true, format!("{server} has no space left for {what} ({body}).")),
-                    450 | 451 => (RemoteKind::Other, true, format!("{server} could not {op} {what} right now ({body}).")),
-                    _ => (RemoteKind::Other, true, format!("{server} answered {code} to {op} of {what}: {body}")),
+                    550 => {
+                        (RemoteKind::NotFound, false, format!("{server} has no {what} ({body})."))
+                    }
+                    553 => (
+                        RemoteKind::Permission,
+                        false,
+                        format!("{server} does not allow the name {what} ({body})."),
+                    ),
+                    421 | 425 | 426 => (
+                        RemoteKind::Unreachable,
+                        true,
+                        format!(
+                            "{server} closed the connection or the data channel during {op} of {what} ({body})."
+                        ),
+                    ),
+                    452 | 552 => (
+                        RemoteKind::Other,
+                        true,
+                        format!("{server} has no space left for {what} ({body})."),
+                    ),
+                    450 | 451 => (
+                        RemoteKind::Other,
+                        true,
+                        format!("{server} could not {op} {what} right now ({body})."),
+                    ),
+                    _ => (
+                        RemoteKind::Other,
+                        true,
+                        format!("{server} answered {code} to {op} of {what}: {body}"),
+                    ),
                 };
                 remote(op, kind, retryable, text)
             }
-            other => remote(op, RemoteKind::Other, true, format!("{server} failed to {op} {what}: {other}.")),
+            other => remote(
+                op,
+                RemoteKind::Other,
+                true,
+                format!("{server} failed to {op} {what}: {other}."),
+            ),
         }
     }
 
@@ -286,7 +322,9 @@ impl FtpsImplicitBackend {
             if ftp.rename(&temp, &target).await.is_err() {
                 // Some servers refuse to rename over an existing file.
                 let _ = ftp.rm(&target).await;
-                ftp.rename(&temp, &target).await.map_err(|e| self.map_err("write", Some(key), e))?;
+                ftp.rename(&temp, &target)
+                    .await
+                    .map_err(|e| self.map_err("write", Some(key), e))?;
             }
             Ok(())
         }
@@ -309,7 +347,8 @@ impl FtpsImplicitBackend {
         let mut ftp = self.open().await?;
         let path = self.path_of(key);
         let result = async {
-            let size = ftp.size(&path).await.map_err(|e| self.map_err("read", Some(key), e))? as u64;
+            let size =
+                ftp.size(&path).await.map_err(|e| self.map_err("read", Some(key), e))? as u64;
             let range = range.unwrap_or(0..size);
             let end = range.end.min(size);
             let start = range.start.min(end);
@@ -391,10 +430,21 @@ impl FtpsImplicitBackend {
             } else {
                 self.path_of(&dir_key)
             };
-            let lines = match ftp.list(if dir_path.is_empty() { None } else { Some(dir_path.as_str()) }).await {
+            let lines = match ftp
+                .list(if dir_path.is_empty() { None } else { Some(dir_path.as_str()) })
+                .await
+            {
                 Ok(l) => l,
-                Err(FtpError::UnexpectedResponse(r)) if r.status == Status::FileUnavailable => continue,
-                Err(e) => return Err(self.map_err("list", Some(if dir_key.is_empty() { "/" } else { &dir_key }), e)),
+                Err(FtpError::UnexpectedResponse(r)) if r.status == Status::FileUnavailable => {
+                    continue;
+                }
+                Err(e) => {
+                    return Err(self.map_err(
+                        "list",
+                        Some(if dir_key.is_empty() { "/" } else { &dir_key }),
+                        e,
+                    ));
+                }
             };
             for line in lines {
                 let Ok(entry) = ListEntry::from_str(&line) else { continue };
@@ -430,7 +480,9 @@ impl FtpsImplicitBackend {
             Ok(()) => Ok(()),
             Err(e) => match ftp.size(&path).await {
                 // Gone (or never there): nothing to delete.
-                Err(FtpError::UnexpectedResponse(r)) if r.status == Status::FileUnavailable => Ok(()),
+                Err(FtpError::UnexpectedResponse(r)) if r.status == Status::FileUnavailable => {
+                    Ok(())
+                }
                 _ => Err(self.map_err("delete", Some(key), e)),
             },
         };
@@ -442,7 +494,8 @@ impl FtpsImplicitBackend {
 #[async_trait]
 impl Backend for FtpsImplicitBackend {
     fn target(&self) -> String {
-        let root = if self.config.root.is_empty() { "/".to_owned() } else { self.config.root.clone() };
+        let root =
+            if self.config.root.is_empty() { "/".to_owned() } else { self.config.root.clone() };
         format!("ftps://{}:{} {root}", self.config.host, self.config.port)
     }
 
@@ -498,14 +551,20 @@ fn tls_config(config: &FtpsConfig) -> Result<rustls::ClientConfig> {
         let mut added = 0;
         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
             let cert = cert.map_err(|_| {
-                Error::Provider("The CA certificate is not valid PEM (\"-----BEGIN CERTIFICATE-----\" …).".to_owned())
+                Error::Provider(
+                    "The CA certificate is not valid PEM (\"-----BEGIN CERTIFICATE-----\" …)."
+                        .to_owned(),
+                )
             })?;
-            roots.add(cert).map_err(|e| Error::Provider(format!("The CA certificate cannot be used: {e}.")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::Provider(format!("The CA certificate cannot be used: {e}.")))?;
             added += 1;
         }
         if added == 0 {
             return Err(Error::Provider(
-                "The CA certificate field holds no \"-----BEGIN CERTIFICATE-----\" block.".to_owned(),
+                "The CA certificate field holds no \"-----BEGIN CERTIFICATE-----\" block."
+                    .to_owned(),
             ));
         }
     }
@@ -535,7 +594,12 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -544,7 +608,12 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -563,13 +632,16 @@ mod tests {
     /// `None` (with a note) when they are not running; `PV_TEST_REQUIRE_SERVERS=1` makes their
     /// absence a failure.
     fn test_servers_env() -> Option<std::collections::HashMap<String, String>> {
-        let dir = std::env::var("PV_STORAGE_DIR").unwrap_or_else(|_| "/tmp/pv-storage-servers".to_owned());
+        let dir = std::env::var("PV_STORAGE_DIR")
+            .unwrap_or_else(|_| "/tmp/pv-storage-servers".to_owned());
         let Ok(text) = std::fs::read_to_string(std::path::Path::new(&dir).join("env")) else {
             assert!(
                 std::env::var("PV_TEST_REQUIRE_SERVERS").is_err(),
                 "the storage test servers are not running: bins/storage-servers.sh start"
             );
-            eprintln!("skipped: the storage test servers are not running (bins/storage-servers.sh start)");
+            eprintln!(
+                "skipped: the storage test servers are not running (bins/storage-servers.sh start)"
+            );
             return None;
         };
         Some(
@@ -587,7 +659,11 @@ mod tests {
         b.write(key, &mut body, WriteOptions { chunk: None, concurrent: 1 }).await
     }
 
-    fn backend(env: &std::collections::HashMap<String, String>, extra: Value, password: &str) -> FtpsImplicitBackend {
+    fn backend(
+        env: &std::collections::HashMap<String, String>,
+        extra: Value,
+        password: &str,
+    ) -> FtpsImplicitBackend {
         let mut config = serde_json::json!({
             "host": env["PV_TEST_FTP_HOST"],
             "port": env["PV_TEST_FTPS_IMPLICIT_PORT"],
@@ -598,8 +674,11 @@ mod tests {
             config[k] = v.clone();
         }
         let secrets = serde_json::json!({ "password": password });
-        FtpsImplicitBackend::from_resolved(&ResolvedConfig::for_tests("ftps_implicit", config, secrets), Duration::from_secs(20))
-            .unwrap()
+        FtpsImplicitBackend::from_resolved(
+            &ResolvedConfig::for_tests("ftps_implicit", config, secrets),
+            Duration::from_secs(20),
+        )
+        .unwrap()
     }
 
     fn root() -> String {
@@ -611,7 +690,7 @@ mod tests {
         let Some(env) = test_servers_env() else { return };
         let root = root();
         let b = backend(&env, serde_json::json!({ "root": root }), &env["PV_TEST_FTP_PASS"]);
-        b.connect().await.unwrap();
+        b.check().await.unwrap();
         let local = tempfile::tempdir().unwrap();
         let key = "front door/2026/12/05/ünïcode 001.mp4".to_owned();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 251) as u8).collect();
@@ -633,7 +712,10 @@ mod tests {
         std::fs::write(local.path().join("b"), b"second").unwrap();
         put(&b, &other, &local.path().join("b")).await.unwrap();
         let listed = b.list("front door/2026/12/0").await.unwrap();
-        assert_eq!(listed.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(), vec![key.as_str(), other.as_str()]);
+        assert_eq!(
+            listed.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
+            vec![key.as_str(), other.as_str()]
+        );
         assert_eq!(listed[1].size, 6);
         assert_eq!(b.list("").await.unwrap().len(), 2, "no temporary files are left behind");
         assert!(b.list("nothing/").await.unwrap().is_empty());
@@ -648,7 +730,9 @@ mod tests {
         b.delete(&key).await.unwrap();
         let err = b.read(&key, None).await.unwrap_err();
         assert_eq!(err.remote_kind(), Some(RemoteKind::NotFound), "{err}");
-        let _ = std::fs::remove_dir_all(std::path::Path::new(&env["PV_STORAGE_DIR"]).join("ftp/data").join(&root));
+        let _ = std::fs::remove_dir_all(
+            std::path::Path::new(&env["PV_STORAGE_DIR"]).join("ftp/data").join(&root),
+        );
     }
 
     #[tokio::test]
@@ -674,30 +758,43 @@ mod tests {
         let back = b.read(&key, None).await.unwrap();
         assert!(back == data, "content differs after a round trip");
         b.delete(&key).await.unwrap();
-        let _ = std::fs::remove_dir_all(std::path::Path::new(&env["PV_STORAGE_DIR"]).join("ftp/data").join(&root));
+        let _ = std::fs::remove_dir_all(
+            std::path::Path::new(&env["PV_STORAGE_DIR"]).join("ftp/data").join(&root),
+        );
     }
 
     #[tokio::test]
     async fn ftps_implicit_errors_are_sentences_without_secrets() {
         let Some(env) = test_servers_env() else { return };
         let wrong = "Wrong-Secret-123";
-        let err = backend(&env, serde_json::json!({}), wrong).connect().await.unwrap_err();
+        let err = backend(&env, serde_json::json!({}), wrong).check().await.unwrap_err();
         assert_eq!(err.remote_kind(), Some(RemoteKind::Auth), "{err}");
         assert!(!err.to_string().contains(wrong), "{err}");
 
         // Without the test CA the self-signed chain is refused, with a hint.
         let b = backend(&env, serde_json::json!({ "tls_ca_pem": "" }), &env["PV_TEST_FTP_PASS"]);
-        let err = b.connect().await.unwrap_err();
+        let err = b.check().await.unwrap_err();
         assert_eq!(err.remote_kind(), Some(RemoteKind::Unreachable), "{err}");
         assert!(err.to_string().contains("self-signed"), "{err}");
         // ... and accepted when self-signed certificates are allowed.
-        let b = backend(&env, serde_json::json!({ "tls_ca_pem": "", "tls_insecure": true }), &env["PV_TEST_FTP_PASS"]);
-        b.connect().await.unwrap();
+        let b = backend(
+            &env,
+            serde_json::json!({ "tls_ca_pem": "", "tls_insecure": true }),
+            &env["PV_TEST_FTP_PASS"],
+        );
+        b.check().await.unwrap();
 
         // Plain FTP on the port: the handshake fails with a sentence.
-        let b = backend(&env, serde_json::json!({ "port": env["PV_TEST_FTP_PORT"] }), &env["PV_TEST_FTP_PASS"]);
-        let err = b.connect().await.unwrap_err();
-        assert!(matches!(err.remote_kind(), Some(RemoteKind::Unreachable | RemoteKind::Timeout)), "{err}");
+        let b = backend(
+            &env,
+            serde_json::json!({ "port": env["PV_TEST_FTP_PORT"] }),
+            &env["PV_TEST_FTP_PASS"],
+        );
+        let err = b.check().await.unwrap_err();
+        assert!(
+            matches!(err.remote_kind(), Some(RemoteKind::Unreachable | RemoteKind::Timeout)),
+            "{err}"
+        );
 
         // Read-only account: the write is refused as a permission problem.
         let mut config = serde_json::json!({
@@ -706,7 +803,11 @@ mod tests {
         });
         config["root"] = Value::from(root());
         let ro = FtpsImplicitBackend::from_resolved(
-            &ResolvedConfig::for_tests("ftps_implicit", config, serde_json::json!({ "password": env["PV_TEST_FTP_RO_PASS"] })),
+            &ResolvedConfig::for_tests(
+                "ftps_implicit",
+                config,
+                serde_json::json!({ "password": env["PV_TEST_FTP_RO_PASS"] }),
+            ),
             Duration::from_secs(20),
         )
         .unwrap();
@@ -716,9 +817,10 @@ mod tests {
         assert_eq!(err.remote_kind(), Some(RemoteKind::Permission), "{err}");
         assert!(!format!("{ro:?}").contains(&env["PV_TEST_FTP_RO_PASS"]));
 
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let closed =
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let b = backend(&env, serde_json::json!({ "port": closed }), "x");
-        let err = b.connect().await.unwrap_err();
+        let err = b.check().await.unwrap_err();
         assert_eq!(err.remote_kind(), Some(RemoteKind::Unreachable), "{err}");
         assert!(err.is_retryable());
     }

@@ -296,7 +296,9 @@ impl OpendalBackend {
                         format!("{host}:{port}")
                     }
                 };
-                endpoint = format!("sftp://{ep}");
+                // OpenSSH's form: `ssh://host:port` (a bare `host:port` would be a host name).
+                let ep = if ep.contains("://") { ep } else { format!("ssh://{ep}") };
+                endpoint = ep.replacen("ssh://", "sftp://", 1);
                 let mut b = services::Sftp::default().endpoint(&ep).root(&root);
                 if let Some(u) = cfg.any("user").or_else(|| cfg.any("username")) {
                     b = b.user(&u);
@@ -309,7 +311,7 @@ impl OpendalBackend {
                     b = b.key(&file.0.to_string_lossy());
                     key_file = Some(file);
                 }
-                (Operator::new(b).map_err(|e| config_error(kind, &e))?, format!("sftp://{ep}{root}"))
+                (Operator::new(b).map_err(|e| config_error(kind, &e))?, format!("{endpoint}{root}"))
             }
             "fs" => {
                 let root = need(cfg, "root", "The folder")?;
@@ -420,7 +422,8 @@ impl OpendalBackend {
                     let detail = code.map(|c| format!(" ({c})")).unwrap_or_default();
                     (RemoteKind::Other, format!("{target} answered HTTP {s}{detail} to {op}"))
                 } else {
-                    (RemoteKind::Other, format!("{op} on {target} failed: {}", short(&chain, e.message())))
+                    let cause = redact(&root_cause(e), &self.secrets);
+                    (RemoteKind::Other, format!("{op} on {target} failed: {}", short(&cause, "")))
                 }
             }
         };
@@ -504,6 +507,21 @@ fn source_chain(e: &opendal::Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// The message and the innermost cause, e.g. `ftp error: 550 No such file or directory`.
+fn root_cause(e: &opendal::Error) -> String {
+    let mut last = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    match last {
+        Some(cause) if !e.message().is_empty() => format!("{}: {cause}", e.message()),
+        Some(cause) => cause,
+        None => e.message().to_owned(),
+    }
 }
 
 fn http_status(text: &str) -> Option<u16> {
@@ -661,6 +679,16 @@ impl Backend for OpendalBackend {
     }
 
     async fn read(&self, key: &str, range: Option<Range<u64>>) -> Result<Vec<u8>> {
+        if self.kind == "ftp"
+            && let Some(r) = range
+        {
+            // OpenDAL's FTP reader fails on ranges that do not start at 0 with some servers:
+            // read the whole object and cut the range out.
+            let all = self.op.read(key).await.map_err(|e| self.error("read", &e))?.to_vec();
+            let end = usize::try_from(r.end).unwrap_or(usize::MAX).min(all.len());
+            let start = usize::try_from(r.start).unwrap_or(usize::MAX).min(end);
+            return Ok(all[start..end].to_vec());
+        }
         let mut read = self.op.read_with(key);
         if let Some(r) = range {
             read = read.range(r);

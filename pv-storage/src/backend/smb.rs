@@ -27,7 +27,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use pavao::{SmbClient, SmbCredentials, SmbDirentType, SmbEncryptionLevel, SmbError, SmbOpenOptions, SmbOptions};
+use pavao::{
+    SmbClient, SmbCredentials, SmbDirentType, SmbEncryptionLevel, SmbError, SmbOpenOptions,
+    SmbOptions,
+};
 
 use super::{Backend, BackendCaps, Body, WriteOptions};
 use crate::definition::ResolvedConfig;
@@ -70,14 +73,17 @@ impl std::fmt::Debug for SmbConfig {
 impl SmbConfig {
     /// Read the settings from a module's resolved configuration; `timeout` bounds each request.
     pub(crate) fn from_resolved(cfg: &ResolvedConfig, timeout: Duration) -> Result<Self> {
-        let host = cfg.get("host").ok_or_else(|| Error::Provider("The server is required.".to_owned()))?;
+        let host =
+            cfg.get("host").ok_or_else(|| Error::Provider("The server is required.".to_owned()))?;
         let share = cfg
             .get("share")
             .ok_or_else(|| Error::Provider("The share is required.".to_owned()))?
             .trim_matches(|c| c == '/' || c == '\\')
             .to_owned();
         if share.is_empty() || share.contains(['/', '\\']) {
-            return Err(Error::Provider("The share is a single name such as \"cams\", without slashes.".to_owned()));
+            return Err(Error::Provider(
+                "The share is a single name such as \"cams\", without slashes.".to_owned(),
+            ));
         }
         let root = cfg
             .get("root")
@@ -86,8 +92,9 @@ impl SmbConfig {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
-        let mut username =
-            cfg.any("username").ok_or_else(|| Error::Provider("The user name is required.".to_owned()))?;
+        let mut username = cfg
+            .any("username")
+            .ok_or_else(|| Error::Provider("The user name is required.".to_owned()))?;
         let mut domain = cfg.get("domain");
         if let Some((d, u)) = username.clone().split_once('\\') {
             domain = Some(d.to_owned());
@@ -146,10 +153,15 @@ impl SmbBackend {
             } else {
                 SmbEncryptionLevel::Request
             });
-        let client = SmbClient::new(creds, options)
-            .map_err(|e| Error::Provider(format!("The SMB client library could not be set up: {e}.")))?;
+        let client = SmbClient::new(creds, options).map_err(|e| {
+            Error::Provider(format!("The SMB client library could not be set up: {e}."))
+        })?;
         let _ = client.set_timeout(config.timeout);
-        Ok(Self { config, client: Arc::new(client), dirs: Arc::new(std::sync::Mutex::new(HashSet::new())) })
+        Ok(Self {
+            config,
+            client: Arc::new(client),
+            dirs: Arc::new(std::sync::Mutex::new(HashSet::new())),
+        })
     }
 
     /// Build from a module's resolved configuration.
@@ -164,7 +176,13 @@ impl SmbBackend {
     /// Share path (`/`-separated, leading `/`) of a key or folder key.
     fn path_of(&self, key: &str) -> String {
         let mut out = String::new();
-        for part in self.config.root.iter().map(String::as_str).chain(key.split('/').filter(|s| !s.is_empty())) {
+        for part in self
+            .config
+            .root
+            .iter()
+            .map(String::as_str)
+            .chain(key.split('/').filter(|s| !s.is_empty()))
+        {
             out.push('/');
             out.push_str(part);
         }
@@ -194,16 +212,18 @@ impl SmbBackend {
                 false,
                 format!("The folder set as root on {} is a file.", self.server_label()),
             )),
-            Err(SmbError::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(remote(
-                "connect",
-                RemoteKind::Auth,
-                false,
-                format!(
-                    "The SMB server {} refused the sign-in of {}: check the user name, domain and password, and that the account may use the share.",
-                    self.server_label(),
-                    self.config.username
-                ),
-            )),
+            Err(SmbError::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                Err(remote(
+                    "connect",
+                    RemoteKind::Auth,
+                    false,
+                    format!(
+                        "The SMB server {} refused the sign-in of {}: check the user name, domain and password, and that the account may use the share.",
+                        self.server_label(),
+                        self.config.username
+                    ),
+                ))
+            }
             Err(SmbError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 // A missing root folder is created by the first write; a missing share is not.
                 if !self.config.root.is_empty() && self.blocking(|c| c.stat("/")).await.is_ok() {
@@ -230,23 +250,42 @@ impl SmbBackend {
             SmbError::Io(io) => {
                 use std::io::ErrorKind as K;
                 match io.kind() {
-                    K::NotFound => remote(op, RemoteKind::NotFound, false, format!("{what} does not exist on {server}.")),
+                    K::NotFound => remote(
+                        op,
+                        RemoteKind::NotFound,
+                        false,
+                        format!("{what} does not exist on {server}."),
+                    ),
                     K::PermissionDenied => remote(
                         op,
                         RemoteKind::Permission,
                         false,
-                        format!("{server} denied {} permission to {op} {what}.", self.config.username),
+                        format!(
+                            "{server} denied {} permission to {op} {what}.",
+                            self.config.username
+                        ),
                     ),
-                    K::StorageFull | K::QuotaExceeded => {
-                        remote(op, RemoteKind::Other, true, format!("{server} has no space left for {what}."))
-                    }
-                    K::IsADirectory => {
-                        remote(op, RemoteKind::Other, false, format!("{what} is a folder on {server}."))
-                    }
+                    K::StorageFull | K::QuotaExceeded => remote(
+                        op,
+                        RemoteKind::Other,
+                        true,
+                        format!("{server} has no space left for {what}."),
+                    ),
+                    K::IsADirectory => remote(
+                        op,
+                        RemoteKind::Other,
+                        false,
+                        format!("{what} is a folder on {server}."),
+                    ),
                     _ => io_error(op, &server, &io),
                 }
             }
-            other => remote(op, RemoteKind::Other, true, format!("{server} failed to {op} {what}: {other}.")),
+            other => remote(
+                op,
+                RemoteKind::Other,
+                true,
+                format!("{server} failed to {op} {what}: {other}."),
+            ),
         }
     }
 
@@ -324,7 +363,12 @@ impl SmbBackend {
         match writer.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(self.map_err("write", Some(key), e)),
-            Err(_) => Err(remote("write", RemoteKind::Other, true, "The SMB writer thread stopped unexpectedly.".to_owned())),
+            Err(_) => Err(remote(
+                "write",
+                RemoteKind::Other,
+                true,
+                "The SMB writer thread stopped unexpectedly.".to_owned(),
+            )),
         }
     }
 
@@ -371,7 +415,9 @@ impl SmbBackend {
         let prefix_owned = prefix.to_owned();
         let path_of = move |key: &str| -> String {
             let mut out = String::new();
-            for part in root.iter().map(String::as_str).chain(key.split('/').filter(|s| !s.is_empty())) {
+            for part in
+                root.iter().map(String::as_str).chain(key.split('/').filter(|s| !s.is_empty()))
+            {
                 out.push('/');
                 out.push_str(part);
             }
@@ -388,7 +434,9 @@ impl SmbBackend {
                     match c.stat(dir_path.as_str()) {
                         Ok(st) if st.mode.is_dir() => {}
                         Ok(_) => continue,
-                        Err(SmbError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(SmbError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     }
                     for entry in c.list_dirplus(dir_path.as_str())? {
@@ -396,7 +444,8 @@ impl SmbBackend {
                         if name == "." || name == ".." || name.starts_with(Key::RESERVED_PREFIX) {
                             continue;
                         }
-                        let key = if dir_key.is_empty() { name } else { format!("{dir_key}/{name}") };
+                        let key =
+                            if dir_key.is_empty() { name } else { format!("{dir_key}/{name}") };
                         match entry.get_type() {
                             SmbDirentType::Dir => {
                                 let as_dir = format!("{key}/");
@@ -404,12 +453,14 @@ impl SmbBackend {
                                     pending.push(key);
                                 }
                             }
-                            SmbDirentType::File if key.starts_with(&prefix) => out.push(ObjectMeta {
-                                key,
-                                size: entry.size,
-                                etag: None,
-                                last_modified: Some(DateTime::<Utc>::from(entry.mtime)),
-                            }),
+                            SmbDirentType::File if key.starts_with(&prefix) => {
+                                out.push(ObjectMeta {
+                                    key,
+                                    size: entry.size,
+                                    etag: None,
+                                    last_modified: Some(DateTime::<Utc>::from(entry.mtime)),
+                                })
+                            }
                             _ => {}
                         }
                     }
@@ -417,7 +468,9 @@ impl SmbBackend {
                 Ok(out)
             })
             .await
-            .map_err(|e| self.map_err("list", Some(if prefix.is_empty() { "/" } else { prefix }), e))?;
+            .map_err(|e| {
+                self.map_err("list", Some(if prefix.is_empty() { "/" } else { prefix }), e)
+            })?;
         let mut listed = listed;
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listed)
@@ -435,7 +488,11 @@ impl SmbBackend {
 
 /// Create every missing folder of `dir` (a share path with a leading `/`). Returns the first
 /// failure other than "exists", which explains a later failure to create the file.
-fn ensure_dirs(client: &SmbClient, dirs: &std::sync::Mutex<HashSet<String>>, dir: &str) -> Option<SmbError> {
+fn ensure_dirs(
+    client: &SmbClient,
+    dirs: &std::sync::Mutex<HashSet<String>>,
+    dir: &str,
+) -> Option<SmbError> {
     if dir.is_empty() || dir == "/" || dirs.lock().map(|d| d.contains(dir)).unwrap_or(false) {
         return None;
     }
@@ -463,7 +520,12 @@ fn ensure_dirs(client: &SmbClient, dirs: &std::sync::Mutex<HashSet<String>>, dir
 }
 
 /// An [`Error::Remote`] with an explicit retry verdict.
-pub(super) fn remote(op: &'static str, kind: RemoteKind, retryable: bool, message: String) -> Error {
+pub(super) fn remote(
+    op: &'static str,
+    kind: RemoteKind,
+    retryable: bool,
+    message: String,
+) -> Error {
     Error::Remote { op, message, kind, retryable }
 }
 
@@ -474,16 +536,30 @@ pub(super) fn io_error(op: &'static str, server: &str, e: &std::io::Error) -> Er
         K::ConnectionRefused => (
             RemoteKind::Unreachable,
             true,
-            format!("{server} refused the connection; check the address and port and that the service runs."),
+            format!(
+                "{server} refused the connection; check the address and port and that the service runs."
+            ),
         ),
-        K::TimedOut | K::WouldBlock => (RemoteKind::Timeout, true, format!("{server} did not answer in time.")),
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof | K::NotConnected => {
-            (RemoteKind::Unreachable, true, format!("The connection to {server} was closed during the transfer."))
+        K::TimedOut | K::WouldBlock => {
+            (RemoteKind::Timeout, true, format!("{server} did not answer in time."))
         }
-        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
-            (RemoteKind::Unreachable, true, format!("{server} cannot be reached from this machine."))
+        K::ConnectionReset
+        | K::ConnectionAborted
+        | K::BrokenPipe
+        | K::UnexpectedEof
+        | K::NotConnected => (
+            RemoteKind::Unreachable,
+            true,
+            format!("The connection to {server} was closed during the transfer."),
+        ),
+        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => (
+            RemoteKind::Unreachable,
+            true,
+            format!("{server} cannot be reached from this machine."),
+        ),
+        K::PermissionDenied => {
+            (RemoteKind::Permission, false, format!("{server} denied the {op}."))
         }
-        K::PermissionDenied => (RemoteKind::Permission, false, format!("{server} denied the {op}.")),
         _ => (RemoteKind::Other, true, format!("Talking to {server} failed during {op}: {e}.")),
     };
     remote(op, kind, retryable, text)
@@ -494,7 +570,10 @@ impl Backend for SmbBackend {
     fn target(&self) -> String {
         let root = self.config.root.join("\\");
         let sep = if root.is_empty() { "" } else { "\\" };
-        format!("\\\\{}\\{}{sep}{root} (port {})", self.config.host, self.config.share, self.config.port)
+        format!(
+            "\\\\{}\\{}{sep}{root} (port {})",
+            self.config.host, self.config.share, self.config.port
+        )
     }
 
     fn caps(&self) -> BackendCaps {
@@ -649,7 +728,8 @@ mod tests {
         assert_eq!(b.stat(&key).await.unwrap(), None);
         put(&b, &key, &src).await.unwrap();
         // The file really is on the share, under the root folder, and no temp file is left.
-        let on_disk = samba.dir.path().join("share/nvr/archive/front door/2026/12/05/ünïcode-001.mp4");
+        let on_disk =
+            samba.dir.path().join("share/nvr/archive/front door/2026/12/05/ünïcode-001.mp4");
         assert_eq!(std::fs::read(&on_disk).unwrap(), data);
         let dir_entries: Vec<_> = std::fs::read_dir(on_disk.parent().unwrap()).unwrap().collect();
         assert_eq!(dir_entries.len(), 1);
@@ -668,7 +748,10 @@ mod tests {
         let all: Vec<String> = b.list("").await.unwrap().into_iter().map(|m| m.key).collect();
         assert_eq!(all, vec![unrelated.clone(), key.clone(), other.clone()]);
         let listed = b.list("front door/2026/12/0").await.unwrap();
-        assert_eq!(listed.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(), vec![key.as_str(), other.as_str()]);
+        assert_eq!(
+            listed.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
+            vec![key.as_str(), other.as_str()]
+        );
         assert_eq!(listed[1].size, 6);
         assert!(b.list("nothing/here/").await.unwrap().is_empty());
 

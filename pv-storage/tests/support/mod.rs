@@ -34,7 +34,7 @@ pub struct Target {
     pub config: Map<String, Value>,
     /// Secret field values.
     pub secrets: Map<String, Value>,
-    /// Required fields of the provider that this server does without (the GCS emulator takes no
+    /// Required fields of the provider that this server does without (fake-gcs-server takes no
     /// credential); the test leaves them out and marks them optional in its copy of the
     /// provider.
     pub not_required: &'static [&'static str],
@@ -60,10 +60,10 @@ pub fn servers() -> &'static Servers {
     static SERVERS: OnceLock<Servers> = OnceLock::new();
     SERVERS.get_or_init(|| {
         let path = env_path();
-        if let Some(s) = Servers::read(&path) {
-            if s.answering() {
-                return s;
-            }
+        if let Some(s) = Servers::read(&path)
+            && s.answering()
+        {
+            return s;
         }
         start(&path);
         match Servers::read(&path) {
@@ -116,21 +116,18 @@ impl Servers {
                 vars.insert(k.trim().to_string(), v.to_string());
             }
         }
-        Some(Servers {
-            vars,
-            path: path.to_path_buf(),
-        })
+        Some(Servers { vars, path: path.to_path_buf() })
     }
 
     /// Whether the servers of this file still accept connections (a stale file after a reboot
     /// or a `stop` of another run does not count).
     fn answering(&self) -> bool {
-        ["PV_TEST_S3_ENDPOINT", "PV_TEST_FTP_ENDPOINT", "PV_TEST_SMB_PORT"]
-            .iter()
-            .all(|k| match self.vars.get(*k) {
+        ["PV_TEST_S3_ENDPOINT", "PV_TEST_FTP_ENDPOINT", "PV_TEST_SMB_PORT"].iter().all(|k| {
+            match self.vars.get(*k) {
                 Some(v) => port_open(v),
                 None => false,
-            })
+            }
+        })
     }
 
     /// A value of the env file; panics naming the variable and the file when it is absent.
@@ -262,7 +259,12 @@ fn webdav_at(endpoint: &str) -> Target {
     }
 }
 
-fn ftp_target(provider: &'static str, port_var: &str, encryption: Option<&str>, read_only: bool) -> Target {
+fn ftp_target(
+    provider: &'static str,
+    port_var: &str,
+    encryption: Option<&str>,
+    read_only: bool,
+) -> Target {
     let s = servers();
     let (user, pass) = if read_only {
         (s.get("PV_TEST_FTP_RO_USER"), s.get("PV_TEST_FTP_RO_PASS"))
@@ -357,7 +359,10 @@ pub fn smb_read_only() -> Target {
 
 fn smb_share(share_var: &str) -> Target {
     let s = servers();
-    let port: u16 = s.get("PV_TEST_SMB_PORT").parse().unwrap_or_else(|_| panic!("PV_TEST_SMB_PORT is not a port"));
+    let port: u16 = s
+        .get("PV_TEST_SMB_PORT")
+        .parse()
+        .unwrap_or_else(|_| panic!("PV_TEST_SMB_PORT is not a port"));
     Target {
         provider: "smb",
         config: map(json!({

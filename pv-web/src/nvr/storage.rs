@@ -645,6 +645,7 @@ impl StorageService {
                 match module.delete(&key).await {
                     Ok(()) => {
                         let _ = store::mark_expired(db, copy.job_id, now).await;
+                        self.forget_if_gone(copy.segment_id).await;
                     }
                     Err(e) => {
                         let _ = store::append_log(
@@ -660,6 +661,21 @@ impl StorageService {
                     }
                 }
             }
+        }
+    }
+
+    /// A segment whose local file retention removed and whose last remote copy expired is
+    /// gone: its row goes too.
+    async fn forget_if_gone(&self, segment_id: i64) {
+        let db = &self.dbs.records;
+        let Ok(seg) = pv_core::recordings::get_segment(db, pv_core::ids::SegmentId(segment_id)).await
+        else {
+            return;
+        };
+        if seg.local_deleted_at.is_some()
+            && store::remote_copies(db, segment_id).await.is_ok_and(|c| c.is_empty())
+        {
+            let _ = pv_core::recordings::delete_segment(db, pv_core::ids::SegmentId(segment_id)).await;
         }
     }
 

@@ -38,11 +38,13 @@ const BUCKET = 'cams';
 
 let s3 = null;
 let camera = null;
+const scratch = [];
 after(async () => {
   if (s3 && s3.proc.exitCode === null) s3.proc.kill('SIGTERM');
   if (camera) camera.proc.stdin.end();
   await cleanupAll();
   if (s3) await rm(s3.dir, { recursive: true, force: true });
+  for (const dir of scratch) await rm(dir, { recursive: true, force: true });
 }, { timeout: 30_000 });
 
 /** A free loopback port. */
@@ -140,7 +142,7 @@ test('an S3 module is added through the wizard after a failed and a passing test
     // The page, empty.
     await page.goto(`${server.base}/storage`, { waitUntil: 'load' });
     await page.locator('#st-list .st-empty').waitFor();
-    assert.match(await page.locator('[data-sb=storage]').innerText(), /no module enabled/i);
+    await page.locator('[data-sb=storage]', { hasText: /no module enabled/i }).waitFor();
 
     // The wizard: choose the provider by searching.
     await page.click('[data-action=storage-add]');
@@ -207,6 +209,20 @@ test('an S3 module is added through the wizard after a failed and a passing test
     assert.ok(objects.every((f) => f.includes('Porch')), `keys follow the template with the camera name: ${objects}`);
     const leftovers = (await filesUnder(bucketDir)).filter((f) => f.includes('.pentavision-test/') && f.endsWith('.bin'));
     assert.deepEqual(leftovers, [], 'the connection test cleaned up after itself');
+
+    // A second module behind it in the failover order (added through the API, Test → Save).
+    const standbyDir = await mkdtemp(join(tmpdir(), 'pv-ui-standby-'));
+    const local = { provider: 'local-path', config: { root: standbyDir }, secrets: {} };
+    const tested = await call(page, 'POST', '/api/v1/storage/modules/test', local);
+    assert.equal(tested.body?.ok, true, `the local path passes its test: ${tested.text}`);
+    const standby = await call(page, 'POST', '/api/v1/storage/modules',
+      { ...local, name: 'Local standby', proof: tested.body.proof, priority: 20, tags: ['standby'] });
+    assert.equal(standby.status, 201, standby.text);
+    scratch.push(standbyDir);
+    await page.reload({ waitUntil: 'load' });
+    await page.locator('.st-card').nth(1).waitFor();
+    assert.deepEqual(await page.locator('.st-card .st-card-name').allInnerTexts(), ['Off-site S3', 'Local standby'],
+      'the list is in failover order');
 
     // Overview shows the last write (it refreshes on its own; the tab re-reads it too).
     const card1 = page.locator(`.st-card[data-module="${mod.id}"]`);
@@ -281,12 +297,17 @@ test('an S3 module is added through the wizard after a failed and a passing test
     await page.goto(`${server.base}/cameras`, { waitUntil: 'load' });
     await page.locator(`tr[data-camera="${cam.body.id}"] button`, { hasText: 'Settings' }).click();
     await page.locator('#storage-targets').waitFor();
-    assert.match(await page.locator('#st-targets').innerText(), /Uses the default: all enabled modules in priority order/);
+    await page.locator('#st-targets li', { hasText: 'Uses the default: all enabled modules in priority order.' }).waitFor();
+    await page.locator(`#st-target-module option[value="${mod.id}"]`).waitFor({ state: 'attached' });
     await page.locator('#st-target-module').selectOption(String(mod.id));
     await page.locator('#storage-targets button', { hasText: 'Add' }).click();
     await page.locator('#st-targets .st-target select').selectOption('motion');
     await page.locator('#st-targets .st-target input[type=number]').fill('15');
-    await page.click('[data-action=storage-targets-save]');
+    const [saved] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().endsWith(`/api/v1/cameras/${cam.body.id}`), { timeout: 30_000 }),
+      page.click('[data-action=storage-targets-save]'),
+    ]);
+    assert.equal(saved.status(), 200, `the camera's targets are saved: ${await saved.text()}`);
     await waitToast(page, 'Storage of Porch saved');
     const camNow = await call(page, 'GET', `/api/v1/cameras/${cam.body.id}`);
     assert.deepEqual(camNow.body.storage_targets, [{ module_id: mod.id, upload: 'motion', padding_seconds: 15 }],
