@@ -26,6 +26,7 @@ use crate::{Error, Result};
 
 pub(crate) mod box_api;
 pub(crate) mod ftps_implicit;
+pub(crate) mod mega;
 pub(crate) mod opendal;
 pub(crate) mod scp;
 pub(crate) mod smb;
@@ -147,7 +148,9 @@ impl Body {
                 if filled < want {
                     return Err(Error::io(
                         "segment file",
-                        std::io::Error::other("the file became shorter while it was being uploaded"),
+                        std::io::Error::other(
+                            "the file became shorter while it was being uploaded",
+                        ),
                     ));
                 }
                 buf.truncate(filled);
@@ -179,7 +182,8 @@ impl Body {
                     self.header_sent = true;
                 }
                 while out.len() < self.piece && !self.finished {
-                    let want = usize::try_from(self.plain_left).unwrap_or(usize::MAX).min(crypt::CHUNK);
+                    let want =
+                        usize::try_from(self.plain_left).unwrap_or(usize::MAX).min(crypt::CHUNK);
                     let plain = self.read_plain(want).await?;
                     self.plain_left -= plain.len() as u64;
                     let last = self.plain_left == 0;
@@ -250,20 +254,26 @@ pub(crate) struct LayerSettings {
 }
 
 /// Build the backend for `cfg.backend`.
-pub(crate) async fn build(kind: &str, cfg: &ResolvedConfig, layers: LayerSettings) -> Result<Arc<dyn Backend>> {
+pub(crate) async fn build(
+    kind: &str,
+    cfg: &ResolvedConfig,
+    layers: LayerSettings,
+) -> Result<Arc<dyn Backend>> {
     match kind {
-        "s3" | "gcs" | "azblob" | "b2" | "dropbox" | "onedrive" | "gdrive" | "pcloud" | "webdav" | "ftp" | "sftp"
-        | "fs" | "memory" => Ok(Arc::new(opendal::OpendalBackend::new(kind, cfg, layers)?)),
+        "s3" | "gcs" | "azblob" | "b2" | "dropbox" | "onedrive" | "gdrive" | "pcloud"
+        | "webdav" | "ftp" | "sftp" | "fs" | "memory" => {
+            Ok(Arc::new(opendal::OpendalBackend::new(kind, cfg, layers)?))
+        }
         // OpenDAL's swift service behind the Keystone v3 / Rackspace sign-in and token renewal.
         "swift" => crate::swift_auth::build_backend(cfg, layers).await,
         // Custom backends: one file each in backend/, one arm each here.
         "smb" => Ok(Arc::new(smb::SmbBackend::from_resolved(cfg, layers.op_timeout)?)),
-        "ftps_implicit" => Ok(Arc::new(ftps_implicit::FtpsImplicitBackend::from_resolved(cfg, layers.op_timeout)?)),
+        "ftps_implicit" => {
+            Ok(Arc::new(ftps_implicit::FtpsImplicitBackend::from_resolved(cfg, layers.op_timeout)?))
+        }
         "box" => Ok(Arc::new(box_api::BoxBackend::from_resolved(cfg, layers.op_timeout)?)),
         "scp" => Ok(Arc::new(scp::ScpBackend::from_resolved(cfg, layers.op_timeout)?)),
-        "mega" => {
-            Err(Error::Provider(format!("the {} backend is not available yet", kind_name(kind))))
-        }
+        "mega" => Ok(Arc::new(mega::MegaBackend::from_resolved(cfg, layers.op_timeout)?)),
         other => Err(Error::Provider(format!("the storage backend \"{other}\" is unknown"))),
     }
 }
@@ -304,7 +314,9 @@ pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
     // Query strings of URLs may carry signatures or SAS tokens.
     static QUERY: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
     static USERINFO: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    if let Some(re) = QUERY.get_or_init(|| regex::Regex::new(r"(https?://[^\s?)\]]*)\?[^\s)\]]*").ok()) {
+    if let Some(re) =
+        QUERY.get_or_init(|| regex::Regex::new(r"(https?://[^\s?)\]]*)\?[^\s)\]]*").ok())
+    {
         out = re.replace_all(&out, "$1?…").into_owned();
     }
     if let Some(re) = USERINFO.get_or_init(|| regex::Regex::new(r"(\w+://)[^/\s@]+@").ok()) {
@@ -314,8 +326,15 @@ pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
 }
 
 /// An [`Error::Remote`].
-pub(crate) fn remote_error(op: &'static str, kind: RemoteKind, message: impl Into<String>) -> Error {
-    let retryable = matches!(kind, RemoteKind::Unreachable | RemoteKind::Timeout | RemoteKind::RateLimited | RemoteKind::Other);
+pub(crate) fn remote_error(
+    op: &'static str,
+    kind: RemoteKind,
+    message: impl Into<String>,
+) -> Error {
+    let retryable = matches!(
+        kind,
+        RemoteKind::Unreachable | RemoteKind::Timeout | RemoteKind::RateLimited | RemoteKind::Other
+    );
     Error::Remote { op, message: message.into(), kind, retryable }
 }
 

@@ -106,7 +106,9 @@ impl Encryptor {
     /// Encrypt the next chunk: exactly [`CHUNK`] bytes unless `last`, at most [`CHUNK`] if `last`.
     pub fn chunk(&mut self, plain: &[u8], last: bool) -> Result<Vec<u8>> {
         if self.done {
-            return Err(Error::Crypt("encryption already finished with the final chunk".to_owned()));
+            return Err(Error::Crypt(
+                "encryption already finished with the final chunk".to_owned(),
+            ));
         }
         if plain.len() > CHUNK || (!last && plain.len() != CHUNK) {
             return Err(Error::Crypt("an encryption chunk has the wrong size".to_owned()));
@@ -117,10 +119,9 @@ impl Encryptor {
             .cipher
             .encrypt(&Nonce::from(n), Payload { msg: plain, aad: &a })
             .map_err(|_| Error::Crypt("encryption failed".to_owned()))?;
-        self.counter = self
-            .counter
-            .checked_add(1)
-            .ok_or_else(|| Error::Crypt("the file is too large to encrypt (over 256 TiB)".to_owned()))?;
+        self.counter = self.counter.checked_add(1).ok_or_else(|| {
+            Error::Crypt("the file is too large to encrypt (over 256 TiB)".to_owned())
+        })?;
         self.done = last;
         Ok(out)
     }
@@ -156,7 +157,10 @@ impl Decryptor {
         let header = self.header.ok_or_else(damaged)?;
         let n = nonce(&header[6..], self.counter);
         let a = aad(&header, last);
-        let plain = self.cipher.decrypt(&Nonce::from(n), Payload { msg: block, aad: &a }).map_err(|_| damaged())?;
+        let plain = self
+            .cipher
+            .decrypt(&Nonce::from(n), Payload { msg: block, aad: &a })
+            .map_err(|_| damaged())?;
         self.counter = self.counter.checked_add(1).ok_or_else(damaged)?;
         Ok(plain)
     }
@@ -170,7 +174,8 @@ impl Decryptor {
             }
             if &self.buf[..6] != MAGIC {
                 return Err(Error::Crypt(
-                    "the object is not encrypted by PentaVision (its first bytes are not PVENC1)".to_owned(),
+                    "the object is not encrypted by PentaVision (its first bytes are not PVENC1)"
+                        .to_owned(),
                 ));
             }
             let mut h = [0u8; HEADER_LEN];
@@ -203,7 +208,8 @@ impl Decryptor {
 /// Encrypt a whole buffer.
 pub fn encrypt_bytes(key: &[u8; 32], plain: &[u8]) -> Result<Vec<u8>> {
     let mut enc = Encryptor::new(key);
-    let mut out = Vec::with_capacity(usize::try_from(encrypted_len(plain.len() as u64)).unwrap_or(0));
+    let mut out =
+        Vec::with_capacity(usize::try_from(encrypted_len(plain.len() as u64)).unwrap_or(0));
     out.extend_from_slice(enc.header());
     let chunks = chunk_count(plain.len() as u64);
     for (i, part) in plain.chunks(CHUNK).enumerate() {
@@ -253,7 +259,10 @@ pub fn encrypt_file(src: &Path, dst: &Path, key: &[u8; 32]) -> Result<u64> {
         let n = read_full(&mut reader, &mut buf).map_err(|e| Error::io(src, e))?;
         let last = i + 1 == chunks;
         if (!last && n != CHUNK) || (last && n as u64 != len - i * CHUNK as u64) {
-            return Err(Error::io(src, std::io::Error::other("the file changed size while it was being encrypted")));
+            return Err(Error::io(
+                src,
+                std::io::Error::other("the file changed size while it was being encrypted"),
+            ));
         }
         let out = enc.chunk(&buf[..n], last)?;
         writer.write_all(&out).map_err(|e| Error::io(dst, e))?;
@@ -295,10 +304,17 @@ pub fn parse_key(text: &str) -> Result<[u8; 32]> {
     let bytes = hex::decode(text)
         .ok()
         .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())
-        .ok_or_else(|| Error::Crypt("the encryption key must be 64 hex digits or 44 base64 characters".to_owned()))?;
-    bytes
-        .try_into()
-        .map_err(|_| Error::Crypt("the encryption key must be 32 bytes (64 hex digits or 44 base64 characters)".to_owned()))
+        .ok_or_else(|| {
+            Error::Crypt(
+                "the encryption key must be 64 hex digits or 44 base64 characters".to_owned(),
+            )
+        })?;
+    bytes.try_into().map_err(|_| {
+        Error::Crypt(
+            "the encryption key must be 32 bytes (64 hex digits or 44 base64 characters)"
+                .to_owned(),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -349,7 +365,9 @@ mod tests {
         assert!(decrypt_bytes(&KEY, cut).is_err());
         // Chunks swapped.
         let mut swapped = enc[..HEADER_LEN].to_vec();
-        swapped.extend_from_slice(&enc[HEADER_LEN + ENCRYPTED_CHUNK..HEADER_LEN + 2 * ENCRYPTED_CHUNK]);
+        swapped.extend_from_slice(
+            &enc[HEADER_LEN + ENCRYPTED_CHUNK..HEADER_LEN + 2 * ENCRYPTED_CHUNK],
+        );
         swapped.extend_from_slice(&enc[HEADER_LEN..HEADER_LEN + ENCRYPTED_CHUNK]);
         swapped.extend_from_slice(&enc[HEADER_LEN + 2 * ENCRYPTED_CHUNK..]);
         assert!(decrypt_bytes(&KEY, &swapped).is_err());

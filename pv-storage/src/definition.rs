@@ -313,7 +313,9 @@ impl Registry {
                         },
                     );
                 }
-                Err(message) => tracing::error!(provider = id, "built-in provider skipped: {message}"),
+                Err(message) => {
+                    tracing::error!(provider = id, "built-in provider skipped: {message}")
+                }
             }
         }
         registry
@@ -348,7 +350,8 @@ impl Registry {
             .collect();
         folders.sort();
         for path in folders {
-            let folder = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let folder =
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if folder.starts_with('.') {
                 continue;
             }
@@ -426,16 +429,26 @@ fn load_folder(path: &Path, folder: &str, registry: &Registry) -> Result<Provide
                 "the id \"{}\" belongs to a built-in provider and cannot be replaced; choose a new id (and folder name)",
                 definition.id
             ),
-            ProviderSource::Dropped(_) => format!("the id \"{}\" is already used by another folder", definition.id),
+            ProviderSource::Dropped(_) => {
+                format!("the id \"{}\" is already used by another folder", definition.id)
+            }
         });
     }
-    Ok(Provider { definition, template_html: html, source: ProviderSource::Dropped(path.to_path_buf()) })
+    Ok(Provider {
+        definition,
+        template_html: html,
+        source: ProviderSource::Dropped(path.to_path_buf()),
+    })
 }
 
 /// Parse and check one definition; `folder` is the expected id.
-pub(crate) fn parse_definition(folder: &str, json: &str, html: &str) -> Result<ProviderDefinition, String> {
-    let definition: ProviderDefinition =
-        serde_json::from_str(json).map_err(|e| format!("definition.json is not valid: {}", humanize_json_error(&e)))?;
+pub(crate) fn parse_definition(
+    folder: &str,
+    json: &str,
+    html: &str,
+) -> Result<ProviderDefinition, String> {
+    let definition: ProviderDefinition = serde_json::from_str(json)
+        .map_err(|e| format!("definition.json is not valid: {}", humanize_json_error(&e)))?;
     check_definition(&definition, folder)?;
     if html.trim().is_empty() {
         return Err("template.html is empty".to_owned());
@@ -446,7 +459,9 @@ pub(crate) fn parse_definition(folder: &str, json: &str, html: &str) -> Result<P
 fn check_definition(d: &ProviderDefinition, folder: &str) -> Result<(), String> {
     let id_ok = !d.id.is_empty()
         && d.id.len() <= 64
-        && d.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && d.id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
         && d.id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     if !id_ok {
         return Err(format!(
@@ -455,7 +470,10 @@ fn check_definition(d: &ProviderDefinition, folder: &str) -> Result<(), String> 
         ));
     }
     if d.id != folder {
-        return Err(format!("definition.json: the id \"{}\" must be the same as the folder name \"{folder}\"", d.id));
+        return Err(format!(
+            "definition.json: the id \"{}\" must be the same as the folder name \"{folder}\"",
+            d.id
+        ));
     }
     if d.name.trim().is_empty() {
         return Err("definition.json: the name is empty".to_owned());
@@ -476,7 +494,10 @@ fn check_definition(d: &ProviderDefinition, folder: &str) -> Result<(), String> 
             return Err(format!("definition.json: the field key \"{}\" is used twice", field.key));
         }
         if field.kind == FieldKind::Select && field.options.is_empty() {
-            return Err(format!("definition.json: the select field \"{}\" has no options", field.key));
+            return Err(format!(
+                "definition.json: the select field \"{}\" has no options",
+                field.key
+            ));
         }
         if let Some(pattern) = &field.pattern
             && regex::Regex::new(&anchored(pattern)).is_err()
@@ -490,7 +511,9 @@ fn check_definition(d: &ProviderDefinition, folder: &str) -> Result<(), String> 
     if let Some(oauth) = &d.oauth {
         for key in [&oauth.client_id_field, &oauth.client_secret_field] {
             if !keys.contains(key.as_str()) {
-                return Err(format!("definition.json: the OAuth settings name the field \"{key}\", which does not exist"));
+                return Err(format!(
+                    "definition.json: the OAuth settings name the field \"{key}\", which does not exist"
+                ));
             }
         }
     }
@@ -572,7 +595,11 @@ impl Provider {
 
     /// Check `config` (non-secret values) and `secrets` against the fields' rules. Values absent
     /// from both fall back to the field's default and the definition's `defaults`.
-    pub fn validate(&self, config: &Map<String, Value>, secrets: &Map<String, Value>) -> Result<(), Vec<FieldError>> {
+    pub fn validate(
+        &self,
+        config: &Map<String, Value>,
+        secrets: &Map<String, Value>,
+    ) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         for field in &self.definition.fields {
             let given = if field.secret { secrets.get(&field.key) } else { config.get(&field.key) };
@@ -582,7 +609,11 @@ impl Provider {
                 given
             };
             if let Some(message) = check_field(field, value) {
-                errors.push(FieldError { field: field.key.clone(), label: field.label.clone(), message });
+                errors.push(FieldError {
+                    field: field.key.clone(),
+                    label: field.label.clone(),
+                    message,
+                });
             }
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
@@ -625,24 +656,23 @@ fn check_field(field: &Field, value: Option<&Value>) -> Option<String> {
             };
             let text = text.trim();
             match field.kind {
-                FieldKind::Select => {
-                    if !field.options.iter().any(|o| o.value == text) {
-                        let choices: Vec<&str> = field.options.iter().map(|o| o.label.as_str()).collect();
-                        return Some(format!("{label} must be one of: {}", choices.join(", ")));
-                    }
+                FieldKind::Select if !field.options.iter().any(|o| o.value == text) => {
+                    let choices: Vec<&str> =
+                        field.options.iter().map(|o| o.label.as_str()).collect();
+                    return Some(format!("{label} must be one of: {}", choices.join(", ")));
                 }
                 FieldKind::Url => match reqwest::Url::parse(text) {
-                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+                    Ok(url)
+                        if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+                    }
                     _ => {
                         return Some(format!(
                             "{label} must be a web address starting with http:// or https://, such as https://s3.example.com"
                         ));
                     }
                 },
-                FieldKind::Path => {
-                    if !text.starts_with('/') {
-                        return Some(format!("{label} must be an absolute path starting with /"));
-                    }
+                FieldKind::Path if !text.starts_with('/') => {
+                    return Some(format!("{label} must be an absolute path starting with /"));
                 }
                 _ => {}
             }
@@ -660,10 +690,14 @@ fn check_field(field: &Field, value: Option<&Value>) -> Option<String> {
                 }
             }
             if let Some(pattern) = &field.pattern {
-                let matches = regex::Regex::new(&anchored(pattern)).map(|re| re.is_match(text)).unwrap_or(false);
+                let matches = regex::Regex::new(&anchored(pattern))
+                    .map(|re| re.is_match(text))
+                    .unwrap_or(false);
                 if !matches {
                     return Some(match &field.placeholder {
-                        Some(example) => format!("{label} is not in the expected form (for example {example})"),
+                        Some(example) => {
+                            format!("{label} is not in the expected form (for example {example})")
+                        }
                         None => format!("{label} is not in the expected form"),
                     });
                 }
@@ -687,7 +721,8 @@ pub(crate) struct ResolvedConfig {
     pub secrets: Map<String, Value>,
     /// Vendor quirks.
     pub quirks: Quirks,
-    /// Capabilities of the provider.
+    /// Capabilities of the provider (for backends that adapt to them).
+    #[allow(dead_code)]
     pub capabilities: Capabilities,
 }
 
@@ -738,6 +773,7 @@ impl ResolvedConfig {
 
     /// For tests: a config of `backend` with these values and secrets.
     #[cfg(test)]
+    #[allow(dead_code)]
     pub fn for_tests(backend: &str, values: Value, secrets: Value) -> Self {
         ResolvedConfig {
             provider: backend.to_owned(),
@@ -763,7 +799,8 @@ pub(crate) fn resolve(
     secrets: &Map<String, Value>,
 ) -> crate::Result<ResolvedConfig> {
     let d = &provider.definition;
-    let secret_keys: HashSet<&str> = d.fields.iter().filter(|f| f.secret).map(|f| f.key.as_str()).collect();
+    let secret_keys: HashSet<&str> =
+        d.fields.iter().filter(|f| f.secret).map(|f| f.key.as_str()).collect();
     let mut values = Map::new();
     let mut from_default = HashSet::new();
     for field in d.fields.iter().filter(|f| !f.secret) {
@@ -821,7 +858,12 @@ pub(crate) fn resolve(
     })
 }
 
-fn substitute(text: &str, values: &Map<String, Value>, d: &ProviderDefinition, key: &str) -> crate::Result<String> {
+fn substitute(
+    text: &str,
+    values: &Map<String, Value>,
+    d: &ProviderDefinition,
+    key: &str,
+) -> crate::Result<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find('{') {
@@ -833,7 +875,11 @@ fn substitute(text: &str, values: &Map<String, Value>, d: &ProviderDefinition, k
         };
         let name = &after[..end];
         let label_of = |k: &str| {
-            d.fields.iter().find(|f| f.key == k).map(|f| f.label.clone()).unwrap_or_else(|| k.to_owned())
+            d.fields
+                .iter()
+                .find(|f| f.key == k)
+                .map(|f| f.label.clone())
+                .unwrap_or_else(|| k.to_owned())
         };
         match text_of(values.get(name)) {
             Some(v) => out.push_str(&v),
@@ -893,7 +939,11 @@ mod tests {
     #[test]
     fn builtins_all_parse() {
         let registry = Registry::builtin();
-        assert_eq!(registry.len(), builtin::BUILTIN.len(), "every built-in parses (see the error log)");
+        assert_eq!(
+            registry.len(),
+            builtin::BUILTIN.len(),
+            "every built-in parses (see the error log)"
+        );
         for (id, json, html) in builtin::BUILTIN {
             parse_definition(id, json, html).unwrap_or_else(|e| panic!("{id}: {e}"));
         }
@@ -916,7 +966,13 @@ mod tests {
             ]
         );
         assert_eq!(errors[0].field, "bucket");
-        assert!(p.validate(&obj(json!({"bucket": "cams", "parts": "3"})), &obj(json!({"access_key_id": "a", "secret_access_key": "b"}))).is_ok());
+        assert!(
+            p.validate(
+                &obj(json!({"bucket": "cams", "parts": "3"})),
+                &obj(json!({"access_key_id": "a", "secret_access_key": "b"}))
+            )
+            .is_ok()
+        );
         let missing = p.validate(&Map::new(), &Map::new()).unwrap_err();
         assert_eq!(missing[0].message, "Bucket is required");
     }
@@ -924,13 +980,19 @@ mod tests {
     #[test]
     fn resolve_substitutes_defaults_and_hides_secrets() {
         let p = sample();
-        let r = resolve(&p, &obj(json!({"bucket": "cams", "region": "eu-west-3"})), &obj(json!({"secret_access_key": "TOPSECRET"}))).unwrap();
+        let r = resolve(
+            &p,
+            &obj(json!({"bucket": "cams", "region": "eu-west-3"})),
+            &obj(json!({"secret_access_key": "TOPSECRET"})),
+        )
+        .unwrap();
         assert_eq!(r.get("endpoint").as_deref(), Some("https://s3.eu-west-3.example.com"));
         assert_eq!(r.get("region").as_deref(), Some("eu-west-3"));
         assert_eq!(r.secret("secret_access_key").as_deref(), Some("TOPSECRET"));
         assert!(!format!("{r:?}").contains("TOPSECRET"));
         // A user endpoint wins over the preset.
-        let r = resolve(&p, &obj(json!({"endpoint": "http://127.0.0.1:9000"})), &Map::new()).unwrap();
+        let r =
+            resolve(&p, &obj(json!({"endpoint": "http://127.0.0.1:9000"})), &Map::new()).unwrap();
         assert_eq!(r.get("endpoint").as_deref(), Some("http://127.0.0.1:9000"));
         // Region auto quirk.
         let mut p2 = sample();
@@ -946,10 +1008,16 @@ mod tests {
   "name": "X"
 }"#;
         let err = parse_definition("x", bad, "<p></p>").unwrap_err();
-        assert!(err.starts_with("definition.json is not valid: line 4 column 1: missing the \""), "{err}");
+        assert!(
+            err.starts_with("definition.json is not valid: line 4 column 1: missing the \""),
+            "{err}"
+        );
         let bad = sample_json("x").replace("\"object_storage\"", "\"bucketz\"");
         let err = parse_definition("x", &bad, "<p></p>").unwrap_err();
-        assert!(err.contains("\"bucketz\" is not allowed here; use one of: \"object_storage\""), "{err}");
+        assert!(
+            err.contains("\"bucketz\" is not allowed here; use one of: \"object_storage\""),
+            "{err}"
+        );
         let err = parse_definition("x", "{\"id\": ", "<p></p>").unwrap_err();
         assert!(err.contains("the file ends too early"), "{err}");
     }
@@ -968,15 +1036,23 @@ mod tests {
         write("good-vendor", &sample_json("good-vendor"), Some("<div>form</div>"));
         write("broken", "{\n  \"id\": \"broken\",\n  \"name\": 5\n}", Some("<p></p>"));
         write("nohtml", &sample_json("nohtml"), None);
-        write("wrongbackend", &sample_json("wrongbackend").replace("\"backend\":\"s3\"", "\"backend\":\"tape\""), Some("<p></p>"));
+        write(
+            "wrongbackend",
+            &sample_json("wrongbackend").replace("\"backend\":\"s3\"", "\"backend\":\"tape\""),
+            Some("<p></p>"),
+        );
         write("mismatch", &sample_json("other"), Some("<p></p>"));
         write("big", &" ".repeat(300 * 1024), Some("<p></p>"));
         let (registry, notices) = Registry::load(Some(dir.path()));
         assert!(registry.get("good-vendor").is_some());
         assert!(matches!(registry.get("good-vendor").unwrap().source, ProviderSource::Dropped(_)));
-        let by_folder: BTreeMap<&str, &str> = notices.iter().map(|n| (n.folder.as_str(), n.message.as_str())).collect();
+        let by_folder: BTreeMap<&str, &str> =
+            notices.iter().map(|n| (n.folder.as_str(), n.message.as_str())).collect();
         assert_eq!(by_folder.len(), 5, "{by_folder:?}");
-        assert_eq!(by_folder["broken"], "definition.json is not valid: line 3 column 11: found integer `5` where a string was expected");
+        assert_eq!(
+            by_folder["broken"],
+            "definition.json is not valid: line 3 column 11: found integer `5` where a string was expected"
+        );
         assert_eq!(by_folder["nohtml"], "template.html is missing");
         assert!(by_folder["wrongbackend"].contains("the backend \"tape\" is unknown"));
         assert!(by_folder["mismatch"].contains("must be the same as the folder name"));

@@ -61,8 +61,8 @@ pub mod swift_auth;
 pub mod template;
 
 pub use definition::{
-    Capabilities, Category, Field, FieldError, FieldKind, LoadNotice, OAuthSpec, Provider, ProviderDefinition,
-    ProviderSource, Quirks, Registry, SelectOption,
+    Capabilities, Category, Field, FieldError, FieldKind, LoadNotice, OAuthSpec, Provider,
+    ProviderDefinition, ProviderSource, Quirks, Registry, SelectOption,
 };
 pub use error::{Error, RemoteKind, Result};
 pub use key::Key;

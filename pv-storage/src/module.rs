@@ -184,7 +184,8 @@ impl StorageModule {
         let resolved = definition::resolve(provider, config, secrets)?;
         let caps = &provider.definition.capabilities;
         let min_part = caps.min_part_size.unwrap_or(0);
-        let chunk = settings.chunk_size.unwrap_or(DEFAULT_CHUNK.max(min_part)).max(min_part).max(64 * 1024);
+        let chunk =
+            settings.chunk_size.unwrap_or(DEFAULT_CHUNK.max(min_part)).max(min_part).max(64 * 1024);
         let max_parts = provider.definition.quirks.max_parts.or(caps.max_parts);
         Self::build(&provider.definition.id, &resolved, settings, chunk, max_parts).await
     }
@@ -297,13 +298,23 @@ impl StorageModule {
         let start = Instant::now();
         let mut steps = Vec::new();
         let backend = &self.inner.backend;
-        let push = |steps: &mut Vec<TestStep>, step: &str, label: &str, t: Instant, r: std::result::Result<Option<String>, String>| {
+        let push = |steps: &mut Vec<TestStep>,
+                    step: &str,
+                    label: &str,
+                    t: Instant,
+                    r: std::result::Result<Option<String>, String>| {
             let ok = r.is_ok();
             let message = match r {
                 Ok(note) => note,
                 Err(message) => Some(message),
             };
-            steps.push(TestStep { step: step.into(), label: label.into(), ok, millis: millis(t), message });
+            steps.push(TestStep {
+                step: step.into(),
+                label: label.into(),
+                ok,
+                millis: millis(t),
+                message,
+            });
             ok
         };
 
@@ -320,8 +331,15 @@ impl StorageModule {
 
         let t = Instant::now();
         let mut body = Body::bytes(data.clone(), None);
-        let write = backend.write(&key, &mut body, WriteOptions { chunk: None, concurrent: 1 }).await;
-        if !push(&mut steps, "write", "Write a test object", t, write.map(|()| None).map_err(|e| e.to_string())) {
+        let write =
+            backend.write(&key, &mut body, WriteOptions { chunk: None, concurrent: 1 }).await;
+        if !push(
+            &mut steps,
+            "write",
+            "Write a test object",
+            t,
+            write.map(|()| None).map_err(|e| e.to_string()),
+        ) {
             // A failed write may still have left something behind; try to clean up quietly.
             let _ = backend.delete(&key).await;
             return finish(steps, start);
@@ -349,9 +367,10 @@ impl StorageModule {
         };
 
         let t = Instant::now();
-        let delete = backend.delete(&key).await.map(|()| None).map_err(|e| {
-            format!("{e} (the test object {key} was left behind; delete it by hand)")
-        });
+        let delete =
+            backend.delete(&key).await.map(|()| None).map_err(|e| {
+                format!("{e} (the test object {key} was left behind; delete it by hand)")
+            });
         let delete_ok = push(&mut steps, "delete", "Delete the test object", t, delete);
         let _ = read_ok && delete_ok;
         finish(steps, start)
@@ -410,7 +429,8 @@ impl StorageModule {
     /// file next to `dest`, synced, then renamed. Returns the bytes written.
     pub async fn download_to(&self, key: &Key, dest: &Path) -> Result<u64> {
         let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let file_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name =
+            dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let suffix: u64 = rand::random();
         let tmp = dir.join(format!(".{file_name}.{suffix:016x}.part"));
         let result = self.download_into(key, &tmp).await;

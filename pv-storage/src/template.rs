@@ -122,7 +122,8 @@ impl KeyTemplate {
         }
         if text.starts_with('/') {
             return Err(Error::InvalidTemplate(
-                "the key template may not start with '/': keys are relative to the module's root".to_owned(),
+                "the key template may not start with '/': keys are relative to the module's root"
+                    .to_owned(),
             ));
         }
         let mut parts = Vec::new();
@@ -162,7 +163,10 @@ impl KeyTemplate {
                 }
             }
         }
-        if !parts.iter().any(|p| matches!(p, Part::Placeholder("segment" | "segment_id" | "stream_id"))) {
+        if !parts
+            .iter()
+            .any(|p| matches!(p, Part::Placeholder("segment" | "segment_id" | "stream_id")))
+        {
             return Err(Error::InvalidTemplate(
                 "the key template must contain {segment}, {segment_id} or {stream_id}, or every segment would get the same key"
                     .to_owned(),
@@ -283,7 +287,10 @@ mod tests {
             "{module}/{camera_id}/{date}T{hour}{minute}{second}/{stream_id}_{segment_id}.{ext}",
         )
         .unwrap();
-        assert_eq!(t.render(&ctx()).unwrap().as_str(), "Main_archive/7/2026-12-05T090304/7-42_42.mp4");
+        assert_eq!(
+            t.render(&ctx()).unwrap().as_str(),
+            "Main_archive/7/2026-12-05T090304/7-42_42.mp4"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use chrono::TimeZone;
-use pv_storage::{Error, Key, KeyContext, KeyTemplate, ModuleSettings, Provider, ProviderSource, StorageModule};
+use pv_storage::{
+    Error, Key, KeyContext, KeyTemplate, ModuleSettings, Provider, ProviderSource, StorageModule,
+};
 use serde_json::{Map, Value, json};
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -33,9 +35,14 @@ async fn fs_module(root: &std::path::Path, key: Option<[u8; 32]>) -> StorageModu
     let mut settings = ModuleSettings::new("Archive");
     settings.encryption_key = key;
     settings.op_timeout = Duration::from_secs(10);
-    StorageModule::from_backend("fs", &obj(json!({"root": root.to_str().unwrap()})), &Map::new(), settings)
-        .await
-        .unwrap()
+    StorageModule::from_backend(
+        "fs",
+        &obj(json!({"root": root.to_str().unwrap()})),
+        &Map::new(),
+        settings,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -70,9 +77,14 @@ async fn fs_upload_stat_read_range_list_delete() {
 
     let other = Key::new("local/Back/2026/x.mp4").unwrap();
     module.upload_file(&other, &src).await.unwrap();
-    let all: Vec<String> = module.list("local/").await.unwrap().into_iter().map(|m| m.key).collect();
-    assert_eq!(all, ["local/Back/2026/x.mp4", "local/Front_door/2026/12/05/20261205T101500Z-3.mp4"]);
-    let front: Vec<String> = module.list("local/Fr").await.unwrap().into_iter().map(|m| m.key).collect();
+    let all: Vec<String> =
+        module.list("local/").await.unwrap().into_iter().map(|m| m.key).collect();
+    assert_eq!(
+        all,
+        ["local/Back/2026/x.mp4", "local/Front_door/2026/12/05/20261205T101500Z-3.mp4"]
+    );
+    let front: Vec<String> =
+        module.list("local/Fr").await.unwrap().into_iter().map(|m| m.key).collect();
     assert_eq!(front, ["local/Front_door/2026/12/05/20261205T101500Z-3.mp4"]);
     assert!(module.list("nothing/").await.unwrap().is_empty());
 
@@ -125,9 +137,10 @@ async fn encrypted_upload_round_trips_and_stores_ciphertext() {
 
 #[tokio::test]
 async fn memory_backend_and_connection_test() {
-    let module = StorageModule::from_backend("memory", &Map::new(), &Map::new(), ModuleSettings::new("mem"))
-        .await
-        .unwrap();
+    let module =
+        StorageModule::from_backend("memory", &Map::new(), &Map::new(), ModuleSettings::new("mem"))
+            .await
+            .unwrap();
     let report = module.test().await;
     assert!(report.ok, "{report:?}");
     let steps: Vec<&str> = report.steps.iter().map(|s| s.step.as_str()).collect();
@@ -172,16 +185,42 @@ async fn connect_validates_with_labels() {
         template_html: "<div></div>".into(),
         source: ProviderSource::Builtin,
     };
-    let err = StorageModule::connect(&provider, &obj(json!({"root": "relative"})), &Map::new(), ModuleSettings::new("x"))
-        .await
-        .unwrap_err();
+    let err = StorageModule::connect(
+        &provider,
+        &obj(json!({"root": "relative"})),
+        &Map::new(),
+        ModuleSettings::new("x"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.to_string(), "Folder must be an absolute path starting with /");
     let root = tempfile::tempdir().unwrap();
     let mut settings = ModuleSettings::new("x");
     settings.key_template = KeyTemplate::parse("{camera_id}/{segment}.{ext}").unwrap();
-    let module = StorageModule::connect(&provider, &obj(json!({"root": root.path().to_str().unwrap()})), &Map::new(), settings)
-        .await
-        .unwrap();
+    let module = StorageModule::connect(
+        &provider,
+        &obj(json!({"root": root.path().to_str().unwrap()})),
+        &Map::new(),
+        settings,
+    )
+    .await
+    .unwrap();
     assert_eq!(module.key_for(&ctx("s1")).unwrap().as_str(), "3/s1.mp4");
     assert!(module.test().await.ok);
+    // Without a part limit the chunk size stays the module's (8 MiB by default).
+    assert_eq!(module.chunk_for(10 << 30), 8 << 20);
+
+    // A provider limited to 1,000 parts (Scaleway) grows the parts of a large upload.
+    let mut limited = provider.clone();
+    limited.definition.quirks.max_parts = Some(1000);
+    let module = StorageModule::connect(
+        &limited,
+        &obj(json!({"root": root.path().to_str().unwrap()})),
+        &Map::new(),
+        ModuleSettings::new("x"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(module.chunk_for(100 << 20), 8 << 20);
+    assert_eq!(module.chunk_for(10 << 30), (10u64 << 30).div_ceil(1000));
 }

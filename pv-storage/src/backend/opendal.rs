@@ -1,21 +1,26 @@
 //! The [`Backend`] over Apache OpenDAL, for every kind OpenDAL has a service for.
 //!
-//! Config keys per kind (non-secret / secret):
+//! Config keys per kind. Values are looked up in the non-secret config first, then in the
+//! secrets, so a definition may mark any of them secret (an access key ID is often not).
 //!
-//! | kind | config | secrets |
-//! |---|---|---|
-//! | `s3` | `bucket`, `region`, `endpoint`, `root`, `force_path_style` | `access_key_id`, `secret_access_key` |
-//! | `gcs` | `bucket`, `endpoint`, `root` | `credential` (service-account JSON; empty with an endpoint = anonymous, for emulators) |
-//! | `azblob` | `container`, `endpoint`, `account_name`, `root` | `account_key` or `sas_token` |
-//! | `swift` | `endpoint`, `container`, `root` | `token` |
-//! | `b2` | `bucket`, `bucket_id`, `root` | `application_key_id`, `application_key` |
-//! | `dropbox` `onedrive` `gdrive` | `root` | `refresh_token`, `client_id`, `client_secret`, or `access_token` |
-//! | `pcloud` | `endpoint`, `root` | `username`, `password` |
-//! | `webdav` | `endpoint`, `root` | `username`, `password` |
-//! | `ftp` | `endpoint` (`ftp://` or `ftps://` for explicit TLS), `root` | `user`, `password` |
-//! | `sftp` | `endpoint` (`host:port`), `user`, `root`, `known_hosts_strategy` | `key` (private key text) |
-//! | `fs` | `root` | — |
-//! | `memory` | — | — (tests only) |
+//! | kind | keys |
+//! |---|---|
+//! | `s3` | `bucket`, `region` (default `us-east-1`), `endpoint`, `root`, `force_path_style` / `enable_virtual_host_style`, `storage_class`, `access_key_id`, `secret_access_key` (both absent = unsigned requests) |
+//! | `gcs` | `bucket`, `endpoint`, `root`, `credential` (service-account JSON, or its base64; absent = unsigned, for emulators) |
+//! | `azblob` | `container`, `endpoint` (default `https://<account>.blob.core.windows.net`), `account_name`, `root`, `account_key` or `sas_token` |
+//! | `swift` | `endpoint`, `container`, `root`, `token` (the Keystone / Rackspace login that yields them is in `swift_auth`) |
+//! | `b2` | `bucket`, `bucket_id`, `root`, `application_key_id`, `application_key` |
+//! | `dropbox` `onedrive` `gdrive` | `root`, `refresh_token` with `client_id` and `client_secret`, or `access_token` |
+//! | `pcloud` | `endpoint` (default `https://api.pcloud.com`), `root`, `username`, `password` |
+//! | `webdav` | `endpoint`, `root`, `username`, `password` |
+//! | `ftp` | `endpoint` (`ftp://` or `ftps://` = explicit TLS) or `host`, `port`, `encryption` (`explicit` or `none`); `root`, `user`, `password` |
+//! | `sftp` | `endpoint` (`host:port` or `ssh://host:port`) or `host`, `port`; `user`, `root`, `known_hosts_strategy` (`strict`, `add`, `accept`), `key` or `private_key` (the key text; written to a 0600 file removed with the backend) |
+//! | `fs` | `root` (absolute; created when missing; writes go through `<root>/.pentavision-tmp` and a rename) |
+//! | `memory` | — (tests only) |
+//!
+//! Known limits of OpenDAL's services, handled here: one-shot services (WebDAV, the cloud
+//! drives) take the whole object in one write, so it is buffered in memory; FTP range reads
+//! fetch the whole object; the S3 ETag of a single PUT is compared with the MD5 of the bytes sent.
 //!
 //! Layers, innermost first: time-out (`op_timeout` for each call and each I/O step), retry
 //! (3 attempts, jittered exponential back-off from 0.5 s; only errors OpenDAL marks temporary),
@@ -34,7 +39,10 @@ use futures_util::{StreamExt, TryStreamExt};
 use opendal::layers::{ConcurrentLimitLayer, RetryLayer, ThrottleLayer, TimeoutLayer};
 use opendal::{ErrorKind as OdKind, Operator, services};
 
-use super::{Backend, BackendCaps, Body, ByteStream, LayerSettings, WriteOptions, kind_name, redact, remote_error};
+use super::{
+    Backend, BackendCaps, Body, ByteStream, LayerSettings, WriteOptions, kind_name, redact,
+    remote_error,
+};
 use crate::definition::ResolvedConfig;
 use crate::error::RemoteKind;
 use crate::module::ObjectMeta;
@@ -137,7 +145,11 @@ impl OpendalBackend {
             }
             "gcs" => {
                 let name = need(cfg, "bucket", "The bucket")?;
-                let mut b = services::Gcs::default().bucket(&name).root(&root).disable_config_load().disable_vm_metadata();
+                let mut b = services::Gcs::default()
+                    .bucket(&name)
+                    .root(&root)
+                    .disable_config_load()
+                    .disable_vm_metadata();
                 if !endpoint.is_empty() {
                     b = b.endpoint(&endpoint);
                 } else {
@@ -164,7 +176,11 @@ impl OpendalBackend {
                 if endpoint.is_empty() {
                     endpoint = format!("https://{account}.blob.core.windows.net");
                 }
-                let mut b = services::Azblob::default().container(&name).root(&root).account_name(&account).endpoint(&endpoint);
+                let mut b = services::Azblob::default()
+                    .container(&name)
+                    .root(&root)
+                    .account_name(&account)
+                    .endpoint(&endpoint);
                 if let Some(key) = cfg.any("account_key") {
                     b = b.account_key(&key);
                 } else if let Some(sas) = cfg.any("sas_token") {
@@ -175,7 +191,10 @@ impl OpendalBackend {
             }
             "swift" => {
                 let name = need(cfg, "container", "The container")?;
-                let mut b = services::Swift::default().endpoint(&need(cfg, "endpoint", "The endpoint")?).container(&name).root(&root);
+                let mut b = services::Swift::default()
+                    .endpoint(&need(cfg, "endpoint", "The endpoint")?)
+                    .container(&name)
+                    .root(&root);
                 if let Some(token) = cfg.any("token") {
                     b = b.token(&token);
                 }
@@ -245,7 +264,10 @@ impl OpendalBackend {
                     .root(&root)
                     .username(&need(cfg, "username", "The user name")?)
                     .password(&need(cfg, "password", "The password")?);
-                (Operator::new(b).map_err(|e| config_error(kind, &e))?, format!("pCloud folder {root}"))
+                (
+                    Operator::new(b).map_err(|e| config_error(kind, &e))?,
+                    format!("pCloud folder {root}"),
+                )
             }
             "webdav" => {
                 let ep = need(cfg, "endpoint", "The server address")?;
@@ -259,7 +281,10 @@ impl OpendalBackend {
                 if cfg.quirks.disable_create_dir {
                     b = b.disable_create_dir(true);
                 }
-                (Operator::new(b).map_err(|e| config_error(kind, &e))?, format!("{}{}", ep.trim_end_matches('/'), root))
+                (
+                    Operator::new(b).map_err(|e| config_error(kind, &e))?,
+                    format!("{}{}", ep.trim_end_matches('/'), root),
+                )
             }
             "ftp" => {
                 let ep = match cfg.get("endpoint") {
@@ -330,7 +355,11 @@ impl OpendalBackend {
                 endpoint = "memory".to_owned();
                 (Operator::new(b).map_err(|e| config_error(kind, &e))?, "memory".to_owned())
             }
-            other => return Err(Error::Provider(format!("the storage backend \"{other}\" is not an OpenDAL backend"))),
+            other => {
+                return Err(Error::Provider(format!(
+                    "the storage backend \"{other}\" is not an OpenDAL backend"
+                )));
+            }
         };
 
         let op = Self::with_layers(op, kind, layers)?;
@@ -370,7 +399,8 @@ impl OpendalBackend {
             let bandwidth = u32::try_from(bandwidth).unwrap_or(u32::MAX);
             // One-shot backends send a whole file in one write: allow up to 256 MiB at once.
             let one_shot = matches!(kind, "dropbox" | "onedrive" | "gdrive" | "pcloud" | "webdav");
-            let floor = if one_shot { 256 * 1024 * 1024 } else { l.chunk.saturating_add(1024 * 1024) };
+            let floor =
+                if one_shot { 256 * 1024 * 1024 } else { l.chunk.saturating_add(1024 * 1024) };
             let burst = u32::try_from(floor).unwrap_or(u32::MAX).max(bandwidth);
             op = op.layer(ThrottleLayer::new(bandwidth, burst));
         }
@@ -390,10 +420,15 @@ impl OpendalBackend {
             OdKind::NotFound if op == "connect" || code.as_deref() == Some("NoSuchBucket") => {
                 (RemoteKind::NotFound, self.missing_target())
             }
-            OdKind::ConfigInvalid if code.as_deref() == Some("NoSuchBucket") || code.as_deref() == Some("NoSuchContainer") => {
+            OdKind::ConfigInvalid
+                if code.as_deref() == Some("NoSuchBucket")
+                    || code.as_deref() == Some("NoSuchContainer") =>
+            {
                 (RemoteKind::NotFound, self.missing_target())
             }
-            OdKind::NotFound => (RemoteKind::NotFound, format!("the object does not exist in {target}")),
+            OdKind::NotFound => {
+                (RemoteKind::NotFound, format!("the object does not exist in {target}"))
+            }
             OdKind::PermissionDenied => {
                 let code_s = code.clone().unwrap_or_default();
                 if is_auth_code(&code_s) || status == Some(401) {
@@ -402,9 +437,24 @@ impl OpendalBackend {
                     (RemoteKind::Permission, self.permission_message(op, status, code.as_deref()))
                 }
             }
-            OdKind::RateLimited => (RemoteKind::RateLimited, format!("{target} asks to slow down (too many requests); uploads will continue later")),
-            OdKind::ConfigInvalid => (RemoteKind::Other, format!("{target} refused the configuration: {}", short(&text, e.message()))),
-            OdKind::Unsupported => (RemoteKind::Other, format!("{} cannot {op} here: {}", kind_name(&self.kind), short(&text, e.message()))),
+            OdKind::RateLimited => (
+                RemoteKind::RateLimited,
+                format!(
+                    "{target} asks to slow down (too many requests); uploads will continue later"
+                ),
+            ),
+            OdKind::ConfigInvalid => (
+                RemoteKind::Other,
+                format!("{target} refused the configuration: {}", short(&text, e.message())),
+            ),
+            OdKind::Unsupported => (
+                RemoteKind::Other,
+                format!(
+                    "{} cannot {op} here: {}",
+                    kind_name(&self.kind),
+                    short(&text, e.message())
+                ),
+            ),
             _ => {
                 if let Some(code) = code.as_deref().filter(|c| is_auth_code(c)) {
                     (RemoteKind::Auth, self.auth_message(status, Some(code)))
@@ -413,7 +463,10 @@ impl OpendalBackend {
                 } else if status == Some(403) {
                     (RemoteKind::Permission, self.permission_message(op, status, code.as_deref()))
                 } else if let Some(reason) = timeout_reason(&text, &chain) {
-                    (RemoteKind::Timeout, format!("{} did not answer in time ({reason})", self.endpoint))
+                    (
+                        RemoteKind::Timeout,
+                        format!("{} did not answer in time ({reason})", self.endpoint),
+                    )
                 } else if let Some(reason) = unreachable_reason(&chain) {
                     (RemoteKind::Unreachable, format!("cannot reach {}: {reason}", self.endpoint))
                 } else if let Some(reason) = login_reason(&chain) {
@@ -427,7 +480,11 @@ impl OpendalBackend {
                 }
             }
         };
-        let retryable = e.is_temporary() || matches!(kind, RemoteKind::Unreachable | RemoteKind::Timeout | RemoteKind::RateLimited);
+        let retryable = e.is_temporary()
+            || matches!(
+                kind,
+                RemoteKind::Unreachable | RemoteKind::Timeout | RemoteKind::RateLimited
+            );
         Error::Remote { op, message, kind, retryable }
     }
 
@@ -450,13 +507,20 @@ impl OpendalBackend {
             "gcs" => format!("the service-account credential was refused{detail}"),
             "azblob" => format!("the account key or SAS token was refused{detail}"),
             "b2" => format!("the application key ID or key is wrong{detail}"),
-            "dropbox" | "onedrive" | "gdrive" => format!("the sign-in token was refused; connect the account again{detail}"),
+            "dropbox" | "onedrive" | "gdrive" => {
+                format!("the sign-in token was refused; connect the account again{detail}")
+            }
             "swift" => format!("the token was refused or has expired{detail}"),
             _ => format!("the user name or password is wrong{detail}"),
         }
     }
 
-    fn permission_message(&self, op: &'static str, status: Option<u16>, code: Option<&str>) -> String {
+    fn permission_message(
+        &self,
+        op: &'static str,
+        status: Option<u16>,
+        code: Option<&str>,
+    ) -> String {
         let status = status.unwrap_or(403);
         let target = &self.target;
         if self.kind == "s3" {
@@ -468,7 +532,9 @@ impl OpendalBackend {
                 _ => "the needed permission",
             };
             let code = code.map(|c| format!(" {c}")).unwrap_or_default();
-            return format!("{status}{code} from {target}: the key lacks {action} (or the bucket policy denies it)");
+            return format!(
+                "{status}{code} from {target}: the key lacks {action} (or the bucket policy denies it)"
+            );
         }
         let verb = match op {
             "write" => "write",
@@ -495,7 +561,11 @@ impl opendal::layers::RetryInterceptor for LogRetry {
 }
 
 fn config_error(kind: &str, e: &opendal::Error) -> Error {
-    Error::Provider(format!("the {} settings are incomplete: {}", kind_name(kind), redact(e.message(), &[])))
+    Error::Provider(format!(
+        "the {} settings are incomplete: {}",
+        kind_name(kind),
+        redact(e.message(), &[])
+    ))
 }
 
 fn source_chain(e: &opendal::Error) -> String {
@@ -563,21 +633,32 @@ fn short(text: &str, message: &str) -> String {
 
 fn timeout_reason(text: &str, chain: &str) -> Option<&'static str> {
     let lower = format!("{text} {chain}").to_lowercase();
-    (lower.contains("timeout reached") || lower.contains("timed out") || lower.contains("deadline has elapsed"))
-        .then_some("the time limit of a call was reached")
+    (lower.contains("timeout reached")
+        || lower.contains("timed out")
+        || lower.contains("deadline has elapsed"))
+    .then_some("the time limit of a call was reached")
 }
 
 fn unreachable_reason(chain: &str) -> Option<String> {
     let lower = chain.to_lowercase();
     let reason = if lower.contains("connection refused") {
         "connection refused"
-    } else if lower.contains("dns error") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
+    } else if lower.contains("dns error")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+    {
         "the host name cannot be resolved"
-    } else if lower.contains("certificate") || lower.contains("invalidcertificate") || lower.contains("unknownissuer") {
+    } else if lower.contains("certificate")
+        || lower.contains("invalidcertificate")
+        || lower.contains("unknownissuer")
+    {
         "its TLS certificate is not trusted"
     } else if lower.contains("network is unreachable") || lower.contains("no route to host") {
         "no network route to it"
-    } else if lower.contains("connection reset") || lower.contains("broken pipe") || lower.contains("connection closed") {
+    } else if lower.contains("connection reset")
+        || lower.contains("broken pipe")
+        || lower.contains("connection closed")
+    {
         "the connection was dropped"
     } else if lower.contains("error sending request") || lower.contains("client error (connect)") {
         "the connection failed"
@@ -605,8 +686,12 @@ fn to_meta(key: String, m: &opendal::Metadata) -> ObjectMeta {
     ObjectMeta {
         key,
         size: m.content_length(),
-        etag: m.etag().map(|e| e.trim_matches('"').trim_start_matches("W/").trim_matches('"').to_owned()),
-        last_modified: m.last_modified().map(|t| chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::from(t))),
+        etag: m
+            .etag()
+            .map(|e| e.trim_matches('"').trim_start_matches("W/").trim_matches('"').to_owned()),
+        last_modified: m
+            .last_modified()
+            .map(|t| chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::from(t))),
     }
 }
 
@@ -638,7 +723,12 @@ impl Backend for OpendalBackend {
         match result {
             Ok(()) => Ok(()),
             // An empty root that does not exist yet is fine on file-like backends.
-            Err(e) if e.kind() == OdKind::NotFound && !matches!(self.kind.as_str(), "s3" | "gcs" | "azblob" | "swift" | "b2") => Ok(()),
+            Err(e)
+                if e.kind() == OdKind::NotFound
+                    && !matches!(self.kind.as_str(), "s3" | "gcs" | "azblob" | "swift" | "b2") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(self.error("connect", &e)),
         }
     }
@@ -663,7 +753,10 @@ impl Backend for OpendalBackend {
                 while let Some(piece) = body.next().await? {
                     pieces.push(piece);
                 }
-                writer.write(opendal::Buffer::from(pieces)).await.map_err(|e| self.error("write", &e))?;
+                writer
+                    .write(opendal::Buffer::from(pieces))
+                    .await
+                    .map_err(|e| self.error("write", &e))?;
             }
             writer.close().await.map_err(|e| self.error("write", &e))?;
             Ok(())
@@ -697,11 +790,20 @@ impl Backend for OpendalBackend {
     }
 
     async fn read_stream(&self, key: &str) -> Result<ByteStream> {
-        let reader = self.op.reader_with(key).chunk(4 * 1024 * 1024).await.map_err(|e| self.error("read", &e))?;
+        let reader = self
+            .op
+            .reader_with(key)
+            .chunk(4 * 1024 * 1024)
+            .await
+            .map_err(|e| self.error("read", &e))?;
         let stream = reader.into_bytes_stream(..).await.map_err(|e| self.error("read", &e))?;
         let target = self.target.clone();
         Ok(Box::pin(stream.map_err(move |e| {
-            remote_error("read", RemoteKind::Other, format!("reading from {target} failed: {}", redact(&e.to_string(), &[])))
+            remote_error(
+                "read",
+                RemoteKind::Other,
+                format!("reading from {target} failed: {}", redact(&e.to_string(), &[])),
+            )
         })))
     }
 
@@ -719,11 +821,13 @@ impl Backend for OpendalBackend {
             Some(i) => &prefix[..=i],
             None => "",
         };
-        let mut lister = match self.op.lister_with(if dir.is_empty() { "/" } else { dir }).recursive(true).await {
-            Ok(l) => l,
-            Err(e) if e.kind() == OdKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.error("list", &e)),
-        };
+        let mut lister =
+            match self.op.lister_with(if dir.is_empty() { "/" } else { dir }).recursive(true).await
+            {
+                Ok(l) => l,
+                Err(e) if e.kind() == OdKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(self.error("list", &e)),
+            };
         let mut out = Vec::new();
         while let Some(entry) = lister.next().await {
             let entry = entry.map_err(|e| self.error("list", &e))?;
@@ -732,7 +836,9 @@ impl Backend for OpendalBackend {
                 continue;
             }
             let path = path.to_owned();
-            let meta = if entry.metadata().content_length() == 0 && entry.metadata().last_modified().is_none() {
+            let meta = if entry.metadata().content_length() == 0
+                && entry.metadata().last_modified().is_none()
+            {
                 // Some services list names only.
                 match self.op.stat(&path).await {
                     Ok(m) => to_meta(path, &m),

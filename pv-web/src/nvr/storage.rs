@@ -513,7 +513,7 @@ impl StorageService {
                 tracing::warn!(provider = %d.id, error = %e, "cannot record storage provider");
             }
         }
-        match store::requeue_stale(&dbs.records, now).await {
+        match store::requeue_all_uploading(&dbs.records, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(uploads = n, "uploads interrupted by a stop are queued again"),
             Err(e) => tracing::error!(error = %e, "cannot re-queue interrupted uploads"),
@@ -574,6 +574,8 @@ impl StorageService {
                 let Some(svc) = me.upgrade() else { break };
                 svc.health_pass().await;
                 svc.retention_pass().await;
+                svc.prune_cache().await;
+                let _ = store::prune_history(&svc.dbs.records, svc.clock.now()).await;
             }
         });
     }
@@ -644,8 +646,9 @@ impl StorageService {
                 };
                 match module.delete(&key).await {
                     Ok(()) => {
-                        let _ = store::mark_expired(db, copy.job_id, now).await;
-                        self.forget_if_gone(copy.segment_id).await;
+                        if store::mark_expired(db, copy.job_id, now).await.unwrap_or(false) {
+                            self.forget_if_gone(copy.segment_id).await;
+                        }
                     }
                     Err(e) => {
                         let _ = store::append_log(
@@ -1131,8 +1134,16 @@ impl StorageService {
         if let Ok(mut m) = self.modules.lock() {
             m.remove(&id);
         }
-        let moved = store::move_jobs(db, id, self.clock.now()).await?;
-        store::delete_module(db, id).await?;
+        // Moving the queued uploads and removing the module commit together, so no upload is
+        // ever left pointing at a module that is gone.
+        let txn = sea_orm::TransactionTrait::begin(db)
+            .await
+            .map_err(|e| StorageError::Internal(format!("cannot start a transaction: {e}")))?;
+        let moved = store::move_jobs(&txn, id, self.clock.now()).await?;
+        store::delete_module(&txn, id).await?;
+        txn.commit()
+            .await
+            .map_err(|e| StorageError::Internal(format!("cannot remove the module: {e}")))?;
         self.queue.wake();
         Ok(moved)
     }

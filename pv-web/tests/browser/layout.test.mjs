@@ -174,7 +174,7 @@ test('every page fits 390 px without sideways scrolling; the menu collapses and 
 
     const pages = [
       ['overview', '/'], ['live', '/live'], ['cameras', '/cameras'], ['camera-live', `/cameras/${cameraId}/live`],
-      ['recordings', '/recordings'], ['audit', '/audit'], ['ip-rules', '/ip-rules'], ['users', '/users'],
+      ['recordings', '/recordings'], ['storage', '/storage'], ['audit', '/audit'], ['ip-rules', '/ip-rules'], ['users', '/users'],
       ['services', '/services'], ['security', '/account/security'], ['not-found', '/no/such/page'],
     ];
     const measured = [];

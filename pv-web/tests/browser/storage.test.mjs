@@ -269,6 +269,33 @@ test('an S3 module is added through the wizard after a failed and a passing test
     await clearToasts(page);
     await page.screenshot({ path: join(SHOTS, 'storage-desktop-logs.png') });
 
+    // The overflow menu, by keyboard: disable the standby module (nothing queued for it: a plain
+    // confirmation), clone it, then delete the copy.
+    const standbyCard = page.locator(`.st-card[data-module="${standby.body.id}"]`);
+    await standbyCard.locator('.st-menu-btn').focus();
+    await page.keyboard.press('Enter');
+    await page.locator(`#st-menu-${standby.body.id} [role=menuitem]`, { hasText: 'Disable' }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Disable', 'the menu opens on its first item');
+    await page.keyboard.press('Enter');
+    await page.locator('#st-modal-title', { hasText: 'Disable Local standby?' }).waitFor();
+    await page.locator('#st-modal-body button', { hasText: /^Disable$/ }).click();
+    await waitToast(page, 'Local standby disabled.');
+    await poll('the standby module is disabled', async () => {
+      const m = (await call(page, 'GET', `/api/v1/storage/modules/${standby.body.id}`)).body;
+      return { done: m.enabled === false && m.status === 'disabled', value: m };
+    }, 10_000);
+    await page.locator(`.st-card[data-module="${standby.body.id}"] .st-menu-btn`).click();
+    await page.locator(`#st-menu-${standby.body.id} [role=menuitem]`, { hasText: 'Clone' }).click();
+    await waitToast(page, 'Copied as Local standby (copy)');
+    const copy = (await call(page, 'GET', '/api/v1/storage/modules')).body.find((m) => m.name === 'Local standby (copy)');
+    assert.ok(copy && copy.enabled === false, 'the copy is disabled');
+    await page.locator(`.st-card[data-module="${copy.id}"] .st-menu-btn`).click();
+    await page.locator(`#st-menu-${copy.id} [role=menuitem]`, { hasText: 'Delete' }).click();
+    await page.locator('#st-modal-body button', { hasText: /^Delete$/ }).click();
+    await waitToast(page, 'Local standby (copy) deleted.');
+    assert.equal((await call(page, 'GET', `/api/v1/storage/modules/${copy.id}`)).status, 404, 'the copy is gone');
+    await page.locator(`.st-card[data-module="${mod.id}"] .st-card-main`).click();
+
     // Phone: list above the details, nothing scrolls sideways.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.click('#st-tab-overview');
@@ -313,6 +340,8 @@ test('an S3 module is added through the wizard after a failed and a passing test
     assert.deepEqual(camNow.body.storage_targets, [{ module_id: mod.id, upload: 'motion', padding_seconds: 15 }],
       `the targets are saved: ${camNow.text}`);
 
-    assert.deepEqual(problems(), [], `no console errors; toasts: ${JSON.stringify(await toastTexts(page))}`);
+    // (The one 404 expected is the test's own check that the deleted copy is gone.)
+    assert.deepEqual(problems([new RegExp(`status of 404 .*/api/v1/storage/modules/${copy.id}\\)$`)]), [],
+      `no console errors; toasts: ${JSON.stringify(await toastTexts(page))}`);
     await context.close();
   });

@@ -157,7 +157,9 @@ async fn a_segment_past_local_retention_plays_from_its_remote_copy() {
     let report = state.nvr().retention_pass().await.unwrap();
     assert_eq!(report.by_age, 1);
     assert!(!data.join(&rel).exists());
-    let (_, list) = c.call("GET", &format!("/recordings?camera_id={camera}"), None).await;
+    let from = (started - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let (_, list) =
+        c.call("GET", &format!("/recordings?camera_id={camera}&from={from}"), None).await;
     let row = list.as_array().unwrap().iter().find(|r| r["id"] == id.0).unwrap();
     assert_eq!(row["stored"], "remote", "{row}");
     let resp = c
