@@ -18,6 +18,13 @@ export CARGO_TERM_COLOR=never
 # Example binaries some tests run (e.g. pv-media's `record`, killed mid-segment) must exist as
 # plain executables, which a test build of all targets does not produce.
 cargo build -q --locked --workspace --examples
+echo "==> example: upload_to_s3 (pv-storage alone) against the local S3 server"
+(
+  set -a
+  . "${PV_STORAGE_DIR:-/tmp/pv-storage-servers}/env"
+  set +a
+  "$CARGO_TARGET_DIR/debug/examples/upload_to_s3"
+)
 echo "==> cargo test (workspace, all targets)"
 cargo test --workspace --all-targets --locked --no-fail-fast
 echo "==> doc tests"

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod check;
 pub mod config;
+pub mod decrypt;
 pub mod export_schema;
 pub mod ip;
 pub mod migrate;

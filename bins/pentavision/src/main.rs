@@ -45,6 +45,8 @@ enum Command {
     Ip(cmds::ip::Args),
     /// Create, revoke or list API tokens.
     Token(cmds::token::Args),
+    /// Decrypt an object that an encrypting storage module uploaded.
+    Decrypt(cmds::decrypt::Args),
 }
 
 impl Cli {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
             Command::Audit(args) => cmds::audit::run(config_path, &overrides, args).await,
             Command::Ip(args) => cmds::ip::run(config_path, &overrides, args).await,
             Command::Token(args) => cmds::token::run(config_path, &overrides, args).await,
+            Command::Decrypt(args) => cmds::decrypt::run(config_path, &overrides, args),
         }
     });
     match result {

@@ -470,3 +470,39 @@ async fn bad_storage_input_gets_clear_messages() {
     let (status, r) = test(json!({ "provider": "no-such", "config": {}, "secrets": {} })).await;
     assert_eq!(status, 404, "{r}");
 }
+
+#[test]
+fn decrypt_turns_an_encrypted_upload_back_into_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let key = pv_security::seal::ServerKey::load_or_create(&data).unwrap();
+    let plain: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let src = dir.path().join("segment.mp4");
+    std::fs::write(&src, &plain).unwrap();
+    let enc = dir.path().join("object.bin");
+    pv_storage::crypt::encrypt_file(&src, &enc, &pv_web::nvr::storage::encryption_key(&key, 7))
+        .unwrap();
+    assert_ne!(std::fs::read(&enc).unwrap()[..64], plain[..64]);
+    let run = |module: &str, out: &Path| {
+        Command::new(support::BIN)
+            .args(["--data-dir", data.to_str().unwrap(), "decrypt", "--module", module])
+            .arg(&enc)
+            .arg(out)
+            .env_remove("PENTAVISION_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = dir.path().join("plain.mp4");
+    let ok = run("7", &out);
+    assert!(ok.status.success(), "{ok:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), plain);
+    // Another module's key: one clear line, non-zero exit, nothing written.
+    let wrong = dir.path().join("wrong.mp4");
+    let bad = run("8", &wrong);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("cannot decrypt"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!wrong.exists() || std::fs::metadata(&wrong).unwrap().len() == 0);
+}

@@ -715,7 +715,7 @@ impl StorageService {
     }
 
     fn encryption_key(&self, module_id: i64) -> [u8; 32] {
-        self.key.mac("storage-encryption", module_id.to_string().as_bytes())
+        encryption_key(&self.key, module_id)
     }
 
     fn settings(&self, row: &storage_module::Model) -> Result<ModuleSettings> {
@@ -1594,6 +1594,12 @@ impl StorageService {
             refresh_token: refresh_token.to_owned(),
         })
     }
+}
+
+/// The client-side encryption key of storage module `module_id`: an HMAC under the server key,
+/// so `pentavision decrypt` can rebuild it from `DATA_DIR/server.key` and the module's id.
+pub fn encryption_key(key: &pv_security::seal::ServerKey, module_id: i64) -> [u8; 32] {
+    key.mac("storage-encryption", module_id.to_string().as_bytes())
 }
 
 /// The queue's tuning from `[storage]`.
