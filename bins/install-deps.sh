@@ -8,12 +8,13 @@ purpose="${1:-run}"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # GStreamer (recording, motion, snapshots, RTMP) and ffmpeg (fallback recorder) are run-time
-# needs; the -dev packages are what gstreamer-rs links against.
+# needs; the -dev packages are what gstreamer-rs links against. libsmbclient is the SMB storage
+# backend's library (pavao); openssh-client runs SFTP and SCP uploads.
 run_pkgs=(gcc libc6-dev pkg-config curl ca-certificates
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libgstrtspserver-1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp ffmpeg
-  glib-networking)
+  glib-networking libsmbclient-dev openssh-client)
 # Test peers: Chromium for the UI, nginx-rtmp as an RTMP endpoint, nginx and wrk for the
 # blocklist benchmark.
 test_pkgs=(chromium procps nginx-light libnginx-mod-rtmp wrk)

@@ -83,8 +83,10 @@ impl FtpsConfig {
                 .get("host")
                 .ok_or_else(|| Error::Provider("The server is required.".to_owned()))?,
             port,
+            // The provider form calls it `user`; `username` is accepted too.
             username: cfg
-                .any("username")
+                .any("user")
+                .or_else(|| cfg.any("username"))
                 .ok_or_else(|| Error::Provider("The user name is required.".to_owned()))?,
             password: cfg.secret("password").unwrap_or_default(),
             root: cfg.get("root").unwrap_or_default().trim_end_matches('/').to_owned(),

@@ -67,8 +67,10 @@ impl std::io::Write for Capped {
 impl MegaBackend {
     /// Build from a module's resolved configuration; `timeout` bounds the sign-in.
     pub(crate) fn from_resolved(cfg: &ResolvedConfig, timeout: Duration) -> Result<Self> {
+        // The provider form calls it `username` (MEGA signs in with an e-mail address).
         let email = cfg
             .any("email")
+            .or_else(|| cfg.any("username"))
             .ok_or_else(|| Error::Provider("The MEGA e-mail address is required.".to_owned()))?;
         if !email.contains('@') {
             return Err(Error::Provider(format!("\"{email}\" is not an e-mail address.")));
