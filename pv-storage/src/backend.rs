@@ -261,9 +261,15 @@ pub(crate) async fn build(
 ) -> Result<Arc<dyn Backend>> {
     match kind {
         "s3" | "gcs" | "azblob" | "b2" | "dropbox" | "onedrive" | "gdrive" | "pcloud"
-        | "webdav" | "ftp" | "sftp" | "fs" | "memory" => {
+        | "webdav" | "sftp" | "fs" | "memory" => {
             Ok(Arc::new(opendal::OpendalBackend::new(kind, cfg, layers)?))
         }
+        // Explicit FTPS on suppaftp (OpenDAL's drops the tail of large TLS uploads); plain FTP
+        // stays on OpenDAL.
+        "ftp" if ftps_implicit::wants_explicit_tls(cfg) => Ok(Arc::new(
+            ftps_implicit::FtpsImplicitBackend::explicit_from_resolved(cfg, layers.op_timeout)?,
+        )),
+        "ftp" => Ok(Arc::new(opendal::OpendalBackend::new(kind, cfg, layers)?)),
         // OpenDAL's swift service behind the Keystone v3 / Rackspace sign-in and token renewal.
         "swift" => crate::swift_auth::build_backend(cfg, layers).await,
         // Custom backends: one file each in backend/, one arm each here.

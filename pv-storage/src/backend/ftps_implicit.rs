@@ -1,8 +1,14 @@
-//! Implicit FTPS backend (TLS from the first byte, usually port 990) over `suppaftp` with rustls.
-//! OpenDAL's FTP service only speaks plain FTP and explicit FTPS (`AUTH TLS`).
+//! FTPS backend over `suppaftp` with rustls, in both flavours:
+//! - implicit FTPS (provider `ftps`, backend `ftps_implicit`): TLS from the first byte, usually
+//!   port 990 — OpenDAL's FTP service does not speak it;
+//! - explicit FTPS (provider `ftp` with `encryption` = `explicit`, or an `ftps://` endpoint):
+//!   plain connection, then `AUTH TLS`, usually port 21. OpenDAL's FTP service speaks it but
+//!   closes the TLS data connection without `close_notify`, and the server then drops the tail
+//!   of large uploads; plain FTP (`encryption` = `none`) stays on OpenDAL.
 //!
 //! Configuration (`config` / `secrets` of the module):
-//! - `host` (required), `port` (default 990), `username` (required), secret `password`;
+//! - `host` (required, or taken from `endpoint` = `ftps://host:port`), `port` (default 990
+//!   implicit, 21 explicit), `user` (or `username`, required), secret `password`;
 //! - `root` (optional): the folder under which all keys live (absolute, or relative to the
 //!   account's home folder);
 //! - `tls_insecure` (optional bool): accept any server certificate (self-signed NAS boxes) —
@@ -10,6 +16,9 @@
 //! - `tls_ca_pem` (optional): a PEM CA certificate to trust besides the public roots;
 //! - `tls_server_name` (optional): the name to check the certificate against when `host` is an
 //!   address.
+//!
+//! Trusted roots: the public web roots, the system CA bundle (or the file `SSL_CERT_FILE`
+//! names, as OpenSSL does) and `tls_ca_pem`.
 //!
 //! One control connection per operation, passive mode, binary transfers, data channels always
 //! protected (`PROT P`). Uploads stream the local file to a temporary name `.pvtmp.<name>.<n>`
@@ -38,9 +47,28 @@ use crate::error::RemoteKind;
 use crate::module::ObjectMeta;
 use crate::{Error, Key, Result};
 
-/// Settings of an implicit FTPS module.
+/// When the TLS session starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsMode {
+    /// TLS from the first byte (usually port 990).
+    Implicit,
+    /// Plain connection upgraded with `AUTH TLS` (usually port 21).
+    Explicit,
+}
+
+/// Whether a module of the `ftp` backend asks for explicit FTPS: an `ftps://` endpoint, or
+/// without an endpoint any `encryption` but `none` (explicit TLS is the field's default).
+pub(crate) fn wants_explicit_tls(cfg: &ResolvedConfig) -> bool {
+    match cfg.get("endpoint") {
+        Some(ep) => ep.to_ascii_lowercase().starts_with("ftps://"),
+        None => !cfg.get("encryption").is_some_and(|e| e.eq_ignore_ascii_case("none")),
+    }
+}
+
+/// Settings of an FTPS module.
 #[derive(Clone)]
 pub(crate) struct FtpsConfig {
+    mode: TlsMode,
     host: String,
     port: u16,
     username: String,
@@ -56,6 +84,7 @@ pub(crate) struct FtpsConfig {
 impl std::fmt::Debug for FtpsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FtpsConfig")
+            .field("mode", &self.mode)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("username", &self.username)
@@ -69,19 +98,51 @@ impl std::fmt::Debug for FtpsConfig {
 }
 
 impl FtpsConfig {
-    /// Read the settings from a module's resolved configuration; `timeout` bounds the
-    /// connection set-up.
+    /// Read the settings of an implicit FTPS module from its resolved configuration; `timeout`
+    /// bounds the connection set-up.
     pub(crate) fn from_resolved(cfg: &ResolvedConfig, timeout: Duration) -> Result<Self> {
-        let port = match cfg.get("port") {
-            None => 990,
+        Self::from_resolved_mode(cfg, timeout, TlsMode::Implicit)
+    }
+
+    /// Read the settings from a module's resolved configuration, for TLS `mode`.
+    pub(crate) fn from_resolved_mode(
+        cfg: &ResolvedConfig,
+        timeout: Duration,
+        mode: TlsMode,
+    ) -> Result<Self> {
+        // `ftps://host:port[/…]` stands in for `host` and `port` when they are not given.
+        let (ep_host, ep_port) = match cfg.get("endpoint") {
+            Some(ep) => {
+                let rest = ep.split_once("://").map(|(_, r)| r).unwrap_or(&ep);
+                let authority = rest.split('/').next().unwrap_or_default();
+                match authority.rsplit_once(':') {
+                    Some((h, p)) if !h.is_empty() && !p.contains(']') => {
+                        (Some(h.to_owned()), Some(p.to_owned()))
+                    }
+                    _ if !authority.is_empty() => (Some(authority.to_owned()), None),
+                    _ => (None, None),
+                }
+            }
+            None => (None, None),
+        };
+        let default_port = match mode {
+            TlsMode::Implicit => 990,
+            TlsMode::Explicit => 21,
+        };
+        let port = match cfg.get("port").or(ep_port) {
+            None => default_port,
             Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
                 Error::Provider(format!("The port must be a number from 1 to 65535, not \"{p}\"."))
             })?,
         };
+        let host = cfg
+            .get("host")
+            .or(ep_host)
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+            .ok_or_else(|| Error::Provider("The server is required.".to_owned()))?;
         Ok(Self {
-            host: cfg
-                .get("host")
-                .ok_or_else(|| Error::Provider("The server is required.".to_owned()))?,
+            mode,
+            host,
             port,
             // The provider form calls it `user`; `username` is accepted too.
             username: cfg
@@ -98,7 +159,7 @@ impl FtpsConfig {
     }
 }
 
-/// The implicit FTPS backend.
+/// The FTPS backend (implicit or explicit TLS).
 pub(crate) struct FtpsImplicitBackend {
     config: FtpsConfig,
     tls: Arc<rustls::ClientConfig>,
@@ -120,9 +181,15 @@ impl FtpsImplicitBackend {
         Ok(Self { config, tls, dirs: std::sync::Mutex::new(HashSet::new()) })
     }
 
-    /// Build from a module's resolved configuration.
+    /// Build an implicit FTPS backend from a module's resolved configuration.
     pub(crate) fn from_resolved(cfg: &ResolvedConfig, timeout: Duration) -> Result<Self> {
         Self::new(FtpsConfig::from_resolved(cfg, timeout)?)
+    }
+
+    /// Build an explicit FTPS (`AUTH TLS`) backend from an `ftp` module's resolved
+    /// configuration.
+    pub(crate) fn explicit_from_resolved(cfg: &ResolvedConfig, timeout: Duration) -> Result<Self> {
+        Self::new(FtpsConfig::from_resolved_mode(cfg, timeout, TlsMode::Explicit)?)
     }
 
     fn server(&self) -> String {
@@ -144,13 +211,36 @@ impl FtpsImplicitBackend {
                 AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(self.tls.clone()));
             let name =
                 self.config.tls_server_name.clone().unwrap_or_else(|| self.config.host.clone());
-            let mut ftp = ImplAsyncFtpStream::connect_secure_implicit(
-                (self.config.host.as_str(), self.config.port),
-                connector,
-                &name,
-            )
-            .await
-            .map_err(|e| self.map_err("connect", None, e))?;
+            let address = (self.config.host.as_str(), self.config.port);
+            let mut ftp = match self.config.mode {
+                TlsMode::Implicit => {
+                    ImplAsyncFtpStream::connect_secure_implicit(address, connector, &name)
+                        .await
+                        .map_err(|e| self.map_err("connect", None, e))?
+                }
+                TlsMode::Explicit => {
+                    let plain = ImplAsyncFtpStream::connect(address)
+                        .await
+                        .map_err(|e| self.map_err("connect", None, e))?;
+                    plain.into_secure(connector, &name).await.map_err(|e| match e {
+                        // AUTH TLS (or PBSZ/PROT) refused: the server has no TLS to offer.
+                        FtpError::UnexpectedResponse(r)
+                            if matches!(r.status.code(), 500 | 502 | 504 | 534 | 431) =>
+                        {
+                            remote(
+                                "connect",
+                                RemoteKind::Unreachable,
+                                false,
+                                format!(
+                                    "{server} does not offer TLS ({}): it refused AUTH TLS. Enable explicit TLS on the server, or choose no encryption only on a network you trust.",
+                                    String::from_utf8_lossy(&r.body).trim()
+                                ),
+                            )
+                        }
+                        other => self.map_err("connect", None, other),
+                    })?
+                }
+            };
             ftp.login(self.config.username.as_str(), self.config.password.as_str()).await.map_err(
                 |e| match e {
                     FtpError::UnexpectedResponse(r) if r.status == Status::NotLoggedIn => remote(
@@ -189,14 +279,24 @@ impl FtpsImplicitBackend {
         let what = key.map(|k| format!("\"{k}\"")).unwrap_or_else(|| "the server".to_owned());
         match e {
             FtpError::ConnectionError(io) => io_error(op, &server, &io),
-            FtpError::SecureError(text) => remote(
-                op,
-                RemoteKind::Unreachable,
-                false,
-                format!(
-                    "The TLS handshake with {server} failed ({text}). If the server uses a self-signed certificate, give its CA certificate or allow self-signed certificates; check too that the port speaks implicit FTPS (TLS at once, usually 990) and not plain FTP."
-                ),
-            ),
+            FtpError::SecureError(text) => {
+                let port_hint = match self.config.mode {
+                    TlsMode::Implicit => {
+                        "check too that the port speaks implicit FTPS (TLS at once, usually 990) and not plain FTP"
+                    }
+                    TlsMode::Explicit => {
+                        "check too that the port speaks FTP with AUTH TLS (usually 21) and not implicit FTPS"
+                    }
+                };
+                remote(
+                    op,
+                    RemoteKind::Unreachable,
+                    false,
+                    format!(
+                        "The TLS handshake with {server} failed ({text}). If the server uses a self-signed certificate, give its CA certificate or allow self-signed certificates; {port_hint}."
+                    ),
+                )
+            }
             FtpError::UnexpectedResponse(r) => {
                 let body = String::from_utf8_lossy(&r.body).trim().to_owned();
                 let code = r.status.code();
@@ -548,6 +648,7 @@ fn tls_config(config: &FtpsConfig) -> Result<rustls::ClientConfig> {
     }
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    add_system_roots(&mut roots);
     if let Some(pem) = &config.tls_ca_pem {
         use rustls::pki_types::pem::PemObject;
         let mut added = 0;
@@ -571,6 +672,26 @@ fn tls_config(config: &FtpsConfig) -> Result<rustls::ClientConfig> {
         }
     }
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// Add the system's CA bundle: the file `SSL_CERT_FILE` names when set (as OpenSSL does),
+/// otherwise the first of the usual distribution bundles that exists. Unreadable files and
+/// certificates rustls cannot use are skipped: the public roots are there anyway.
+fn add_system_roots(roots: &mut rustls::RootCertStore) {
+    use rustls::pki_types::pem::PemObject;
+    const BUNDLES: [&str; 4] = [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+    ];
+    let file = match std::env::var_os("SSL_CERT_FILE") {
+        Some(f) if !f.is_empty() => Some(std::path::PathBuf::from(f)),
+        _ => BUNDLES.iter().map(std::path::PathBuf::from).find(|p| p.is_file()),
+    };
+    let Some(pem) = file.and_then(|f| std::fs::read(f).ok()) else { return };
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem).filter_map(|c| c.ok());
+    roots.add_parsable_certificates(certs);
 }
 
 /// Certificate check for `tls_insecure`: the handshake signatures are still verified (so the
@@ -678,6 +799,30 @@ mod tests {
         let secrets = serde_json::json!({ "password": password });
         FtpsImplicitBackend::from_resolved(
             &ResolvedConfig::for_tests("ftps_implicit", config, secrets),
+            Duration::from_secs(20),
+        )
+        .unwrap()
+    }
+
+    /// An explicit FTPS (`AUTH TLS`) backend on the test server's explicit port.
+    fn explicit(
+        env: &std::collections::HashMap<String, String>,
+        extra: Value,
+        password: &str,
+    ) -> FtpsImplicitBackend {
+        let mut config = serde_json::json!({
+            "host": env["PV_TEST_FTP_HOST"],
+            "port": env["PV_TEST_FTPS_PORT"],
+            "user": env["PV_TEST_FTP_USER"],
+            "encryption": "explicit",
+            "tls_ca_pem": std::fs::read_to_string(&env["PV_TEST_TLS_CA"]).unwrap(),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        let secrets = serde_json::json!({ "password": password });
+        FtpsImplicitBackend::explicit_from_resolved(
+            &ResolvedConfig::for_tests("ftp", config, secrets),
             Duration::from_secs(20),
         )
         .unwrap()
@@ -825,5 +970,134 @@ mod tests {
         let err = b.check().await.unwrap_err();
         assert_eq!(err.remote_kind(), Some(RemoteKind::Unreachable), "{err}");
         assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn explicit_tls_is_chosen_unless_plain_ftp_is_asked_for() {
+        let cfg = |v: Value| ResolvedConfig::for_tests("ftp", v, serde_json::json!({}));
+        assert!(wants_explicit_tls(&cfg(serde_json::json!({ "encryption": "explicit" }))));
+        assert!(wants_explicit_tls(&cfg(serde_json::json!({ "host": "nas" }))));
+        assert!(!wants_explicit_tls(&cfg(serde_json::json!({ "encryption": "none" }))));
+        assert!(wants_explicit_tls(&cfg(serde_json::json!({ "endpoint": "FTPS://nas:21" }))));
+        assert!(!wants_explicit_tls(&cfg(serde_json::json!({ "endpoint": "ftp://nas:21" }))));
+
+        // Host and port come from the endpoint when the fields are absent; 21 by default.
+        let c = FtpsConfig::from_resolved_mode(
+            &cfg(serde_json::json!({ "endpoint": "ftps://nas.lan:2121/x", "user": "u" })),
+            Duration::from_secs(1),
+            TlsMode::Explicit,
+        )
+        .unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("nas.lan", 2121));
+        let c = FtpsConfig::from_resolved_mode(
+            &cfg(serde_json::json!({ "endpoint": "ftps://[::1]", "user": "u" })),
+            Duration::from_secs(1),
+            TlsMode::Explicit,
+        )
+        .unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("::1", 21));
+        let c = FtpsConfig::from_resolved(
+            &cfg(serde_json::json!({ "host": "nas", "user": "u" })),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!((c.mode, c.port), (TlsMode::Implicit, 990));
+        let err = FtpsConfig::from_resolved_mode(
+            &cfg(serde_json::json!({ "user": "u" })),
+            Duration::from_secs(1),
+            TlsMode::Explicit,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("server is required"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn ftps_explicit_large_file_round_trip() {
+        let Some(env) = test_servers_env() else { return };
+        let root = root();
+        let b = explicit(&env, serde_json::json!({ "root": root }), &env["PV_TEST_FTP_PASS"]);
+        b.check().await.unwrap();
+        let local = tempfile::tempdir().unwrap();
+        // Past the size OpenDAL's explicit FTPS used to cut short (24 MiB arrived as ~22 MB).
+        let size = 30 * 1024 * 1024 + 77;
+        let mut data = vec![0u8; size];
+        let mut x: u32 = 0x1234_5679;
+        for byte in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *byte = x as u8;
+        }
+        let src = local.path().join("big");
+        std::fs::write(&src, &data).unwrap();
+        let key = "cam/2026/big.mp4".to_owned();
+        put(&b, &key, &src).await.unwrap();
+        assert_eq!(b.stat(&key).await.unwrap().unwrap().size, size as u64);
+        assert_eq!(
+            b.read(&key, Some(25_000_000..25_000_100)).await.unwrap(),
+            &data[25_000_000..25_000_100]
+        );
+        let back = b.read(&key, None).await.unwrap();
+        assert!(back == data, "content differs after a round trip");
+        assert_eq!(b.list("cam/").await.unwrap().len(), 1, "no temporary files are left behind");
+        b.delete(&key).await.unwrap();
+        assert_eq!(b.stat(&key).await.unwrap(), None);
+        let _ = std::fs::remove_dir_all(
+            std::path::Path::new(&env["PV_STORAGE_DIR"]).join("ftp/data").join(&root),
+        );
+    }
+
+    #[tokio::test]
+    async fn ftps_explicit_errors_are_sentences_without_secrets() {
+        let Some(env) = test_servers_env() else { return };
+        let wrong = "Wrong-Secret-456";
+        let err = explicit(&env, serde_json::json!({}), wrong).check().await.unwrap_err();
+        assert_eq!(err.remote_kind(), Some(RemoteKind::Auth), "{err}");
+        assert!(!err.to_string().contains(wrong), "{err}");
+
+        // The test CA is needed: without it the chain is refused, with a hint.
+        let b = explicit(&env, serde_json::json!({ "tls_ca_pem": "" }), &env["PV_TEST_FTP_PASS"]);
+        if std::env::var_os("SSL_CERT_FILE").is_none() {
+            let err = b.check().await.unwrap_err();
+            assert_eq!(err.remote_kind(), Some(RemoteKind::Unreachable), "{err}");
+            assert!(err.to_string().contains("self-signed"), "{err}");
+            assert!(err.to_string().contains("AUTH TLS"), "{err}");
+        }
+
+        // A plain-FTP-only port refuses AUTH TLS: said so, not a raw status code.
+        let b = explicit(
+            &env,
+            serde_json::json!({ "port": env["PV_TEST_FTP_PORT"] }),
+            &env["PV_TEST_FTP_PASS"],
+        );
+        let err = b.check().await.unwrap_err();
+        assert_eq!(err.remote_kind(), Some(RemoteKind::Unreachable), "{err}");
+        assert!(err.to_string().contains("does not offer TLS"), "{err}");
+
+        // The implicit port speaks TLS at once: the plain greeting never comes.
+        let mut b = explicit(
+            &env,
+            serde_json::json!({ "port": env["PV_TEST_FTPS_IMPLICIT_PORT"] }),
+            &env["PV_TEST_FTP_PASS"],
+        );
+        b.config.timeout = Duration::from_secs(3);
+        let err = b.check().await.unwrap_err();
+        assert!(
+            matches!(err.remote_kind(), Some(RemoteKind::Unreachable | RemoteKind::Timeout)),
+            "{err}"
+        );
+
+        // Read-only account: the write is refused as a permission problem.
+        let ro = explicit(
+            &env,
+            serde_json::json!({ "user": env["PV_TEST_FTP_RO_USER"], "root": root() }),
+            &env["PV_TEST_FTP_RO_PASS"],
+        );
+        let local = tempfile::tempdir().unwrap();
+        std::fs::write(local.path().join("x"), b"x").unwrap();
+        let err = put(&ro, "x.mp4", &local.path().join("x")).await.unwrap_err();
+        assert_eq!(err.remote_kind(), Some(RemoteKind::Permission), "{err}");
+        assert!(!format!("{ro:?}").contains(&env["PV_TEST_FTP_RO_PASS"]));
+        assert!(ro.target().starts_with("ftps://"), "{}", ro.target());
     }
 }

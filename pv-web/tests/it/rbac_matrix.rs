@@ -99,6 +99,12 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::GET, "/storage/modules/999/logs", json!(null), "ATU"),
         (M::GET, "/storage/modules/999/streams", json!(null), "ATU"),
         (M::GET, "/storage/queue", json!(null), "ATU"),
+        (
+            M::POST,
+            "/storage/oauth/start",
+            json!({ "provider": "no-such-provider", "client_id": "x", "redirect_uri": "http://localhost/storage/oauth/callback" }),
+            "A",
+        ),
         (M::GET, "/cameras", json!(null), "AMTUH"),
         (
             M::POST,
