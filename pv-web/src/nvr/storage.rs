@@ -671,14 +671,16 @@ impl StorageService {
     /// gone: its row goes too.
     async fn forget_if_gone(&self, segment_id: i64) {
         let db = &self.dbs.records;
-        let Ok(seg) = pv_core::recordings::get_segment(db, pv_core::ids::SegmentId(segment_id)).await
+        let Ok(seg) =
+            pv_core::recordings::get_segment(db, pv_core::ids::SegmentId(segment_id)).await
         else {
             return;
         };
         if seg.local_deleted_at.is_some()
             && store::remote_copies(db, segment_id).await.is_ok_and(|c| c.is_empty())
         {
-            let _ = pv_core::recordings::delete_segment(db, pv_core::ids::SegmentId(segment_id)).await;
+            let _ =
+                pv_core::recordings::delete_segment(db, pv_core::ids::SegmentId(segment_id)).await;
         }
     }
 

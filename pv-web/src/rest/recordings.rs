@@ -361,9 +361,12 @@ impl RecordingsApi {
             }
         })?;
         // The local file, or a copy fetched from a storage module once retention removed it.
-        let path = state.nvr().storage().segment_file(&seg).await.unwrap_or_else(|| {
-            state.nvr().data_dir().join(&seg.path)
-        });
+        let path = state
+            .nvr()
+            .storage()
+            .segment_file(&seg)
+            .await
+            .unwrap_or_else(|| state.nvr().data_dir().join(&seg.path));
         let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
             tracing::error!(path = %path.display(), error = %e, "indexed segment cannot be opened");
             ApiError::new(
