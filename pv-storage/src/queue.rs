@@ -643,7 +643,12 @@ impl Inner {
             Level::Info,
             "upload_start",
             Some(&job),
-            format!("uploading {} to {name} as {key}", job.path.display()),
+            // The file's name only: the server's directories are nobody's business in a log
+            // that is shown in the UI and exported.
+            format!(
+                "uploading {} to {name} as {key}",
+                job.path.file_name().map_or_else(|| "the segment".into(), |f| f.to_string_lossy())
+            ),
         );
         let result = {
             let _active = Active::start(&route.active);

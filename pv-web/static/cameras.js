@@ -384,7 +384,7 @@
       const hint = document.createElement("p");
       hint.className = "hint";
       hint.id = "st-targets-hint";
-      hint.textContent = "Where copies of this camera's segments are uploaded. Each segment goes to the first healthy module of the list; the next one takes over when it fails.";
+      hint.textContent = "Where copies of this camera's segments are uploaded. Each segment goes to the first healthy module of the list that uploads everything; the next one takes over when it fails. Modules set to only motion make a second list of their own, so segments with motion get one more copy there.";
       const list = document.createElement("ul");
       list.className = "st-targets";
       list.id = "st-targets";
