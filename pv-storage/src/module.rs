@@ -267,6 +267,18 @@ impl StorageModule {
 
     /// The key a segment goes to.
     pub fn key_for(&self, ctx: &KeyContext) -> Result<Key> {
+        // `{provider}` and `{module}` left empty by the caller are this module's own, so a job
+        // that fails over to another module is named after the module that holds it.
+        if ctx.provider.is_empty() || ctx.module.is_empty() {
+            let mut own = ctx.clone();
+            if own.provider.is_empty() {
+                own.provider = self.provider_id().to_owned();
+            }
+            if own.module.is_empty() {
+                own.module = self.name().to_owned();
+            }
+            return self.inner.settings.key_template.render(&own);
+        }
         self.inner.settings.key_template.render(ctx)
     }
 

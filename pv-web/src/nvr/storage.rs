@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
@@ -308,8 +308,6 @@ pub struct StorageService {
     queue: Arc<UploadQueue>,
     /// Connected modules by id.
     modules: Mutex<HashMap<i64, StorageModule>>,
-    /// Provider and module name by module id, for the queue's key templates.
-    names: Arc<RwLock<HashMap<i64, (String, String)>>>,
     /// Remote copies being fetched for playback, one download at a time.
     fetching: tokio::sync::Mutex<()>,
     /// [`StorageService::start`] ran.
@@ -362,7 +360,6 @@ struct DbJobs {
     dbs: Databases,
     data_dir: PathBuf,
     clock: Arc<dyn Clock>,
-    modules: Arc<RwLock<HashMap<i64, (String, String)>>>,
 }
 
 #[async_trait::async_trait]
@@ -375,11 +372,6 @@ impl JobStore for DbJobs {
             .map_err(|e| pv_storage::Error::Provider(e.to_string()))?;
         let mut jobs = Vec::with_capacity(due.len());
         for d in due {
-            let names = self.modules.read().map(|m| m.clone()).unwrap_or_default();
-            let (provider, module) = names
-                .get(&d.job.module_id)
-                .cloned()
-                .unwrap_or_else(|| (String::new(), String::new()));
             let seg = &d.segment;
             let ext = Path::new(&seg.path)
                 .extension()
@@ -387,9 +379,10 @@ impl JobStore for DbJobs {
             jobs.push(Job {
                 id: d.job.id,
                 path: self.data_dir.join(&seg.path),
+                // Provider and module names are filled in by the module the job goes to.
                 ctx: KeyContext {
-                    provider,
-                    module,
+                    provider: String::new(),
+                    module: String::new(),
                     camera: d.camera_name.clone(),
                     camera_id: seg.camera_id,
                     segment: stream_id(seg),
@@ -463,13 +456,7 @@ impl StorageService {
         for n in &notices {
             tracing::warn!(folder = %n.folder, reason = %n.message, "storage provider folder skipped");
         }
-        let names = Arc::new(RwLock::new(HashMap::new()));
-        let jobs = DbJobs {
-            dbs: dbs.clone(),
-            data_dir: data_dir.clone(),
-            clock: clock.clone(),
-            modules: names.clone(),
-        };
+        let jobs = DbJobs { dbs: dbs.clone(), data_dir: data_dir.clone(), clock: clock.clone() };
         let queue = Arc::new(UploadQueue::new(Arc::new(jobs), queue_config(&config)));
         Arc::new(Self {
             dbs,
@@ -479,7 +466,6 @@ impl StorageService {
             registry: Arc::new(registry),
             notices,
             queue,
-            names,
             modules: Mutex::new(HashMap::new()),
             fetching: tokio::sync::Mutex::new(()),
             started: std::sync::atomic::AtomicBool::new(false),
@@ -770,9 +756,6 @@ impl StorageService {
         match connected {
             Ok(module) => {
                 self.queue.set_module(row.id, module.clone(), row.enabled && !row.draining);
-                if let Ok(mut n) = self.names.write() {
-                    n.insert(row.id, (row.provider_key.clone(), row.name.clone()));
-                }
                 if let Ok(mut m) = self.modules.lock() {
                     m.insert(row.id, module);
                 }
@@ -1263,7 +1246,7 @@ impl StorageService {
             last_write_at: row.last_write_at,
             last_ok_at: row.last_ok_at,
             last_error: row.last_error.clone(),
-            last_test_at: row.last_test_ok_at,
+            last_test_at: row.last_test_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -1303,8 +1286,9 @@ impl StorageService {
         let counts = store::queue_summary(db, Some(id), now).await?;
         Ok(HealthView {
             status: self.status_of(&row).to_owned(),
-            last_test_at: row.last_test_ok_at.or(row.updated_at.into()),
-            last_test_ok: Some(row.last_test_error.is_none()),
+            last_test_at: row.last_test_at,
+            // The last test passed when it is also the last passing one.
+            last_test_ok: row.last_test_at.map(|t| row.last_test_ok_at == Some(t)),
             last_test_error: row.last_test_error.clone(),
             last_write_at: s.last_write_at,
             last_ok_at: s.last_ok_at,
