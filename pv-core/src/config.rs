@@ -60,6 +60,9 @@ pub struct Config {
     /// Uploads of footage to storage modules.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// Face recognition.
+    #[serde(default)]
+    pub faces: FacesConfig,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             live: LiveConfig::default(),
             storage: StorageConfig::default(),
+            faces: FacesConfig::default(),
         }
     }
 }
@@ -357,6 +361,59 @@ impl Default for StorageConfig {
     }
 }
 
+/// `[faces]`: face recognition on uploaded images and on live camera frames while motion is
+/// going on. The models are ONNX files (`pentavision faces fetch-models` fetches the default
+/// ones); a missing or unusable model disables face features with a message, nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FacesConfig {
+    /// Face recognition on or off. Default on.
+    pub enabled: bool,
+    /// Where the model files are. Default `DATA_DIR/models`.
+    pub model_dir: Option<PathBuf>,
+    /// The face detector: `blazeface_front` (default; faces near the camera),
+    /// `blazeface_back` (smaller, farther faces; slower) or `ultraface`.
+    pub detector: String,
+    /// The detector's model file (a name in `model_dir` or a path). Default: the file the
+    /// chosen detector's default model has.
+    pub detector_model: Option<PathBuf>,
+    /// The embedding model file (a name in `model_dir` or a path). Default `fr_feature.onnx`.
+    pub embedder_model: Option<PathBuf>,
+    /// Cosine similarity at or above which a face matches an enrolled person (0..1).
+    /// Default 0.45, from the measured separation of the default models.
+    pub threshold: f32,
+    /// Frames per second analysed on a camera while motion is going on. Default 2.
+    pub live_fps: u32,
+    /// Frames analysed at the same time over all cameras; frames arriving while every worker is
+    /// busy are dropped, never queued. Default 1.
+    pub workers: usize,
+    /// Days face events of unknown people (and their crops) are kept. Default 30.
+    pub keep_unknown_days: u32,
+}
+
+impl Default for FacesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            model_dir: None,
+            detector: "blazeface_front".into(),
+            detector_model: None,
+            embedder_model: None,
+            threshold: 0.45,
+            live_fps: 2,
+            workers: 1,
+            keep_unknown_days: 30,
+        }
+    }
+}
+
+impl FacesConfig {
+    /// The model directory: `model_dir`, else `DATA_DIR/models`.
+    pub fn model_dir(&self, data_dir: &Path) -> PathBuf {
+        self.model_dir.clone().unwrap_or_else(|| data_dir.join("models"))
+    }
+}
+
 /// `[services]`: the systemd units the admin Services page shows and may restart. Nothing
 /// else can be restarted from PentaVision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -562,6 +619,22 @@ impl Config {
             return Err(Error::Config(format!(
                 "server.public_origin: {origin:?} must start with http:// or https://"
             )));
+        }
+        let faces = &self.faces;
+        if !["blazeface_front", "blazeface_back", "ultraface"].contains(&faces.detector.as_str()) {
+            return Err(Error::Config(format!(
+                "faces.detector: {:?} is not a known detector (blazeface_front, blazeface_back or ultraface)",
+                faces.detector
+            )));
+        }
+        if !(faces.threshold.is_finite() && (0.0..=1.0).contains(&faces.threshold)) {
+            return Err(Error::Config("faces.threshold must be between 0 and 1".into()));
+        }
+        if !(1..=15).contains(&faces.live_fps) {
+            return Err(Error::Config("faces.live_fps must be between 1 and 15".into()));
+        }
+        if !(1..=64).contains(&faces.workers) {
+            return Err(Error::Config("faces.workers must be between 1 and 64".into()));
         }
         if self.graphql.max_depth == 0 || self.graphql.max_complexity == 0 {
             return Err(Error::Config(

@@ -2,12 +2,16 @@
 //!
 //! ```text
 //! cargo run -p pv-media --features testkit --example testcam -- [moving|static|h265|aac|garbage|burst|sub|clock] [PORT]
+//! cargo run -p pv-media --features testkit --example testcam -- picture PATH [PORT]
 //! ```
 //!
 //! `clock` serves a live-encoded camera that stamps the time into its picture
-//! (`pv_media::testcam::clock`), for glass-to-glass latency measurements.
+//! (`pv_media::testcam::clock`), for glass-to-glass latency measurements. `picture` serves a
+//! JPEG or PNG file drifting slowly sideways on grey (`pv_media::testcam::picture`), e.g. a face
+//! for face recognition.
 
 use std::io::Read;
+use std::path::PathBuf;
 
 use pv_media::testcam::{Clip, TestCamera, TestCameraOptions};
 
@@ -16,6 +20,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let name = args.next();
     if name.as_deref() == Some("clock") {
         let cam = pv_media::testcam::clock::ClockCamera::start()?;
+        println!("{}", cam.url());
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        return Ok(());
+    }
+    if name.as_deref() == Some("picture") {
+        let path: PathBuf = args.next().ok_or("usage: testcam picture PATH [PORT]")?.into();
+        let port = args.next().map(|p| p.parse()).transpose()?.unwrap_or(0);
+        let options = TestCameraOptions { port, ..Default::default() };
+        let cam = TestCamera::start_picture(&path, options)?;
         println!("{}", cam.url());
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
         return Ok(());

@@ -34,6 +34,8 @@
 //! - [`watch`]: a supervised motion watcher per camera ([`watch::MotionWatcher`]): the sub
 //!   stream decoded at a low rate and resolution, motion start/end events with hysteresis.
 //!   Motion-mode recorders run one and keep the main stream's pre-roll in memory.
+//! - [`frames`]: decoded RGB frames of a tap at a low rate and size, each with its wall-clock
+//!   time ([`frames::FrameSampler`]), for analysis that needs pixels (faces).
 //! - [`motion`]: motion detection on luma frames (blur, running-average background, per-zone
 //!   thresholds and masks, lighting-change rejection), plain Rust.
 //! - [`mp4`]: a small reader for the MP4 boxes the recorder writes (completeness, codec,
@@ -70,6 +72,7 @@
 pub mod error;
 pub mod export;
 pub mod fmp4;
+pub mod frames;
 pub mod hls;
 pub mod layout;
 pub mod live;

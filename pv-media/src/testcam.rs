@@ -6,6 +6,8 @@
 //! camera in real time, so a camera costs no encoder and a few per cent of a core however many
 //! clients read it. [`TestCamera::stop`] closes the port and every client connection (the
 //! camera disappears); [`TestCamera::restart`] brings it back on the same port.
+//! [`TestCamera::start_picture`] serves a picture file instead ([`picture`]): a still JPEG or
+//! PNG drifting slowly sideways on a grey background, for tests that need a real face.
 //!
 //! ```no_run
 //! # fn main() -> pv_media::Result<()> {
@@ -19,8 +21,10 @@
 
 pub mod clip;
 pub mod clock;
+pub mod picture;
 pub mod rtmp;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -54,6 +58,7 @@ pub struct TestCameraOptions {
 #[derive(Debug)]
 pub struct TestCamera {
     clip: Clip,
+    picture: Option<PathBuf>,
     data: Arc<ClipData>,
     options: TestCameraOptions,
     port: u16,
@@ -80,7 +85,26 @@ impl TestCamera {
     pub fn start_with(clip: Clip, options: TestCameraOptions) -> Result<TestCamera> {
         crate::init()?;
         let data = clip::load(clip)?;
-        let mut cam = TestCamera { clip, data, port: options.port, options, running: None };
+        let mut cam =
+            TestCamera { clip, picture: None, data, port: options.port, options, running: None };
+        cam.restart()?;
+        Ok(cam)
+    }
+
+    /// Serve the picture file `picture` (JPEG or PNG) as [`Clip::Picture`]: scaled to fit a
+    /// 1280x720 frame on grey, drifting slowly sideways (see [`picture`]). The clip is encoded
+    /// once per picture content and cached like the others.
+    pub fn start_picture(picture: &Path, options: TestCameraOptions) -> Result<TestCamera> {
+        crate::init()?;
+        let data = picture::load(picture)?;
+        let mut cam = TestCamera {
+            clip: Clip::Picture,
+            picture: Some(picture.to_path_buf()),
+            data,
+            port: options.port,
+            options,
+            running: None,
+        };
         cam.restart()?;
         Ok(cam)
     }
@@ -106,6 +130,11 @@ impl TestCamera {
     /// The clip served.
     pub fn clip(&self) -> Clip {
         self.clip
+    }
+
+    /// The picture file served by a [`TestCamera::start_picture`] camera.
+    pub fn picture(&self) -> Option<&Path> {
+        self.picture.as_deref()
     }
 
     /// RTSP sessions open now (one per client that set the stream up).

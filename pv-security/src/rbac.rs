@@ -42,8 +42,10 @@
 //!
 //! # Built-in roles
 //!
-//! Seeded by the users-database migration `m20261123_000003_seed_roles` (see [`BuiltInRole`]);
-//! `all` means every permission of the category.
+//! Seeded by the users-database migration `m20261123_000003_seed_roles` (see [`BuiltInRole`]),
+//! as changed by later migrations (`m20261205_000001_faces_permissions` replaced `faces.manage`
+//! by `faces.enroll` and `faces.delete`, for every role and API token that had it); `all`
+//! means every permission of the category.
 //!
 //! | Role | Scope | System | Cameras | Alarms | Automation |
 //! |---|---|---|---|---|---|
@@ -51,7 +53,7 @@
 //! | Property Manager | global | system.view, users.view, audit.view, properties.view, properties.manage | all | all | all |
 //! | Technician | global | system.view, services.restart, properties.view, storage.view | cameras.view, cameras.live, cameras.manage, cameras.ptz | alarms.view, alarms.diagnostics | automation.view |
 //! | Auditor | global | system.view, users.view, audit.view, audit.export, security.view, properties.view, storage.view | cameras.view | alarms.view | automation.view |
-//! | Homeowner | property | users.view, users.manage, audit.view, properties.view, properties.manage, faces.view, faces.manage | all | all | all |
+//! | Homeowner | property | users.view, users.manage, audit.view, properties.view, properties.manage, faces.view, faces.enroll, faces.delete | all | all | all |
 //! | Adult Resident | property | users.view, properties.view, faces.view | cameras.view, cameras.live, cameras.playback, cameras.export, cameras.ptz | alarms.view, alarms.arm, alarms.disarm, alarms.silence, alarms.acknowledge, alarms.bypass | automation.view, automation.run, automation.locks, automation.garage, automation.hvac, automation.lighting, automation.intercom |
 //! | Child Resident | property | properties.view | cameras.view, cameras.live | alarms.view, alarms.arm, alarms.disarm | automation.view, automation.lighting, automation.intercom |
 //! | Guest | property | properties.view | — | alarms.view, alarms.arm, alarms.disarm | automation.view, automation.locks, automation.hvac, automation.lighting, automation.intercom |

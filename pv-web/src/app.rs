@@ -6,6 +6,7 @@
 //! | `/audit`, `/ip-rules` | audit log; Block / Allow (IP rules) |
 //! | `/services` | the allow-listed system services; restart |
 //! | `/users` | users: add, suspend, make or remove administrators |
+//! | `/faces` | face recognition: enrolled people, unknown faces, try a photo |
 //! | `/login`, `/enrol`, `/account/security` | sign-in; the enrolment wizard; the caller's passkeys, sessions, authenticator app and API tokens |
 //! | `/static/:file` | embedded assets |
 //! | `/api/v1/…` | REST (poem-openapi) |
@@ -46,6 +47,7 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/recordings", get(ui::recordings))
         .at("/storage", get(ui::storage))
         .at("/storage/oauth/callback", get(ui::oauth::callback))
+        .at("/faces", get(ui::faces))
         .at("/audit", get(ui::audit))
         .at("/ip-rules", get(ui::ip_rules))
         .at("/services", get(ui::services))
@@ -85,8 +87,9 @@ pub fn build(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
 
 /// CSRF defence for every state-changing request (anything but GET/HEAD/OPTIONS): a request a
 /// browser sends from another site carries an `Origin` that differs from our `Host`, and is
-/// refused; bodies must be JSON (a cross-site form or `text/plain` post cannot be), which
-/// forces browsers into a CORS preflight we never grant.
+/// refused; bodies must be JSON (a cross-site form or `text/plain` post cannot be), or a
+/// JPEG/PNG picture sent to `/api/v1/faces/…`, which forces browsers into a CORS preflight we
+/// never grant.
 async fn same_origin_writes<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     use poem::http::Method;
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -115,7 +118,14 @@ async fn same_origin_writes<E: Endpoint>(next: E, req: Request) -> poem::Result<
             let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
             ct == "application/sdp" || ct == "application/trickle-ice-sdpfrag"
         });
-    if has_body && !json && !whep {
+    // Face pictures are sent as they are; like JSON, `image/*` is no type a cross-site form can
+    // send, so browsers still need the preflight we never grant.
+    let face_image = req.uri().path().starts_with("/api/v1/faces/")
+        && req.content_type().is_some_and(|ct| {
+            let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            ct == "image/jpeg" || ct == "image/png"
+        });
+    if has_body && !json && !whep && !face_image {
         return Ok(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "request bodies must be JSON (Content-Type: application/json)",

@@ -37,6 +37,7 @@ const PROTECTED_PREFIXES: &[&str] = &[
     "/services",
     "/cameras",
     "/storage",
+    "/faces",
 ];
 
 /// Routes that need a token for exactly these methods.
@@ -158,6 +159,11 @@ mod tests {
         yes(Method::PUT, "/api/v1/security/country-policy");
         yes(Method::POST, "/api/v1/services/recorder/restart");
         yes(Method::PUT, "/api/v1/auth/pin");
+        yes(Method::POST, "/api/v1/faces/identities");
+        yes(Method::POST, "/api/v1/faces/identities/3/images");
+        yes(Method::DELETE, "/api/v1/faces/embeddings/3");
+        yes(Method::POST, "/api/v1/faces/events/3/label");
+        no(Method::GET, "/api/v1/faces/events");
         no(Method::GET, "/api/v1/users");
         no(Method::POST, "/api/v1/auth/pin/verify");
         no(Method::POST, "/api/v1/auth/login");

@@ -9,6 +9,8 @@
 //! - [`auth`]: who is signed in ([`auth::Principal`]) and the guards of every operation.
 //! - [`csrf`]: per-page CSRF tokens required on sensitive writes from browser sessions.
 //! - [`limit`]: per-client rate limits (sign-in endpoints).
+//! - [`faces`]: face recognition: the engine, the enrolled gallery, face events and live
+//!   analysis of cameras with motion.
 //! - [`nvr`]: the recording service: a pv-media recorder per camera, wired to the records
 //!   database (segment rows, gaps, status, recovery, retention, `pentavision check`).
 //! - [`app`]: [`app::build`] composes every route and middleware into one endpoint.
@@ -44,6 +46,7 @@ pub mod auth;
 pub mod blocklist;
 pub mod client;
 pub mod csrf;
+pub mod faces;
 pub mod graphql;
 pub mod limit;
 pub mod live;

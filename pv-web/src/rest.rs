@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod cameras;
 pub mod error;
+pub mod faces;
 pub mod live;
 pub mod pin;
 pub mod recordings;
@@ -35,6 +36,9 @@ pub enum ApiTags {
     Recordings,
     /// Storage modules: where copies of footage go, their health, logs and the upload queue.
     Storage,
+    /// Face recognition: enrolled people and their face images, recognising uploaded
+    /// pictures, face events seen on cameras.
+    Faces,
 }
 
 /// The OpenAPI service with every operation of `/api/v1`.
@@ -49,6 +53,7 @@ pub type ApiService = OpenApiService<
         recordings::RecordingsApi,
         services::ServicesApi,
         storage::StorageApi,
+        faces::FacesApi,
     ),
     (),
 >;
@@ -66,6 +71,7 @@ pub fn service() -> ApiService {
             recordings::RecordingsApi,
             services::ServicesApi,
             storage::StorageApi,
+            faces::FacesApi,
         ),
         "PentaVision API",
         pv_core::VERSION,

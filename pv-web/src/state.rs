@@ -29,6 +29,7 @@ struct Inner {
     auth_limiter: crate::limit::PerClientLimiter,
     nvr: crate::nvr::Nvr,
     live: crate::live::Live,
+    faces: crate::faces::FaceService,
 }
 
 impl std::fmt::Debug for AppState {
@@ -64,6 +65,14 @@ impl AppState {
             audit.clone(),
             config.storage.clone(),
         );
+        let faces = crate::faces::FaceService::start(
+            dbs.clone(),
+            key.clone(),
+            clock.clone(),
+            config.faces.clone(),
+            &config.data_dir,
+        )
+        .await;
         let live = crate::live::Live::new(
             config.live.clone(),
             config.server.listen.ip(),
@@ -85,6 +94,7 @@ impl AppState {
                 auth_limiter,
                 nvr,
                 live,
+                faces,
             }),
         })
     }
@@ -172,6 +182,11 @@ impl AppState {
     /// The recording service (recorders start with [`crate::nvr::Nvr::start_all`]).
     pub fn nvr(&self) -> &crate::nvr::Nvr {
         &self.inner.nvr
+    }
+
+    /// Face recognition: the engine, the gallery, face events and the live runtime.
+    pub fn faces(&self) -> &crate::faces::FaceService {
+        &self.inner.faces
     }
 
     /// The GraphQL API.

@@ -112,6 +112,21 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../static/storage.css"),
     },
     Asset {
+        name: "faces.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/faces.js"),
+    },
+    Asset {
+        name: "faces.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../static/faces.css"),
+    },
+    Asset {
+        name: "face-overlay.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../static/face-overlay.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../static/favicon.svg"),
@@ -284,6 +299,19 @@ fn page_json(value: serde_json::Value) -> String {
     value.to_string().replace('<', "\\u003c")
 }
 
+/// Whether the caller sees face boxes over video: face recognition works and they hold
+/// `faces.view` (pages then open the face event feed; otherwise they never ask).
+async fn faces_overlay(state: &AppState, principal: &Principal) -> bool {
+    rbac::authorize(
+        &principal.subject,
+        Permission::FacesView,
+        &rbac::Resource::Global,
+        state.clock().now(),
+    )
+    .is_ok()
+        && state.faces().status().await.is_ok_and(|s| s.enabled)
+}
+
 /// `GET /cameras`: the camera list with live status; add, enable/disable and delete for those
 /// who may manage cameras.
 #[handler]
@@ -337,7 +365,10 @@ pub async fn recordings(state: Data<&AppState>, req: &Request) -> Response {
         active: "recordings",
         version: pv_core::VERSION,
         username: principal.user.username.clone(),
-        page_json: page_json(serde_json::json!({ "can_export": can_export })),
+        page_json: page_json(serde_json::json!({
+            "can_export": can_export,
+            "faces": faces_overlay(&state, &principal).await,
+        })),
         toasts_json: "[]".into(),
     })
 }
@@ -379,6 +410,7 @@ pub async fn live(state: Data<&AppState>, req: &Request) -> Response {
         username: principal.user.username.clone(),
         page_json: page_json(serde_json::json!({
             "csrf": crate::csrf::page_tokens(&state, &principal, &["/cameras/{id}/whep"]),
+            "faces": faces_overlay(&state, &principal).await,
         })),
         toasts_json: "[]".into(),
     })
@@ -414,6 +446,7 @@ pub async fn camera_live(state: Data<&AppState>, req: &Request, Path(id): Path<i
             "name": cam.name,
             "can_manage": can_manage,
             "can_playback": can_playback,
+            "faces": faces_overlay(&state, &principal).await,
             "csrf": crate::csrf::page_tokens(
                 &state,
                 &principal,
@@ -658,6 +691,61 @@ pub async fn storage(state: Data<&AppState>, req: &Request) -> Response {
         username: principal.user.username.clone(),
         can_manage,
         page_json: page_json(serde_json::json!({ "can_manage": can_manage, "csrf": csrf })),
+        toasts_json: "[]".into(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "faces.html")]
+struct FacesPage {
+    title: &'static str,
+    active: &'static str,
+    version: &'static str,
+    username: String,
+    can_enroll: bool,
+    page_json: String,
+    toasts_json: String,
+}
+
+/// `GET /faces`: face recognition — its status (and why it is off), the enrolled people with
+/// their face images, recent unknown faces to name, and a photo to try (`faces.view`); add
+/// people and images, opt-out and naming for those with `faces.enroll`, deleting for those with
+/// `faces.delete` (the page carries their CSRF tokens). The page's script talks to
+/// `/api/v1/faces/`.
+#[handler]
+pub async fn faces(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match global_page_guard(&state, req, Permission::FacesView) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let now = state.clock().now();
+    let may = |key: &str| {
+        Permission::from_key(key).is_some_and(|p| {
+            rbac::authorize(&principal.subject, p, &rbac::Resource::Global, now).is_ok()
+        })
+    };
+    let (can_enroll, can_delete) = (may("faces.enroll"), may("faces.delete"));
+    let routes = [
+        "/faces/identities",
+        "/faces/identities/{id}",
+        "/faces/identities/{id}/images",
+        "/faces/embeddings/{id}",
+        "/faces/recognize",
+        "/faces/events/{id}/label",
+    ];
+    let csrf = crate::csrf::page_tokens(&state, &principal, &routes);
+    render(&FacesPage {
+        title: "Faces",
+        active: "faces",
+        version: pv_core::VERSION,
+        username: principal.user.username.clone(),
+        can_enroll,
+        page_json: page_json(serde_json::json!({
+            "can_enroll": can_enroll,
+            "can_delete": can_delete,
+            "can_list_users": may("users.view"),
+            "csrf": csrf,
+        })),
         toasts_json: "[]".into(),
     })
 }

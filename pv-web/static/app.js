@@ -301,8 +301,25 @@
     }).observe(document.getElementById("main") || document.body, { childList: true, subtree: true });
   });
 
+  /** Navigation links shown only to holders of a permission (`data-needs`, hidden until the
+   * signed-in user's permissions say so). */
+  async function revealNeeded() {
+    const links = document.querySelectorAll("#main-nav [data-needs][hidden]");
+    if (!links.length) return;
+    try {
+      const r = await fetch("/api/v1/auth/me", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!r.ok) return;
+      const me = await r.json();
+      const held = new Set(me.permissions || []);
+      (me.properties || []).forEach(function (g) { (g.permissions || []).forEach(function (p) { held.add(p); }); });
+      links.forEach(function (a) { if (held.has(a.dataset.needs)) a.hidden = false; });
+    } catch (_) { /* offline: the links stay hidden */ }
+  }
+  document.addEventListener("DOMContentLoaded", revealNeeded);
+
   window.pv = {
     toast: toast, api: api, page: pageData, formatTime: formatTime, timeZone: TIME_ZONE,
-    humanMessage: humanMessage,
+    humanMessage: humanMessage, csrfToken: function (url) { return csrfToken(routeOf(url)); },
+    errorMessage: errorMessage,
   };
 })();

@@ -250,6 +250,7 @@
     if ("ResizeObserver" in window) new ResizeObserver(drawZones).observe(box);
     player.video.addEventListener("loadedmetadata", drawZones);
     player.video.addEventListener("resize", drawZones);
+    if (page.faces && window.pv.faceOverlay) window.pv.faceOverlay.watch(player, id);
 
     document.getElementById("zones-toggle").addEventListener("change", toggleZones);
     document.querySelectorAll("[data-action=snapshot]").forEach(function (b) { b.addEventListener("click", snapshot); });

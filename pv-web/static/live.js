@@ -88,6 +88,7 @@
       name: cam.name,
     });
     const entry = { el: tile, player: player, cam: cam, offscreen: null };
+    if (window.pv.page.faces && window.pv.faceOverlay) entry.faces = window.pv.faceOverlay.watch(player, cam.id);
     update(entry, cam);
     return entry;
   }
@@ -114,6 +115,7 @@
     if (!entry) return;
     if (observer) observer.unobserve(entry.el);
     if (entry.offscreen) clearTimeout(entry.offscreen);
+    if (entry.faces) entry.faces.close();
     entry.player.destroy();
     entry.el.remove();
     tiles.delete(id);

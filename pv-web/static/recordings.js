@@ -12,6 +12,10 @@
 //   segment is fetched before the current one ends. Without Media Source Extensions it falls back to one <video src> per segment.
 // - Up to four cameras play in sync on one playhead (the first chosen leads; the others follow
 //   its wall-clock time).
+// - Faces (for those who may see them, when face recognition is on): face events are marked
+//   on the timelines (a purple tick, named in the hover preview), listed under the player
+//   (choose one to play it), and drawn over the video while it plays (events within ±1 s of
+//   the moment shown), with pv.faceOverlay (static/face-overlay.js).
 // All times are shown in the browser's time zone, which is named on the page.
 "use strict";
 
@@ -57,6 +61,7 @@
     segs: new Map(),    // camera id → [{id, s, e, motion, raw}] oldest first
     motion: new Map(),  // camera id → [{s, e, score}]
     gaps: new Map(),    // camera id → [{s, e, reason}]
+    faces: new Map(),   // camera id → [{t, ev}] oldest first (FaceEvent)
     live: new Map(),    // camera id → start (ms) of the segment being recorded
     rows: new Map(),    // camera id → {track, label}
     loadedAt: 0,
@@ -105,7 +110,35 @@
       const start = Math.max(last, since);
       if (start < now) st.live.set(c.id, start);
     });
+    st.faces = await loadFaces(cams, q);
     st.loadedAt = now;
+  }
+
+  /** The day's face events per camera; none (quietly) when faces are off or not allowed. */
+  async function loadFaces(cams, q) {
+    const out = new Map();
+    if (!page.faces) return out;
+    await Promise.all(cams.map(async function (c) {
+      try {
+        const r = await getJson("/api/v1/faces/events?camera_id=" + c.id + "&" + q + "&limit=1000");
+        const list = ((r && r.events) || []).map(function (ev) { return { t: Date.parse(ev.at), ev: ev }; });
+        list.sort(function (a, b) { return a.t - b.t; });
+        out.set(c.id, list);
+      } catch (_) { /* no faces for this camera */ }
+    }));
+    return out;
+  }
+
+  function faceName(ev) { return ev.name || "Unknown face"; }
+
+  /** The face event nearest `t` within `slack` ms on camera `camId`, or null. */
+  function faceAt(camId, t, slack) {
+    let best = null;
+    (st.faces.get(camId) || []).forEach(function (f) {
+      const d = Math.abs(f.t - t);
+      if (d <= slack && (!best || d < Math.abs(best.t - t))) best = f;
+    });
+    return best;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -231,6 +264,20 @@
         place(d, m.s, end);
         frag.appendChild(d);
       });
+      // Face events: one tick per few pixels (a person in view for a minute is many events).
+      let lastX = -Infinity;
+      const per = span() / trackWidth();
+      (st.faces.get(camId) || []).forEach(function (f) {
+        if (!visible(f.t, f.t + 1)) return;
+        const x = (f.t - st.view.start) / per;
+        if (x - lastX < 4) return;
+        lastX = x;
+        const d = el("div", "rec-face" + (f.ev.identity_id == null ? " unknown" : ""));
+        d.dataset.face = f.ev.id == null ? "" : f.ev.id;
+        d.title = faceName(f.ev) + ", " + fmtHms.format(new Date(f.t));
+        d.style.left = pct(f.t);
+        frag.appendChild(d);
+      });
       frag.appendChild(r.head);
       r.track.replaceChildren(frag);
     });
@@ -337,10 +384,11 @@
   function showPreview(track, cam, clientX, t) {
     const box = $("tl-preview");
     const tl = $("tl");
-    const ev = motionAt(cam.id, t, span() / trackWidth() * 4);
-    const at = ev ? ev.s : t;
+    const face = faceAt(cam.id, t, span() / trackWidth() * 4);
+    const ev = face ? null : motionAt(cam.id, t, span() / trackWidth() * 4);
+    const at = face ? face.t : ev ? ev.s : t;
     const text = $("tl-preview-text");
-    text.textContent = (ev ? "Motion, " : "") + cam.name + ", " + fmtHms.format(new Date(at));
+    text.textContent = (face ? faceName(face.ev) + ", " : ev ? "Motion, " : "") + cam.name + ", " + fmtHms.format(new Date(at));
     const img = $("tl-preview-img");
     const recorded = recordedAt(cam.id, at) || (ev && recordedAt(cam.id, at + 1000));
     box.hidden = false;
@@ -423,7 +471,9 @@
       if (pinch) { if (pointers.size < 2) pinch = null; drag = null; return; }
       if (drag && !drag.moved && e.type === "pointerup") {
         st.following = true;
-        playAt(cam, timeAt(track, e.clientX), true);
+        const t = timeAt(track, e.clientX);
+        const face = faceAt(cam.id, t, span() / trackWidth() * 4);
+        playAt(cam, face ? face.t : t, !face);
       }
       drag = null;
     }
@@ -941,8 +991,84 @@
     });
   }, 400);
 
+  // ---------------------------------------------------------------------------------------
+  // Faces over the playing video, and the list of the lead camera's faces.
+
+  /** Draw, over each playing camera's video, its face events within ±1 s of the moment shown. */
+  function drawFaces() {
+    player.cams().forEach(function (e) {
+      const v = e.video, tile = v.parentNode;
+      let canvas = tile.querySelector("canvas[data-layer=faces]");
+      const list = st.faces.get(e.cam.id) || [];
+      if (!canvas) {
+        if (!list.length || !window.pv.faceOverlay) return;
+        canvas = el("canvas");
+        canvas.dataset.layer = "faces";
+        canvas.setAttribute("aria-hidden", "true");
+        canvas.style.position = "absolute";
+        canvas.style.pointerEvents = "none";
+        tile.style.position = "relative";
+        tile.appendChild(canvas);
+      }
+      canvas.style.left = v.offsetLeft + "px";
+      canvas.style.top = v.offsetTop + "px";
+      canvas.style.width = v.offsetWidth + "px";
+      canvas.style.height = v.offsetHeight + "px";
+      const w = e.wall();
+      const shown = v.hidden || w === null ? [] : list.filter(function (f) { return Math.abs(f.t - w) <= 1000; });
+      // The newest event of each face only (a person is in several events a second).
+      const faces = [];
+      shown.slice().reverse().forEach(function (f) {
+        const twin = faces.some(function (g) {
+          return f.ev.identity_id != null ? g.identity_id === f.ev.identity_id
+            : g.identity_id == null && Math.abs(g.box.x - f.ev.box.x) < f.ev.box.w && Math.abs(g.box.y - f.ev.box.y) < f.ev.box.h;
+        });
+        if (!twin) faces.push(f.ev);
+      });
+      window.pv.faceOverlay.draw(canvas, window.pv.faceOverlay.videoRect(v), faces);
+    });
+  }
+
+  let faceListFor = null;
+  /** The lead camera's faces of the day under the player; choosing one plays it. */
+  function faceList() {
+    const box = $("face-events");
+    if (!box) return;
+    const lead = player.lead;
+    const list = lead ? st.faces.get(lead.cam.id) || [] : [];
+    const key = lead ? lead.cam.id + ":" + list.length + ":" + st.dayStart : null;
+    if (key === faceListFor) return;
+    faceListFor = key;
+    box.hidden = list.length === 0;
+    if (!list.length) return;
+    const ul = $("face-event-list");
+    ul.replaceChildren();
+    // Runs of events of one face less than 10 s apart are one sighting.
+    const runs = [];
+    list.forEach(function (f) {
+      const run = runs.find(function (r) { return r.id === f.ev.identity_id && f.t - r.last <= 10000; });
+      if (run) { run.last = f.t; run.count++; } else runs.push({ id: f.ev.identity_id, first: f.t, last: f.t, count: 1, ev: f.ev });
+    });
+    $("face-events-title").textContent = "Faces seen by " + lead.cam.name + " (" + runs.length + ")";
+    runs.slice(-100).reverse().forEach(function (r) {
+      const li = el("li");
+      const b = el("button", "btn btn-small rec-face-item" + (r.id == null ? " unknown" : ""));
+      b.type = "button";
+      b.dataset.at = new Date(r.first).toISOString();
+      b.textContent = faceName(r.ev) + ", " + fmtHms.format(new Date(r.first));
+      b.setAttribute("aria-label", "Play " + faceName(r.ev) + " at " + fmtHms.format(new Date(r.first)));
+      b.addEventListener("click", function () {
+        st.following = true;
+        playAt(lead.cam, r.first, false);
+      });
+      li.appendChild(b);
+      ul.appendChild(li);
+    });
+  }
+
   // The playhead and the clock follow playback; the view keeps the playhead in sight.
   setInterval(function () {
+    if (st.faces.size) { drawFaces(); faceList(); }
     if (!player.lead) return;
     const w = player.wall();
     if (w === null) return;
@@ -1109,6 +1235,7 @@
       return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
     };
     input.value = day && /^\d{4}-\d{2}-\d{2}$/.test(day) ? day : iso(today);
+    if (page.faces) document.querySelectorAll("[data-legend=faces]").forEach(function (n) { n.hidden = false; });
     $("tz-note").textContent = "Times are in your time zone, " + (zoneId ? zoneId.replace(/_/g, " ") : "local time") +
       (zoneShort() ? " (" + zoneShort() + ")" : "") + ".";
     $("day-form").addEventListener("submit", function (e) {
@@ -1160,5 +1287,6 @@
     },
     walls: function () { return player.cams().map(function (e) { return { camera: e.cam.id, wall: e.wall(), playing: !e.video.paused }; }); },
     mse: !!MS,
+    faces: function (camera) { return (st.faces.get(camera) || []).map(function (f) { return f.ev; }); },
   };
 })();

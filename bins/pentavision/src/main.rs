@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmds;
+mod faces;
 
 /// PentaVision: a self-hosted security-camera platform.
 #[derive(Debug, Parser)]
@@ -47,6 +48,8 @@ enum Command {
     Token(cmds::token::Args),
     /// Decrypt an object that an encrypting storage module uploaded.
     Decrypt(cmds::decrypt::Args),
+    /// Download the face models, or measure how well they tell people apart.
+    Faces(faces::Args),
 }
 
 impl Cli {
@@ -74,6 +77,13 @@ fn main() -> ExitCode {
             Command::Ip(args) => cmds::ip::run(config_path, &overrides, args).await,
             Command::Token(args) => cmds::token::run(config_path, &overrides, args).await,
             Command::Decrypt(args) => cmds::decrypt::run(config_path, &overrides, args),
+            // Blocking work (downloads, inference) off the async workers.
+            Command::Faces(args) => {
+                let (path, overrides) = (config_path.map(PathBuf::from), overrides.clone());
+                tokio::task::spawn_blocking(move || faces::run(path.as_deref(), &overrides, args))
+                    .await
+                    .unwrap_or_else(|e| Err(anyhow::anyhow!("the faces command failed: {e}")))
+            }
         }
     });
     match result {

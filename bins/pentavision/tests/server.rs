@@ -146,7 +146,7 @@ fn config_command_redacts_secrets_and_migrate_reports() {
     let out = run_to_end(&["--data-dir", d, "migrate"], &[]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("users: 0 applied before, 4 applied now"), "{text}");
+    assert!(text.contains("users: 0 applied before, 5 applied now"), "{text}");
     let out = run_to_end(&["--data-dir", d, "migrate", "--status"], &[]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("records: 2 applied before, 0 pending"), "{text}");

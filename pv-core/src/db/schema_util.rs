@@ -74,3 +74,22 @@ pub(crate) fn index(
 pub(crate) fn c(name: &'static str) -> Alias {
     Alias::new(name)
 }
+
+/// Add one column to `table` (SQLite alters one column per statement).
+pub(crate) async fn add(
+    m: &SchemaManager<'_>,
+    table: &'static str,
+    col: ColumnDef,
+) -> Result<(), DbErr> {
+    let mut col = col;
+    m.alter_table(Table::alter().table(c(table)).add_column(&mut col).to_owned()).await
+}
+
+/// Drop one column of `table`.
+pub(crate) async fn drop_col(
+    m: &SchemaManager<'_>,
+    table: &'static str,
+    col: &'static str,
+) -> Result<(), DbErr> {
+    m.alter_table(Table::alter().table(c(table)).drop_column(c(col)).to_owned()).await
+}

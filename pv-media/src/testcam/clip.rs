@@ -51,6 +51,11 @@ pub enum Clip {
     /// H.264 at 1920x1080 and 4 Mbit/s: colour bars scrolling sideways (with the bars' noise
     /// patch), what a camera's 1080p main stream looks like.
     Moving1080,
+    /// H.264: a picture file (JPEG or PNG) on a grey background, drifting slowly sideways and
+    /// back ([`picture`](super::picture)). The picture is given to
+    /// [`TestCamera::start_picture`](super::TestCamera::start_picture); this clip has no file
+    /// of its own ([`clip_file`] refuses it).
+    Picture,
 }
 
 impl Clip {
@@ -65,6 +70,7 @@ impl Clip {
             Clip::Burst => "burst",
             Clip::MovingSub => "moving-sub",
             Clip::Moving1080 => "moving-1080",
+            Clip::Picture => "picture",
         }
     }
 
@@ -127,9 +133,7 @@ impl Clip {
             Clip::Moving1080 => format!(
                 "x264enc bframes=0 key-int-max={GOP_FRAMES} speed-preset=ultrafast bitrate=4000 ! h264parse"
             ),
-            _ => format!(
-                "x264enc bframes=0 key-int-max={GOP_FRAMES} speed-preset=ultrafast bitrate=1500 ! h264parse"
-            ),
+            _ => CLIP_ENCODER_H264.to_owned(),
         }
     }
 
@@ -153,6 +157,10 @@ impl Clip {
     }
 }
 
+/// The H.264 encoder of most clips (one key frame a second, no B-frames).
+pub(crate) const CLIP_ENCODER_H264: &str =
+    "x264enc bframes=0 key-int-max=15 speed-preset=ultrafast bitrate=1500 ! h264parse";
+
 /// A clip in memory: its caps and access units, and those of its audio track.
 #[derive(Debug)]
 pub(crate) struct ClipData {
@@ -169,8 +177,14 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// The cached MP4 file of `clip`, generated on first use (atomically: other processes may race).
-/// [`Clip::Garbage`] has no file; it is made in memory.
+/// [`Clip::Garbage`] has no file; it is made in memory. [`Clip::Picture`] has one per picture
+/// ([`super::picture::picture_file`]).
 pub fn clip_file(clip: Clip) -> Result<PathBuf> {
+    if clip == Clip::Picture {
+        return Err(Error::InvalidFrame(
+            "the picture clip needs a picture file (see testcam::picture::picture_file)".into(),
+        ));
+    }
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let (width, height) = clip.size();
@@ -194,8 +208,8 @@ pub fn clip_file(clip: Clip) -> Result<PathBuf> {
         tmp.display()
     );
     tracing::info!(clip = clip.name(), path = %path.display(), "generating test clip");
-    let feed: Option<fn(&gst_app::AppSrc)> = match clip {
-        Clip::Burst => Some(feed_burst),
+    let feed: Option<Feed> = match clip {
+        Clip::Burst => Some(Box::new(feed_burst)),
         _ => None,
     };
     run_to_eos(&launch, feed)?;
@@ -220,7 +234,7 @@ pub(crate) fn load(clip: Clip) -> Result<Arc<ClipData>> {
     Ok(data)
 }
 
-fn read_access_units(clip: Clip, path: &Path) -> Result<ClipData> {
+pub(crate) fn read_access_units(clip: Clip, path: &Path) -> Result<ClipData> {
     crate::init()?;
     let audio = if clip == Clip::MovingAac {
         "d.audio_0 ! queue ! aacparse ! appsink name=asink sync=false"
@@ -337,9 +351,12 @@ fn feed_burst(src: &gst_app::AppSrc) {
     let _ = src.end_of_stream();
 }
 
+/// Pushes raw pictures into a clip generator's `appsrc`, then ends the stream.
+pub(crate) type Feed = Box<dyn FnOnce(&gst_app::AppSrc) + Send>;
+
 /// Run `launch` until EOS; `feed`, when given, pushes the pictures into its `appsrc` named
 /// `src` on another thread.
-fn run_to_eos(launch: &str, feed: Option<fn(&gst_app::AppSrc)>) -> Result<()> {
+pub(crate) fn run_to_eos(launch: &str, feed: Option<Feed>) -> Result<()> {
     crate::init()?;
     let pipeline = gst::parse::launch(launch)?;
     let bus = pipeline.bus().ok_or_else(|| Error::Gstreamer("pipeline has no bus".into()))?;

@@ -198,7 +198,8 @@ impl BuiltInRole {
                     PropertiesManage,
                     AuditView,
                     FacesView,
-                    FacesManage,
+                    FacesEnroll,
+                    FacesDelete,
                 ])
                 .collect(),
             BuiltInRole::AdultResident => [

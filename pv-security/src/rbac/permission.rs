@@ -124,8 +124,10 @@ permissions! {
     StorageManage = "storage.manage", System, "Configure storage modules and destinations";
     /// See enrolled face identities and matches.
     FacesView = "faces.view", System, "See enrolled face identities and matches";
-    /// Enroll, edit and delete face identities.
-    FacesManage = "faces.manage", System, "Enroll, edit and delete face identities";
+    /// Enrol people, add their face images, name or reject recognised faces.
+    FacesEnroll = "faces.enroll", System, "Enroll people, add face images and name recognised faces";
+    /// Delete enrolled people and their face images.
+    FacesDelete = "faces.delete", System, "Delete enrolled people and their face images";
 
     /// See cameras (names, status, snapshots).
     CamerasView = "cameras.view", Cameras, "See cameras, their status and snapshots";

@@ -95,9 +95,15 @@ fn property_roles_key_permissions() {
     let allowed =
         |role: BuiltInRole, perm| authorize(&on_property(role, 5), perm, &p, now()).is_ok();
     use BuiltInRole::*;
-    for perm in
-        [UsersManage, PropertiesManage, CamerasManage, RecordingsDelete, AlarmsManage, FacesManage]
-    {
+    for perm in [
+        UsersManage,
+        PropertiesManage,
+        CamerasManage,
+        RecordingsDelete,
+        AlarmsManage,
+        FacesEnroll,
+        FacesDelete,
+    ] {
         assert!(allowed(Homeowner, perm), "homeowner: {perm}");
     }
     assert!(!allowed(Homeowner, SystemConfigure) && !allowed(Homeowner, RolesManage));

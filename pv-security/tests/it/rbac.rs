@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, TimeZone, Utc};
 use pv_core::ErrorKind;
 use pv_core::config::DbKind;
-use pv_core::db::users::{permission, property, role, role_permission, user, user_property};
+use pv_core::db::users::{
+    api_token, permission, property, role, role_permission, user, user_property,
+};
 use pv_core::testkit::{Engine, TestEnv};
 use pv_security::account;
 use pv_security::rbac::{
@@ -148,10 +150,12 @@ async fn seeded_catalogue_matches_the_code(engine: Engine) {
     }
     assert_eq!(roles[0].scope, Some(RoleScope::Global), "global roles first");
 
-    // Running the seed again (as on a database that got a later migration first) adds nothing.
+    // Running the seed again, and the migrations that change its catalogue after it (as on a
+    // database that got a later migration first), adds nothing.
     let before = (catalogue(&db).await, role_permission::Entity::find().count(&db).await.unwrap());
     db.execute_unprepared(
-        "DELETE FROM pv_users_migrations WHERE version = 'm20261123_000003_seed_roles'",
+        "DELETE FROM pv_users_migrations WHERE version IN \
+         ('m20261123_000003_seed_roles', 'm20261205_000001_faces_permissions')",
     )
     .await
     .unwrap();
@@ -461,6 +465,81 @@ async fn concurrent_suspensions_and_demotions_keep_one_admin(engine: Engine) {
     assert_eq!(conflicts, 1, "exactly one active administrator is left");
 }
 
+/// `faces.manage` (before issue 12) becomes `faces.enroll` + `faces.delete` on every role and
+/// API token that had it, custom ones included.
+async fn faces_manage_is_split_on_roles_and_tokens(engine: Engine) {
+    let (_env, db) = users_db(engine).await;
+    // A database as it was before the split: faces.manage on a custom role and a token.
+    let manage = permission::ActiveModel {
+        key: Set("faces.manage".into()),
+        category: Set("system".into()),
+        description: Set(Some("Enroll, edit and delete face identities".into())),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let custom = role::ActiveModel {
+        name: Set("Face clerk".into()),
+        scope: Set("global".into()),
+        description: Set(None),
+        built_in: Set(false),
+        created_at: Set(t0()),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    role_permission::ActiveModel {
+        role_id: Set(custom.id),
+        permission_id: Set(manage.id),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let owner = make_user(&db, "owner", AccountStatus::Active).await;
+    let token = |name: &str, scopes: serde_json::Value| api_token::ActiveModel {
+        user_id: Set(owner),
+        name: Set(name.into()),
+        prefix: Set("pvt_x".into()),
+        token_hash: Set(format!("{name:0>64}")),
+        scopes: Set(scopes),
+        created_at: Set(t0()),
+        ..Default::default()
+    };
+    let scoped = token("a", json!(["faces.manage", "cameras.view"])).insert(&db).await.unwrap();
+    let other = token("b", json!(["cameras.view"])).insert(&db).await.unwrap();
+    db.execute_unprepared(
+        "DELETE FROM pv_users_migrations WHERE version = 'm20261205_000001_faces_permissions'",
+    )
+    .await
+    .unwrap();
+    pv_core::db::migrate(DbKind::Users, &db).await.unwrap();
+
+    let keys = rbac::role_permissions(&db, custom.id).await.unwrap();
+    assert_eq!(keys, [Permission::FacesEnroll, Permission::FacesDelete].into(), "{engine:?}");
+    assert!(
+        permission::Entity::find()
+            .filter(permission::Column::Key.eq("faces.manage"))
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let scopes = |id| {
+        let db = db.clone();
+        async move { api_token::Entity::find_by_id(id).one(&db).await.unwrap().unwrap().scopes }
+    };
+    assert_eq!(scopes(scoped.id).await, json!(["faces.enroll", "faces.delete", "cameras.view"]));
+    assert_eq!(scopes(other.id).await, json!(["cameras.view"]));
+    let homeowner = rbac::role_permissions(&db, BuiltInRole::Homeowner).await.unwrap();
+    assert!(
+        homeowner.contains(&Permission::FacesEnroll)
+            && homeowner.contains(&Permission::FacesDelete)
+    );
+}
+
 macro_rules! on_every_engine {
     ($($name:ident),+ $(,)?) => {
         mod sqlite { $(#[tokio::test] async fn $name() { super::$name(pv_core::testkit::Engine::Sqlite).await })+ }
@@ -477,4 +556,5 @@ on_every_engine!(
     concurrent_demotions_keep_one_admin,
     last_admin_cannot_be_suspended_or_disabled,
     concurrent_suspensions_and_demotions_keep_one_admin,
+    faces_manage_is_split_on_roles_and_tokens,
 );

@@ -38,6 +38,8 @@ pub enum Write {
     With(Permission),
     /// Only deletes, with this permission.
     DeleteWith(Permission),
+    /// Creates and updates with the first permission, deletes with the second.
+    Split(Permission, Permission),
     /// Never (use the REST API).
     Never,
 }
@@ -46,7 +48,7 @@ pub enum Write {
 /// unknown entity (refused).
 pub fn rule(entity: &str) -> Option<(Permission, Write)> {
     use Permission as P;
-    use Write::{Never, With};
+    use Write::{Never, Split, With};
     Some(match entity {
         "ApiTokens" | "Sessions" | "Passkeys" | "TotpCredentials" | "RecoveryCodes"
         | "WebauthnCeremonies" | "DisarmPins" | "PinUses" | "AuthThrottles" => {
@@ -61,7 +63,7 @@ pub fn rule(entity: &str) -> Option<(Permission, Write)> {
         "CountryPolicies" => (P::SecurityView, Never),
         "Properties" => (P::PropertiesView, With(P::PropertiesManage)),
         "FaceIdentities" | "FaceEmbeddings" | "FacePrivacyPolicies" | "FaceMatches" => {
-            (P::FacesView, With(P::FacesManage))
+            (P::FacesView, Split(P::FacesEnroll, P::FacesDelete))
         }
         // Cameras and the segment index change only through REST, which validates stream URLs,
         // seals credentials, applies the change to the running recorder and deletes files with
@@ -99,6 +101,8 @@ pub fn decide(caller: Option<&Caller>, entity: &str, action: OperationType) -> R
             return Err(format!("{entity} rows are written by the recorder, not over GraphQL"));
         }
         (_, Write::With(p)) => p,
+        (OperationType::Delete, Write::Split(_, p)) => p,
+        (_, Write::Split(p, _)) => p,
     };
     let decision = if entity == "Cameras" && action == OperationType::Read {
         rbac::authorize_any_property(&caller.subject, permission, caller.now)

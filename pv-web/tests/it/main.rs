@@ -8,6 +8,7 @@ mod blocklist;
 mod cameras;
 mod country;
 mod csrf;
+mod faces;
 mod hostile;
 mod live;
 mod pin;

@@ -140,6 +140,23 @@ fn rest_table() -> Vec<(Method, &'static str, Value, &'static str)> {
         (M::GET, "/recordings", json!(null), "AMH"),
         (M::GET, "/recordings/999/media", json!(null), "AMH"),
         (M::GET, "/cameras/999/thumbnail.jpg?at=2026-01-01T00:00:00Z", json!(null), "AMH"),
+        // Faces: global faces.* permissions only (the Homeowner's are on its property).
+        (M::GET, "/faces/status", json!(null), "A"),
+        (M::GET, "/faces/identities", json!(null), "A"),
+        (M::POST, "/faces/identities", json!({ "name": "x" }), "A"),
+        (M::GET, "/faces/identities/999", json!(null), "A"),
+        (M::PATCH, "/faces/identities/999", json!({ "name": "x" }), "A"),
+        (M::DELETE, "/faces/identities/999", json!(null), "A"),
+        // No picture: 415 for those who may.
+        (M::POST, "/faces/identities/999/images", json!(null), "A"),
+        (M::GET, "/faces/identities/999/images", json!(null), "A"),
+        (M::GET, "/faces/embeddings/999/crop.jpg", json!(null), "A"),
+        (M::DELETE, "/faces/embeddings/999", json!(null), "A"),
+        (M::POST, "/faces/recognize", json!(null), "A"),
+        (M::GET, "/faces/events", json!(null), "A"),
+        (M::GET, "/faces/events/stream", json!(null), "A"),
+        (M::GET, "/faces/events/999/crop.jpg", json!(null), "A"),
+        (M::POST, "/faces/events/999/label", json!({ "identity_id": 1, "correct": true }), "A"),
     ]
 }
 
@@ -341,11 +358,41 @@ async fn graphql_writes_follow_the_write_rules() {
         ("Cameras", OperationType::Update, ""),
         ("RecordingSchedules", OperationType::Update, "AM"),
         ("Properties", OperationType::Create, "AM"),
+        ("FaceIdentities", OperationType::Create, "A"),
+        ("FaceEmbeddings", OperationType::Delete, "A"),
     ] {
         for (c, caller) in [('A', &admin), ('U', &auditor), ('M', &manager)] {
             let ok = decide(Some(caller), entity, op).is_ok();
             assert_eq!(ok, who_may.contains(c), "{c} {entity} {op:?}");
         }
         assert!(decide(None, entity, op).is_err());
+    }
+}
+
+#[test]
+fn face_writes_need_enroll_and_deletes_need_delete() {
+    use pv_security::rbac::{AccountStatus, Permission as P, Subject};
+    use pv_web::graphql::guard::{Caller, decide};
+    let with = |perms: &[P]| Caller {
+        subject: Subject::user(1, "u", AccountStatus::Active).with_global(perms.iter().copied()),
+        now: chrono::Utc::now(),
+        user: Some((1, "u".into())),
+        ip: None,
+    };
+    let viewer = with(&[P::FacesView]);
+    let enroller = with(&[P::FacesView, P::FacesEnroll]);
+    let deleter = with(&[P::FacesView, P::FacesDelete]);
+    for entity in ["FaceIdentities", "FaceEmbeddings", "FacePrivacyPolicies", "FaceMatches"] {
+        for caller in [&viewer, &enroller, &deleter] {
+            assert!(decide(Some(caller), entity, OperationType::Read).is_ok(), "{entity}");
+        }
+        for op in [OperationType::Create, OperationType::Update] {
+            assert!(decide(Some(&viewer), entity, op).is_err(), "{entity} {op:?}");
+            assert!(decide(Some(&enroller), entity, op).is_ok(), "{entity} {op:?}");
+            assert!(decide(Some(&deleter), entity, op).is_err(), "{entity} {op:?}");
+        }
+        assert!(decide(Some(&viewer), entity, OperationType::Delete).is_err());
+        assert!(decide(Some(&enroller), entity, OperationType::Delete).is_err());
+        assert!(decide(Some(&deleter), entity, OperationType::Delete).is_ok());
     }
 }

@@ -29,6 +29,19 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
             .await;
         })
     };
+    // Face recognition on live frames of cameras with motion, and its maintenance pass.
+    let (stop_faces, faces_stopped) = tokio::sync::oneshot::channel::<()>();
+    let faces = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let faces = state.faces().clone();
+            faces
+                .run_live(state, async {
+                    let _ = faces_stopped.await;
+                })
+                .await;
+        })
+    };
     let addr = server.local_addr();
     // The printed sign-in URL and the passkey origin need the real port (listen port 0).
     state.set_bound_addr(addr);
@@ -53,6 +66,13 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
         );
     }
     println!("  cameras:   {recording} recording");
+    match state.faces().status().await {
+        Ok(s) if s.enabled => {
+            println!("  faces:     recognition on ({} people enrolled)", s.identities)
+        }
+        Ok(s) => println!("  faces:     {}", s.reason.unwrap_or_default()),
+        Err(_) => {}
+    }
     let login_url = format!("{}/login", state.public_origin());
     match seed {
         pv_security::account::Seed::Created { code, file } => {
@@ -78,6 +98,8 @@ pub async fn run(config_path: Option<&Path>, overrides: &CliOverrides) -> anyhow
     let served = server.run(state.clone(), pv_web::server::shutdown_signal()).await;
     let _ = stop_retention.send(());
     let _ = retention.await;
+    let _ = stop_faces.send(());
+    let _ = faces.await;
     // Finalise every open segment and store its row before the databases close.
     state.nvr().shutdown().await;
     served?;

@@ -27,6 +27,12 @@ pub struct Model {
     /// A negative example: this face is *not* the identity.
     pub is_negative: bool,
     pub created_at: DateTimeUtc,
+    /// The enrolled face as a small JPEG, sealed with the server key. Never exposed by
+    /// GraphQL; REST serves it decrypted to `faces.view`.
+    #[seaography(ignore)]
+    pub crop: Option<Vec<u8>>,
+    /// The face event this example was taken from ("this is Alice" on a recorded face).
+    pub match_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

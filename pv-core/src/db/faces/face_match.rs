@@ -20,6 +20,22 @@ pub struct Model {
     pub confidence: f64,
     /// Bounding box in the frame: `{"x":…,"y":…,"w":…,"h":…}` in pixels.
     pub bbox: Json,
+    /// Cosine similarity to the matched identity (to the nearest one when unknown), -1..1.
+    pub score: f64,
+    /// Size of the analysed frame the box is in.
+    pub frame_width: i32,
+    pub frame_height: i32,
+    /// The face as a small JPEG, sealed with the server key.
+    #[seaography(ignore)]
+    pub crop: Option<Vec<u8>>,
+    /// The face's embedding (little-endian f32s), sealed with the server key, so a user can
+    /// name the face later.
+    #[seaography(ignore)]
+    pub embedding: Option<Vec<u8>>,
+    /// The embedding model that made `embedding`.
+    pub model: Option<String>,
+    /// When a user confirmed or rejected the match.
+    pub labelled_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
+mod m20261205_000002_recognition;
 
 /// The `faces` migrator.
 #[derive(Debug)]
@@ -11,7 +12,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial::Migration)]
+        vec![
+            Box::new(m20261123_000001_initial::Migration),
+            Box::new(m20261205_000002_recognition::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

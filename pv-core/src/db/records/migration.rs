@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261205_000001_storage;
+mod m20261205_000002_segment_faces;
 
 /// The `records` migrator.
 #[derive(Debug)]
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261205_000001_storage::Migration),
+            Box::new(m20261205_000002_segment_faces::Migration),
         ]
     }
 

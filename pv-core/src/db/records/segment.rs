@@ -44,6 +44,8 @@ pub struct Model {
     /// When local retention removed the file while remote copies remain (it then plays from
     /// a remote copy); None: the local file exists.
     pub local_deleted_at: Option<DateTimeUtc>,
+    /// Faces were seen in this segment (who they were is only in the faces database).
+    pub has_faces: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_seed_lan_exemptions;
 mod m20261123_000003_seed_roles;
 mod m20261123_000004_sign_in;
+mod m20261205_000001_faces_permissions;
 
 /// The `users` migrator.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_seed_lan_exemptions::Migration),
             Box::new(m20261123_000003_seed_roles::Migration),
             Box::new(m20261123_000004_sign_in::Migration),
+            Box::new(m20261205_000001_faces_permissions::Migration),
         ]
     }
 

@@ -15,25 +15,10 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::db::schema_util::{c, index, ts_null};
+use crate::db::schema_util::{add, c, drop_col, index, ts_null};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
-
-/// Add one column to `table`.
-async fn add(m: &SchemaManager<'_>, table: &'static str, col: ColumnDef) -> Result<(), DbErr> {
-    let mut col = col;
-    m.alter_table(Table::alter().table(c(table)).add_column(&mut col).to_owned()).await
-}
-
-/// Drop one column of `table`.
-async fn drop_col(
-    m: &SchemaManager<'_>,
-    table: &'static str,
-    col: &'static str,
-) -> Result<(), DbErr> {
-    m.alter_table(Table::alter().table(c(table)).drop_column(c(col)).to_owned()).await
-}
 
 /// The added columns, by table, in the order they are added (dropped in reverse).
 const ADDED: [(&str, &[&str]); 5] = [
