@@ -175,7 +175,7 @@ impl Detector for BlazeFace {
                 (out[s_small][j], &out[r_small][j * 16..j * 16 + 16], 8, 6, j)
             };
             let score = sigmoid(raw_score);
-            if !(score >= self.min_score) {
+            if score.is_nan() || score < self.min_score {
                 continue;
             }
             let cell = j / per_cell;
@@ -258,7 +258,7 @@ impl Detector for UltraFace {
         let mut found = Vec::new();
         for i in 0..self.anchors {
             let score = scores[i * 2 + 1];
-            if !(score >= self.min_score) {
+            if score.is_nan() || score < self.min_score {
                 continue;
             }
             let b = &boxes[i * 4..i * 4 + 4];

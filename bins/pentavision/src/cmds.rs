@@ -5,6 +5,7 @@ pub mod check;
 pub mod config;
 pub mod decrypt;
 pub mod export_schema;
+pub mod faces;
 pub mod ip;
 pub mod migrate;
 pub mod run;

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmds;
-mod faces;
 
 /// PentaVision: a self-hosted security-camera platform.
 #[derive(Debug, Parser)]
@@ -49,7 +48,7 @@ enum Command {
     /// Decrypt an object that an encrypting storage module uploaded.
     Decrypt(cmds::decrypt::Args),
     /// Download the face models, or measure how well they tell people apart.
-    Faces(faces::Args),
+    Faces(cmds::faces::Args),
 }
 
 impl Cli {
@@ -80,7 +79,7 @@ fn main() -> ExitCode {
             // Blocking work (downloads, inference) off the async workers.
             Command::Faces(args) => {
                 let (path, overrides) = (config_path.map(PathBuf::from), overrides.clone());
-                tokio::task::spawn_blocking(move || faces::run(path.as_deref(), &overrides, args))
+                tokio::task::spawn_blocking(move || cmds::faces::run(path.as_deref(), &overrides, args))
                     .await
                     .unwrap_or_else(|e| Err(anyhow::anyhow!("the faces command failed: {e}")))
             }

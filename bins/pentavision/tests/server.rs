@@ -149,7 +149,7 @@ fn config_command_redacts_secrets_and_migrate_reports() {
     assert!(text.contains("users: 0 applied before, 5 applied now"), "{text}");
     let out = run_to_end(&["--data-dir", d, "migrate", "--status"], &[]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("records: 2 applied before, 0 pending"), "{text}");
+    assert!(text.contains("records: 3 applied before, 0 pending"), "{text}");
 }
 
 #[test]
