@@ -114,7 +114,9 @@ impl From<pv_face::Error> for FaceError {
 pub type FaceResult<T> = Result<T, FaceError>;
 
 /// A face's box in the picture, in pixels of the analysed image.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, poem_openapi::Object)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, poem_openapi::Object,
+)]
 pub struct FaceBox {
     /// Left edge.
     pub x: f32,
@@ -316,6 +318,9 @@ pub struct Deleted {
     /// Past events whose identity was removed.
     pub events_unlabelled: u64,
 }
+
+/// A face of a live frame with who it is: (face, identity, name, score).
+type LabelledFace = (AnalysedFace, Option<i64>, Option<String>, f32);
 
 #[derive(Debug, Clone)]
 struct Person {
@@ -522,10 +527,7 @@ impl FaceService {
     }
 
     fn open_crop(&self, sealed: &[u8]) -> FaceResult<Vec<u8>> {
-        self.inner
-            .key
-            .open_bytes(SEAL_CROP, sealed)
-            .map_err(|e| FaceError::Internal(e.to_string()))
+        self.inner.key.open_bytes(SEAL_CROP, sealed).map_err(|e| FaceError::Internal(e.to_string()))
     }
 
     /// Whether face features work, and with what.
@@ -757,8 +759,16 @@ impl FaceService {
         .await
         .map_err(|e| FaceError::Internal(e.to_string()))??;
         let source = if source == "camera" { "camera" } else { "upload" };
-        self.add_embedding(id, &face.embedding, Some(&face.crop), f64::from(face.detection.score), false, source, None)
-            .await
+        self.add_embedding(
+            id,
+            &face.embedding,
+            Some(&face.crop),
+            f64::from(face.detection.score),
+            false,
+            source,
+            None,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -816,10 +826,10 @@ impl FaceService {
 
     /// The JPEG crop of an enrolled image.
     pub async fn image_crop(&self, embedding_id: i64) -> FaceResult<Vec<u8>> {
-        let row = face_embedding::Entity::find_by_id(embedding_id)
-            .one(self.db())
-            .await?
-            .ok_or_else(|| FaceError::NotFound(format!("There is no enrolled image {embedding_id}.")))?;
+        let row =
+            face_embedding::Entity::find_by_id(embedding_id).one(self.db()).await?.ok_or_else(
+                || FaceError::NotFound(format!("There is no enrolled image {embedding_id}.")),
+            )?;
         let sealed = row
             .crop
             .ok_or_else(|| FaceError::NotFound("This enrolled image has no picture.".into()))?;
@@ -828,10 +838,10 @@ impl FaceService {
 
     /// Delete one enrolled image. Returns its identity.
     pub async fn delete_image(&self, embedding_id: i64) -> FaceResult<i64> {
-        let row = face_embedding::Entity::find_by_id(embedding_id)
-            .one(self.db())
-            .await?
-            .ok_or_else(|| FaceError::NotFound(format!("There is no enrolled image {embedding_id}.")))?;
+        let row =
+            face_embedding::Entity::find_by_id(embedding_id).one(self.db()).await?.ok_or_else(
+                || FaceError::NotFound(format!("There is no enrolled image {embedding_id}.")),
+            )?;
         face_embedding::Entity::delete_by_id(embedding_id).exec(self.db()).await?;
         self.gallery_write().gallery.remove_embedding(embedding_id);
         Ok(row.identity_id)
@@ -949,8 +959,9 @@ impl FaceService {
     /// The JPEG crop of a face event.
     pub async fn event_crop(&self, id: i64) -> FaceResult<Vec<u8>> {
         let row = self.event_row(id).await?;
-        let sealed =
-            row.crop.ok_or_else(|| FaceError::NotFound("This face event has no picture.".into()))?;
+        let sealed = row
+            .crop
+            .ok_or_else(|| FaceError::NotFound("This face event has no picture.".into()))?;
         self.open_crop(&sealed)
     }
 
@@ -1021,7 +1032,7 @@ impl FaceService {
         &self,
         engine: &FaceEngine,
         frame: &RgbImage,
-    ) -> FaceResult<Vec<(AnalysedFace, Option<i64>, Option<String>, f32)>> {
+    ) -> FaceResult<Vec<LabelledFace>> {
         let faces = engine.analyse(frame)?;
         let mut out = Vec::with_capacity(faces.len());
         for face in faces {
@@ -1042,9 +1053,10 @@ impl FaceService {
         at: DateTime<Utc>,
         width: u32,
         height: u32,
-        faces: Vec<(AnalysedFace, Option<i64>, Option<String>, f32)>,
+        faces: Vec<LabelledFace>,
         model: &str,
-    ) {
+    ) -> Vec<FaceEvent> {
+        let mut events = Vec::with_capacity(faces.len());
         for (face, identity, name, score) in faces {
             let due = {
                 let mut last = lock(&self.inner.last_stored);
@@ -1080,11 +1092,44 @@ impl FaceService {
                     Err(e) => tracing::error!(camera, error = %e, "face event not stored"),
                 }
             }
-            let _ = self.inner.feed.send(event);
+            let _ = self.inner.feed.send(event.clone());
+            events.push(event);
         }
+        events
     }
 
-    async fn store_event(&self, e: &FaceEvent, face: &AnalysedFace, model: &str) -> FaceResult<i64> {
+    /// Analyse one camera frame taken at `at` the way live frames are: find and recognise
+    /// its faces, store them as face events (at most every [`STORE_EVERY`] per camera and
+    /// person; opted-out people never) and publish them to live listeners. Returns the events
+    /// (`id` set on those stored). The live runtime calls this on its worker pool; integrators
+    /// with frames of their own call it directly.
+    pub async fn process_frame(
+        &self,
+        camera: i64,
+        at: DateTime<Utc>,
+        frame: RgbImage,
+    ) -> FaceResult<Vec<FaceEvent>> {
+        let engine = self.engine()?;
+        let (w, h) = (frame.width(), frame.height());
+        let faces = tokio::task::spawn_blocking({
+            let s = self.clone();
+            let engine = engine.clone();
+            move || s.analyse_frame(&engine, &frame)
+        })
+        .await
+        .map_err(|e| FaceError::Internal(e.to_string()))??;
+        if faces.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.record_frame(camera, at, w, h, faces, engine.model_id()).await)
+    }
+
+    async fn store_event(
+        &self,
+        e: &FaceEvent,
+        face: &AnalysedFace,
+        model: &str,
+    ) -> FaceResult<i64> {
         let row = face_match::ActiveModel {
             identity_id: Set(e.identity_id),
             camera_id: Set(e.camera_id),
@@ -1092,7 +1137,9 @@ impl FaceService {
             seen_at: Set(e.at),
             distance: Set(f64::from((2.0 - 2.0 * e.score as f32).max(0.0).sqrt())),
             confidence: Set(f64::from(face.detection.score)),
-            bbox: Set(serde_json::json!({"x": e.bbox.x, "y": e.bbox.y, "w": e.bbox.w, "h": e.bbox.h})),
+            bbox: Set(
+                serde_json::json!({"x": e.bbox.x, "y": e.bbox.y, "w": e.bbox.w, "h": e.bbox.h}),
+            ),
             score: Set(e.score),
             frame_width: Set(e.frame_width),
             frame_height: Set(e.frame_height),
@@ -1168,13 +1215,13 @@ impl FaceService {
                 () = &mut stop => break,
                 _ = tick.tick() => {}
             }
-            if n % 5 == 0 {
+            if n.is_multiple_of(5) {
                 match pv_core::cameras::list(&state.dbs().records).await {
                     Ok(list) => cams = list,
                     Err(e) => tracing::warn!(error = %e, "faces: cannot list cameras"),
                 }
             }
-            if n % 10 == 0
+            if n.is_multiple_of(10)
                 && let Err(e) = self.maintain().await
             {
                 tracing::warn!(error = %e, "faces: maintenance pass failed");
@@ -1221,7 +1268,9 @@ impl FaceService {
         state: &crate::state::AppState,
         cam: &pv_core::db::records::camera::Model,
     ) {
-        let Ok(engine) = self.engine() else { return };
+        if self.inner.engine.is_err() {
+            return;
+        }
         let (tap, lease) =
             match crate::live::viewer_source(state, cam, crate::live::Stream::Sub).await {
                 Ok(s) => s,
@@ -1260,27 +1309,18 @@ impl FaceService {
                     service.inner.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     continue;
                 };
-                let engine = engine.clone();
                 let s = service.clone();
                 tokio::spawn(async move {
-                    let (w, h, at) = (frame.width, frame.height, frame.at);
-                    let analysed = tokio::task::spawn_blocking({
-                        let s = s.clone();
-                        let engine = engine.clone();
-                        move || {
-                            let img = RgbImage::new(frame.width, frame.height, frame.data.to_vec())?;
-                            s.analyse_frame(&engine, &img)
+                    let _permit = permit;
+                    let img = match RgbImage::new(frame.width, frame.height, frame.data.to_vec()) {
+                        Ok(img) => img,
+                        Err(e) => {
+                            tracing::warn!(camera, error = %e, "faces: unusable frame");
+                            return;
                         }
-                    })
-                    .await;
-                    drop(permit);
-                    match analysed {
-                        Ok(Ok(faces)) if !faces.is_empty() => {
-                            s.record_frame(camera, at, w, h, faces, engine.model_id()).await;
-                        }
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => tracing::warn!(camera, error = %e, "faces: frame not analysed"),
-                        Err(e) => tracing::error!(camera, error = %e, "faces: worker failed"),
+                    };
+                    if let Err(e) = s.process_frame(camera, frame.at, img).await {
+                        tracing::warn!(camera, error = %e, "faces: frame not analysed");
                     }
                 });
             }

@@ -453,3 +453,142 @@ async fn the_event_stream_is_open_and_guarded() {
     let anon = c.cli.get("/api/v1/faces/events/stream").send().await;
     anon.assert_status(StatusCode::UNAUTHORIZED);
 }
+
+/// A camera frame goes through the same path as live frames: its faces become stored events
+/// (sealed crop and embedding, at most one per person every `STORE_EVERY`), the segment it
+/// falls in learns that it has faces (not whose), and a user teaches the gallery from events:
+/// "not Person A" stops the wrong match, naming an unknown face enrols them.
+#[tokio::test]
+async fn camera_frames_become_events_that_teach_the_gallery() {
+    let models = models();
+    let (_env, state) =
+        state_with(Engine::Sqlite, |c| c.faces.model_dir = Some(models.clone())).await;
+    let c = Client::new(state.clone()).await;
+    let faces = state.faces();
+    let (_, a) = c.call("POST", "/faces/identities", Some(json!({ "name": "Person A" }))).await;
+    let a = a["id"].as_i64().unwrap();
+    c.enrol(a, "obama.jpg").await;
+    c.enrol(a, "obama2.jpg").await;
+
+    let now = chrono::Utc::now();
+    let settings = pv_core::cameras::CameraSettings::new("Porch", "rtsp://192.0.2.10/stream");
+    let cam = pv_core::cameras::create(&state.dbs().records, &settings, now).await.unwrap();
+    let seg = pv_core::recordings::NewSegment {
+        camera: pv_core::ids::CameraId(cam.id),
+        started_at: now - chrono::Duration::seconds(30),
+        ended_at: now + chrono::Duration::seconds(30),
+        media_start_ns: 0,
+        media_end_ns: 60_000_000_000,
+        duration_ms: 60_000,
+        size_bytes: 1024,
+        video_codec: "h264".into(),
+        audio_codec: None,
+        width: Some(1280),
+        height: Some(720),
+        path: "cam/0.mp4".into(),
+        motion: false,
+        end_reason: "duration".into(),
+    };
+    let seg = pv_core::recordings::insert_segment(&state.dbs().records, &seg, now).await.unwrap();
+
+    let frame = pv_face::image::decode(&picture("obama3.jpg")).unwrap();
+    let mut feed = faces.subscribe();
+    let events = faces.process_frame(cam.id, now, frame.clone()).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.identity_id, Some(a));
+    assert_eq!(event.name.as_deref(), Some("Person A"));
+    assert!(event.score > 0.45, "{event:?}");
+    let id = event.id.expect("the first sighting is stored");
+    assert_eq!(feed.try_recv().unwrap().id, Some(id), "published to live listeners");
+    // The same person again at once: published, not stored again.
+    let again = faces.process_frame(cam.id, now, frame).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, None, "{again:?}");
+    assert_eq!(face_match::Entity::find().count(&state.dbs().faces).await.unwrap(), 1);
+
+    // At rest: the crop and the embedding are sealed.
+    let row = face_match::Entity::find_by_id(id).one(&state.dbs().faces).await.unwrap().unwrap();
+    let sealed = row.embedding.clone().unwrap();
+    assert!(!looks_like_embedding(&sealed, 512), "a plaintext embedding in face_matches");
+    assert!(!looks_like_embedding(&sealed[sealed.len() - 2048..], 512));
+    let crop = row.crop.clone().unwrap();
+    assert!(!crop.starts_with(&[0xff, 0xd8]), "a plaintext JPEG crop in face_matches");
+    let (s, ct, _) = c.send("GET", &format!("/faces/events/{id}/crop.jpg"), Body::None).await;
+    assert_eq!((s, ct.as_str()), (StatusCode::OK, "image/jpeg"));
+
+    // The records database learns that the segment has faces; the event learns its segment.
+    assert_eq!(faces.maintain().await.unwrap(), 1);
+    let seg_row = pv_core::db::records::segment::Entity::find_by_id(seg.0)
+        .one(&state.dbs().records)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(seg_row.has_faces);
+    let (_, listed) = c.call("GET", &format!("/faces/events?camera_id={}", cam.id), None).await;
+    let listed = listed["events"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["segment_id"], seg.0);
+    assert_eq!(listed[0]["name"], "Person A");
+
+    // "Not Person A": a negative example that vetoes this face for them from now on.
+    let (s, labelled) = c
+        .call(
+            "POST",
+            &format!("/faces/events/{id}/label"),
+            Some(json!({ "identity_id": a, "correct": false })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{labelled}");
+    assert_eq!(labelled["identity_id"], Value::Null, "{labelled}");
+    assert_eq!(labelled["labelled"], true, "{labelled}");
+    let r = c.recognize(picture("obama3.jpg"), "image/jpeg").await;
+    assert_eq!(only_face(&r)["identity_id"], Value::Null, "vetoed by the negative example: {r}");
+    let r = c.recognize(picture("obama2.jpg"), "image/jpeg").await;
+    assert_eq!(only_face(&r)["identity_id"], a, "other pictures still match: {r}");
+    assert_eq!(c.audit("faces.event.label").await.len(), 1);
+
+    // An unknown face seen by the camera, named afterwards: the person is enrolled from it.
+    let stranger = pv_face::image::decode(&picture("astronaut.png")).unwrap();
+    let later = now + chrono::Duration::seconds(5);
+    let events = faces.process_frame(cam.id, later, stranger).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].identity_id, None);
+    let unknown = events[0].id.expect("stored");
+    let (_, u) = c.call("GET", "/faces/events?unknown=true", None).await;
+    assert!(
+        u["events"].as_array().unwrap().iter().any(|e| e["id"] == unknown),
+        "listed among unknown faces: {u}"
+    );
+    let (_, cdr) = c.call("POST", "/faces/identities", Some(json!({ "name": "Person C" }))).await;
+    let cdr = cdr["id"].as_i64().unwrap();
+    let (s, named) = c
+        .call(
+            "POST",
+            &format!("/faces/events/{unknown}/label"),
+            Some(json!({ "identity_id": cdr, "correct": true })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{named}");
+    assert_eq!(named["name"], "Person C", "{named}");
+    let r = c.recognize(picture("astronaut.png"), "image/jpeg").await;
+    assert_eq!(only_face(&r)["identity_id"], cdr, "{r}");
+    let (_, imgs) = c.call("GET", &format!("/faces/identities/{cdr}/images"), None).await;
+    assert_eq!(imgs["images"][0]["source"], "recording", "{imgs}");
+    assert_eq!(imgs["images"][0]["event_id"], unknown, "{imgs}");
+
+    // Opting out: no more events of that person, and their past events lose the name.
+    let (s, _) =
+        c.call("PATCH", &format!("/faces/identities/{cdr}"), Some(json!({ "opt_out": true }))).await;
+    assert_eq!(s, StatusCode::OK);
+    let stranger = pv_face::image::decode(&picture("astronaut.png")).unwrap();
+    let events = faces
+        .process_frame(cam.id, later + chrono::Duration::seconds(10), stranger)
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "an opted-out person leaves no event: {events:?}");
+    let row =
+        face_match::Entity::find_by_id(unknown).one(&state.dbs().faces).await.unwrap().unwrap();
+    assert_eq!(row.identity_id, None);
+    assert!(row.crop.is_none() && row.embedding.is_none());
+}
