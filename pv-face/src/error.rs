@@ -20,7 +20,9 @@ pub enum Error {
     InvalidEmbedding(&'static str),
     /// A match threshold out of range: a distance must be finite and at least 0, a cosine
     /// similarity between -1 and 1.
-    #[error("invalid match threshold {0}: a distance must be 0 or more, a similarity between -1 and 1")]
+    #[error(
+        "invalid match threshold {0}: a distance must be 0 or more, a similarity between -1 and 1"
+    )]
     InvalidThreshold(f32),
     /// The bytes are not a JPEG or PNG picture, or the picture is damaged.
     #[error("{0}")]

@@ -58,10 +58,10 @@ pub mod gallery;
 pub mod image;
 mod model;
 
+pub use crate::image::RgbImage;
 pub use detect::{BBox, Detection, Detector, DetectorKind};
 pub use embed::Embedder;
 pub use engine::{AnalysedFace, EngineConfig, FaceEngine};
 pub use error::{Error, Result};
 pub use gallery::{DEFAULT_THRESHOLD, Gallery, Recognition};
-pub use crate::image::RgbImage;
 pub use model::MAX_MODEL_BYTES;

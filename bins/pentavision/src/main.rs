@@ -79,9 +79,11 @@ fn main() -> ExitCode {
             // Blocking work (downloads, inference) off the async workers.
             Command::Faces(args) => {
                 let (path, overrides) = (config_path.map(PathBuf::from), overrides.clone());
-                tokio::task::spawn_blocking(move || cmds::faces::run(path.as_deref(), &overrides, args))
-                    .await
-                    .unwrap_or_else(|e| Err(anyhow::anyhow!("the faces command failed: {e}")))
+                tokio::task::spawn_blocking(move || {
+                    cmds::faces::run(path.as_deref(), &overrides, args)
+                })
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("the faces command failed: {e}")))
             }
         }
     });

@@ -578,14 +578,13 @@ async fn camera_frames_become_events_that_teach_the_gallery() {
     assert_eq!(imgs["images"][0]["event_id"], unknown, "{imgs}");
 
     // Opting out: no more events of that person, and their past events lose the name.
-    let (s, _) =
-        c.call("PATCH", &format!("/faces/identities/{cdr}"), Some(json!({ "opt_out": true }))).await;
+    let (s, _) = c
+        .call("PATCH", &format!("/faces/identities/{cdr}"), Some(json!({ "opt_out": true })))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let stranger = pv_face::image::decode(&picture("astronaut.png")).unwrap();
-    let events = faces
-        .process_frame(cam.id, later + chrono::Duration::seconds(10), stranger)
-        .await
-        .unwrap();
+    let events =
+        faces.process_frame(cam.id, later + chrono::Duration::seconds(10), stranger).await.unwrap();
     assert!(events.is_empty(), "an opted-out person leaves no event: {events:?}");
     let row =
         face_match::Entity::find_by_id(unknown).one(&state.dbs().faces).await.unwrap().unwrap();
