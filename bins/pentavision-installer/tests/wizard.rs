@@ -23,7 +23,7 @@ fn non_interactive_setup_writes_a_0600_config_and_migrates() {
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.contains("users database (sqlite): reachable, 4 migration(s) applied"),
+        stdout.contains("users database (sqlite): reachable, 5 migration(s) applied"),
         "{stdout}"
     );
     let cfg = data.join("pentavision.toml");
