@@ -111,6 +111,10 @@ pub async fn insert_segment(
         end_reason: Set(seg.end_reason.clone()),
         protected: Set(false),
         created_at: Set(now),
+        // Set, not left to the column default: SQLite's RETURNING can give NULL for a column
+        // that ALTER TABLE added with a default (seen intermittently in the tests).
+        has_faces: Set(false),
+        local_deleted_at: Set(None),
         ..Default::default()
     }
     .insert(db)

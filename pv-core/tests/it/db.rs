@@ -73,6 +73,7 @@ async fn rows_round_trip(engine: Engine) {
             path: Set(format!("cameras/id-{}/{i}.mp4", cam.id)),
             end_reason: Set("duration".into()),
             created_at: Set(start + Duration::seconds(61)),
+            has_faces: Set(false),
             ..Default::default()
         }
         .insert(&dbs.records)
