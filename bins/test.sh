@@ -29,6 +29,19 @@ echo "==> face models (pentavision faces fetch-models) into $PV_FACE_MODELS"
 "$CARGO_TARGET_DIR/debug/pentavision" faces fetch-models --dir "$PV_FACE_MODELS"
 echo "==> example: recognise_faces (pv-face alone)"
 "$CARGO_TARGET_DIR/debug/examples/recognise_faces" "$PV_FACE_MODELS" "$PV_FACE_IMAGES"
+echo "==> example: record_camera (pv-media alone) against a simulated camera"
+(
+  out="$(mktemp -d)"
+  coproc CAM { "$CARGO_TARGET_DIR/debug/examples/testcam" aac; }
+  read -r url <&"${CAM[0]}"
+  "$CARGO_TARGET_DIR/debug/examples/record_camera" "$url" "$out" 8 3 | tee "$out/log"
+  eval "exec ${CAM[1]}>&-"
+  wait "$CAM_PID" || true
+  n="$(grep -c '^segment ' "$out/log")"
+  grep -q 'with the native backend' "$out/log" || { echo "record_camera: not recorded by the built-in backend"; exit 1; }
+  [ "$n" -ge 2 ] || { echo "record_camera: $n segments, expected at least 2"; exit 1; }
+  rm -rf "$out"
+)
 echo "==> example: upload_to_s3 (pv-storage alone) against the local S3 server"
 (
   set -a

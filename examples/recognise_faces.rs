@@ -29,7 +29,7 @@ fn dir(arg: Option<String>, var: &str, sub: &str) -> anyhow::Result<PathBuf> {
 
 fn load(path: &Path) -> anyhow::Result<RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(decode(&bytes).with_context(|| path.display().to_string())?)
+    decode(&bytes).with_context(|| path.display().to_string())
 }
 
 fn main() -> anyhow::Result<()> {

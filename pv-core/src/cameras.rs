@@ -142,10 +142,10 @@ impl CameraSettings {
             )));
         }
         if let Some(b) = &self.recorder_backend
-            && !matches!(b.as_str(), "gstreamer" | "ffmpeg")
+            && !matches!(b.as_str(), "native" | "gstreamer" | "ffmpeg")
         {
             return Err(Error::InvalidInput(format!(
-                "recorder_backend `{b}` is not gstreamer or ffmpeg"
+                "recorder_backend `{b}` is not native, gstreamer or ffmpeg"
             )));
         }
         let ranges = [

@@ -1,7 +1,7 @@
 //! Serve a simulated camera (`pv_media::testcam`) until standard input closes, printing its URL.
 //!
 //! ```text
-//! cargo run -p pv-media --features testkit --example testcam -- [moving|static|h265|aac|garbage|burst|sub|clock] [PORT]
+//! cargo run -p pv-media --features testkit --example testcam -- [moving|static|h265|aac|g711|garbage|burst|sub|clock] [PORT]
 //! cargo run -p pv-media --features testkit --example testcam -- picture PATH [PORT]
 //! ```
 //!
@@ -41,10 +41,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("garbage") => Clip::Garbage,
         Some("burst") => Clip::Burst,
         Some("sub") => Clip::MovingSub,
+        Some("g711") => Clip::Moving,
         Some(other) => return Err(format!("unknown clip {other}").into()),
     };
     let port = args.next().map(|p| p.parse()).transpose()?.unwrap_or(0);
-    let cam = TestCamera::start_with(clip, TestCameraOptions { port, ..Default::default() })?;
+    let g711 = name.as_deref() == Some("g711");
+    let cam = TestCamera::start_with(clip, TestCameraOptions { port, g711, ..Default::default() })?;
     println!("{}", cam.url());
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     Ok(())

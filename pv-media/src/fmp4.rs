@@ -6,6 +6,11 @@
 //! 90 kHz timescale ([`VIDEO_TIMESCALE`]), audio its sample rate. [`mime_type`] gives the string
 //! for `MediaSource.isTypeSupported` and `addSourceBuffer`.
 //!
+//! [`fragment_header`] builds the `moof` and `mdat` header of a fragment with many samples of
+//! both tracks (the muxer's one-sample fragments are made with it too); the caller writes the
+//! sample data after it, uncopied. The recorder's segment writer (`ingest::segment`) uses it,
+//! with an initialization segment that can also describe G.711 audio.
+//!
 //! Samples are written as given: video access units must already be length-prefixed NAL units
 //! (AVCC/HVCC form, with the NAL length size of the track's `codec_data`), audio raw AAC frames
 //! without ADTS headers. Nothing here decodes or rewrites media, and nothing reads files:
@@ -15,8 +20,10 @@ use bytes::{BufMut, Bytes};
 
 /// Video media time units per second.
 pub const VIDEO_TIMESCALE: u32 = 90_000;
-const VIDEO_TRACK_ID: u32 = 1;
-const AUDIO_TRACK_ID: u32 = 2;
+/// Track id of the video track in everything written here.
+pub const VIDEO_TRACK_ID: u32 = 1;
+/// Track id of the audio track (when there is one).
+pub const AUDIO_TRACK_ID: u32 = 2;
 /// Largest codec configuration record accepted (real ones are well under a kilobyte).
 const MAX_CODEC_DATA: usize = 1 << 20;
 /// Largest sample accepted: sample and `mdat` sizes are 32-bit.
@@ -167,70 +174,7 @@ impl Muxer {
     /// (`mvhd`, a `trak` per track with empty sample tables and an `avc1`+`avcC`,
     /// `hvc1`+`hvcC` or `mp4a`+`esds` sample entry, and `mvex` with a `trex` per track).
     pub fn init_segment(&self) -> Vec<u8> {
-        let v = &self.video;
-        let mut o = Vec::with_capacity(1024 + v.codec_data.len());
-        bx(&mut o, b"ftyp", |o| {
-            o.put_slice(b"iso5");
-            o.put_u32(512);
-            o.put_slice(b"iso5iso6mp41");
-        });
-        bx(&mut o, b"moov", |o| {
-            full(o, b"mvhd", 0, 0, |o| {
-                // creation and modification time, timescale, duration (unknown), rate 1.0
-                u32s(o, &[0, 0, 1000, 0, 0x0001_0000]);
-                o.put_u16(0x0100); // volume 1.0
-                o.put_bytes(0, 10);
-                u32s(o, &MATRIX);
-                o.put_bytes(0, 24);
-                o.put_u32(AUDIO_TRACK_ID + 1); // next track id
-            });
-            let size = Some((v.width.min(0xffff), v.height.min(0xffff)));
-            trak(o, VIDEO_TRACK_ID, VIDEO_TIMESCALE, size, |o| {
-                let (entry, config) = match v.codec {
-                    Fmp4Codec::H264 => (b"avc1", b"avcC"),
-                    Fmp4Codec::H265 => (b"hvc1", b"hvcC"),
-                };
-                bx(o, entry, |o| {
-                    o.put_bytes(0, 6);
-                    o.put_u16(1); // data reference index
-                    o.put_bytes(0, 16);
-                    o.put_u16(v.width.min(0xffff) as u16);
-                    o.put_u16(v.height.min(0xffff) as u16);
-                    u32s(o, &[0x0048_0000, 0x0048_0000, 0]); // 72 dpi
-                    o.put_u16(1); // frame count
-                    o.put_bytes(0, 32); // compressor name
-                    o.put_u16(0x0018); // depth
-                    o.put_i16(-1);
-                    bx(o, config, |o| o.put_slice(&v.codec_data));
-                });
-            });
-            if let Some(a) = &self.audio {
-                trak(o, AUDIO_TRACK_ID, a.sample_rate, None, |o| {
-                    bx(o, b"mp4a", |o| {
-                        o.put_bytes(0, 6);
-                        o.put_u16(1); // data reference index
-                        o.put_bytes(0, 8);
-                        o.put_u16(a.channels);
-                        o.put_u16(16); // sample size
-                        o.put_u32(0);
-                        // 16.16 fixed point; rates above 65535 are left to the AudioSpecificConfig.
-                        o.put_u32(if a.sample_rate <= 0xffff { a.sample_rate << 16 } else { 0 });
-                        full(o, b"esds", 0, 0, |o| esds(o, &a.codec_data));
-                    });
-                });
-            }
-            bx(o, b"mvex", |o| {
-                let ids = [Some(VIDEO_TRACK_ID), self.audio.as_ref().map(|_| AUDIO_TRACK_ID)];
-                for id in ids.into_iter().flatten() {
-                    full(o, b"trex", 0, 0, |o| {
-                        o.put_u32(id);
-                        o.put_u32(1); // sample description index
-                        o.put_bytes(0, 12); // default duration, size, flags
-                    });
-                }
-            });
-        });
-        o
+        init_segment(&self.video, self.audio.as_ref().map(|a| (a, AudioFormat::Aac)))
     }
 
     /// One video access unit (length-prefixed NAL units) as a fragment. `decode_time`,
@@ -264,44 +208,237 @@ impl Muxer {
         self.fragment(AUDIO_TRACK_ID, data, sample)
     }
 
-    /// `moof` (`mfhd`, `traf` with `tfhd`, a 64-bit `tfdt` and a one-sample `trun`) + `mdat`.
+    /// A one-sample fragment: the header from [`fragment_header`], then the sample.
     fn fragment(&mut self, track: u32, data: &[u8], s: Sample) -> Result<Vec<u8>, Fmp4Error> {
-        let size = u32::try_from(data.len())
-            .ok()
-            .filter(|n| *n <= MAX_SAMPLE)
-            .ok_or(Fmp4Error::SampleTooLarge(data.len()))?;
+        let size = u32::try_from(data.len()).map_err(|_| Fmp4Error::SampleTooLarge(data.len()))?;
         self.sequence = self.sequence.wrapping_add(1).max(1);
-        let sequence = self.sequence;
-        let mut o = Vec::with_capacity(data.len() + 128);
-        let mut offset_at = 0;
-        bx(&mut o, b"moof", |o| {
-            full(o, b"mfhd", 0, 0, |o| o.put_u32(sequence));
+        let sample = RunSample {
+            size,
+            duration: s.duration,
+            sync: s.flags == SYNC,
+            composition_offset: s.cto.unwrap_or(0),
+        };
+        let run = TrackRun {
+            track_id: track,
+            decode_time: s.decode_time,
+            composition_offsets: s.cto.is_some(),
+            samples: std::slice::from_ref(&sample),
+        };
+        let mut o = fragment_header(self.sequence, std::slice::from_ref(&run))?;
+        o.extend_from_slice(data);
+        Ok(o)
+    }
+}
+
+/// One sample of a [`TrackRun`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSample {
+    /// Size in bytes.
+    pub size: u32,
+    /// Duration in the track's timescale; 0 is written as 1 (Safari drops zero-length samples).
+    pub duration: u32,
+    /// A sync sample: a video key frame, or any audio frame.
+    pub sync: bool,
+    /// Presentation time minus decode time in the track's timescale (written only when the
+    /// run has [`TrackRun::composition_offsets`]).
+    pub composition_offset: i32,
+}
+
+/// One track's samples in a fragment (a `traf` with one `trun`).
+#[derive(Debug, Clone, Copy)]
+pub struct TrackRun<'a> {
+    /// [`VIDEO_TRACK_ID`] or [`AUDIO_TRACK_ID`].
+    pub track_id: u32,
+    /// Decode time of the first sample in the track's timescale (the `tfdt`).
+    pub decode_time: u64,
+    /// Write the samples' composition offsets (a version 1 `trun`, signed offsets).
+    pub composition_offsets: bool,
+    /// The samples, in decode order.
+    pub samples: &'a [RunSample],
+}
+
+/// The header of a fragment holding several samples of one or more tracks: `moof` (`mfhd` with
+/// `sequence`, then per run with samples a `traf` with `tfhd` (default-base-is-moof), a 64-bit
+/// `tfdt` and a `trun` with per-sample duration, size and flags) and the `mdat` box header.
+///
+/// The `mdat` payload is not included, so callers can write sample data without copying it:
+/// it must follow the header as the samples of the first run in order, then those of the
+/// second, and so on. Runs without samples are left out.
+pub fn fragment_header(sequence: u32, runs: &[TrackRun<'_>]) -> Result<Vec<u8>, Fmp4Error> {
+    let mut payload = 0u64;
+    for s in runs.iter().flat_map(|r| r.samples) {
+        payload += u64::from(s.size);
+    }
+    let payload = u32::try_from(payload)
+        .ok()
+        .filter(|n| *n <= MAX_SAMPLE)
+        .ok_or(Fmp4Error::SampleTooLarge(usize::try_from(payload).unwrap_or(usize::MAX)))?;
+    let samples: usize = runs.iter().map(|r| r.samples.len()).sum();
+    let mut o = Vec::with_capacity(64 + runs.len() * 64 + samples * 16);
+    // Where each trun's data offset goes, and that run's offset within the mdat payload.
+    let mut offsets = Vec::with_capacity(runs.len());
+    bx(&mut o, b"moof", |o| {
+        full(o, b"mfhd", 0, 0, |o| o.put_u32(sequence));
+        let mut within = 0u32;
+        for run in runs.iter().filter(|r| !r.samples.is_empty()) {
             bx(o, b"traf", |o| {
-                full(o, b"tfhd", 0, 0x02_0000, |o| o.put_u32(track)); // default-base-is-moof
-                full(o, b"tfdt", 1, 0, |o| o.put_u64(s.decode_time));
+                full(o, b"tfhd", 0, 0x02_0000, |o| o.put_u32(run.track_id)); // default-base-is-moof
+                full(o, b"tfdt", 1, 0, |o| o.put_u64(run.decode_time));
                 // data offset, sample duration, size, flags (+ composition offset, signed in v1)
-                let (version, cto_flag) = if s.cto.is_some() { (1, 0x800) } else { (0, 0) };
+                let cto = run.composition_offsets;
+                let (version, cto_flag) = if cto { (1, 0x800) } else { (0, 0) };
                 full(o, b"trun", version, 0x701 | cto_flag, |o| {
-                    o.put_u32(1); // sample count
-                    offset_at = o.len();
+                    o.put_u32(u32::try_from(run.samples.len()).unwrap_or(u32::MAX));
+                    offsets.push((o.len(), within));
                     o.put_u32(0); // data offset, patched below
-                    o.put_u32(s.duration.max(1));
-                    o.put_u32(size);
-                    o.put_u32(s.flags);
-                    if let Some(cto) = s.cto {
-                        o.put_i32(cto);
+                    for s in run.samples {
+                        o.put_u32(s.duration.max(1));
+                        o.put_u32(s.size);
+                        o.put_u32(if s.sync { SYNC } else { NON_SYNC });
+                        if cto {
+                            o.put_i32(s.composition_offset);
+                        }
+                        within += s.size;
                     }
                 });
             });
-        });
-        // The sample starts right after the mdat header.
-        let data_offset = u32::try_from(o.len() + 8).unwrap_or(u32::MAX);
-        if let Some(field) = o.get_mut(offset_at..offset_at + 4) {
-            field.copy_from_slice(&data_offset.to_be_bytes());
         }
-        bx(&mut o, b"mdat", |o| o.put_slice(data));
-        Ok(o)
+    });
+    // Data offsets count from the start of the moof; the payload starts after the mdat header.
+    let payload_start = o.len() + 8;
+    for (at, within) in offsets {
+        let offset = u32::try_from(payload_start).unwrap_or(u32::MAX).saturating_add(within);
+        if let Some(field) = o.get_mut(at..at + 4) {
+            field.copy_from_slice(&offset.to_be_bytes());
+        }
     }
+    o.put_u32(payload + 8);
+    o.put_slice(b"mdat");
+    Ok(o)
+}
+
+/// How an audio track's samples are coded (its sample entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AudioFormat {
+    /// AAC: `mp4a` + `esds` with the AudioSpecificConfig.
+    Aac,
+    /// G.711 mu-law: a QuickTime `ulaw` entry (no ISO entry exists; ffmpeg reads this one).
+    Pcmu,
+    /// G.711 A-law: a QuickTime `alaw` entry.
+    Pcma,
+}
+
+/// An initialization segment for recorded files: like [`Muxer::init_segment`], also for G.711
+/// audio. Checks the configuration records as [`Muxer::new`] does.
+pub(crate) fn recording_init(
+    video: &VideoTrack,
+    audio: Option<(&AudioTrack, AudioFormat)>,
+) -> Result<Vec<u8>, Fmp4Error> {
+    match audio {
+        Some((a, AudioFormat::Aac)) => codecs(video, Some(a))?,
+        Some((a, _)) if a.sample_rate == 0 => return Err(Fmp4Error::ZeroSampleRate),
+        _ => codecs(video, None)?,
+    };
+    Ok(init_segment(video, audio))
+}
+
+/// `ftyp` (iso5, compatible with iso6 and mp41) and `moov` (`mvhd`, a `trak` per track with
+/// empty sample tables, `mvex` with a `trex` per track).
+fn init_segment(v: &VideoTrack, audio: Option<(&AudioTrack, AudioFormat)>) -> Vec<u8> {
+    let mut o = Vec::with_capacity(1024 + v.codec_data.len());
+    bx(&mut o, b"ftyp", |o| {
+        o.put_slice(b"iso5");
+        o.put_u32(512);
+        o.put_slice(b"iso5iso6mp41");
+    });
+    bx(&mut o, b"moov", |o| {
+        full(o, b"mvhd", 0, 0, |o| {
+            // creation and modification time, timescale, duration (unknown), rate 1.0
+            u32s(o, &[0, 0, 1000, 0, 0x0001_0000]);
+            o.put_u16(0x0100); // volume 1.0
+            o.put_bytes(0, 10);
+            u32s(o, &MATRIX);
+            o.put_bytes(0, 24);
+            o.put_u32(AUDIO_TRACK_ID + 1); // next track id
+        });
+        let size = Some((v.width.min(0xffff), v.height.min(0xffff)));
+        trak(o, VIDEO_TRACK_ID, VIDEO_TIMESCALE, size, |o| {
+            let (entry, config) = match v.codec {
+                Fmp4Codec::H264 => (b"avc1", b"avcC"),
+                Fmp4Codec::H265 => (b"hvc1", b"hvcC"),
+            };
+            bx(o, entry, |o| {
+                o.put_bytes(0, 6);
+                o.put_u16(1); // data reference index
+                o.put_bytes(0, 16);
+                o.put_u16(v.width.min(0xffff) as u16);
+                o.put_u16(v.height.min(0xffff) as u16);
+                u32s(o, &[0x0048_0000, 0x0048_0000, 0]); // 72 dpi
+                o.put_u16(1); // frame count
+                o.put_bytes(0, 32); // compressor name
+                o.put_u16(0x0018); // depth
+                o.put_i16(-1);
+                bx(o, config, |o| o.put_slice(&v.codec_data));
+            });
+        });
+        if let Some((a, format)) = audio {
+            trak(o, AUDIO_TRACK_ID, a.sample_rate, None, |o| {
+                let entry = match format {
+                    AudioFormat::Aac => b"mp4a",
+                    AudioFormat::Pcmu => b"ulaw",
+                    AudioFormat::Pcma => b"alaw",
+                };
+                // The ISO AudioSampleEntry, which is also QuickTime's version 0 sound
+                // description (version, revision, vendor = 0; compression id, packet size = 0).
+                bx(o, entry, |o| {
+                    o.put_bytes(0, 6);
+                    o.put_u16(1); // data reference index
+                    o.put_bytes(0, 8);
+                    o.put_u16(a.channels);
+                    o.put_u16(16); // sample size
+                    o.put_u32(0);
+                    // 16.16 fixed point; rates above 65535 are left to the AudioSpecificConfig.
+                    o.put_u32(if a.sample_rate <= 0xffff { a.sample_rate << 16 } else { 0 });
+                    if format == AudioFormat::Aac {
+                        full(o, b"esds", 0, 0, |o| esds(o, &a.codec_data));
+                    }
+                });
+            });
+        }
+        bx(o, b"mvex", |o| {
+            let ids = [Some(VIDEO_TRACK_ID), audio.map(|_| AUDIO_TRACK_ID)];
+            for id in ids.into_iter().flatten() {
+                full(o, b"trex", 0, 0, |o| {
+                    o.put_u32(id);
+                    o.put_u32(1); // sample description index
+                    o.put_bytes(0, 12); // default duration, size, flags
+                });
+            }
+        });
+    });
+    o
+}
+
+/// The `mfra` that closes a recorded file: a `tfra` for the video track listing fragments that
+/// start with a key frame as (decode time, file offset of the `moof`), then `mfro`.
+pub(crate) fn mfra(key_fragments: &[(u64, u64)]) -> Vec<u8> {
+    let mut o = Vec::with_capacity(40 + key_fragments.len() * 19);
+    bx(&mut o, b"mfra", |o| {
+        full(o, b"tfra", 1, 0, |o| {
+            o.put_u32(VIDEO_TRACK_ID);
+            o.put_u32(0); // traf, trun and sample numbers are one byte each
+            o.put_u32(u32::try_from(key_fragments.len()).unwrap_or(u32::MAX));
+            for (time, moof_offset) in key_fragments {
+                o.put_u64(*time);
+                o.put_u64(*moof_offset);
+                o.put_slice(&[1, 1, 1]); // first traf, first trun, first sample
+            }
+        });
+        // mfro: the size of the whole mfra, so readers find it from the end of the file.
+        let size = u32::try_from(o.len() + 16).unwrap_or(u32::MAX);
+        full(o, b"mfro", 0, 0, |o| o.put_u32(size));
+    });
+    o
 }
 
 /// One sample's timing and flags.
@@ -568,6 +705,62 @@ mod tests {
                 _ => assert_eq!((base, duration, flags), ((1 << 33) + 3000, 1, NON_SYNC)),
             }
         }
+    }
+
+    #[test]
+    fn a_fragment_header_places_every_run_in_the_mdat_payload() {
+        let sample = |size, sync, composition_offset| RunSample {
+            size,
+            duration: 3000,
+            sync,
+            composition_offset,
+        };
+        let video = [sample(100, true, 0), sample(30, false, 6000), sample(20, false, -3000)];
+        let audio = [sample(7, true, 0), sample(9, true, 0)];
+        let runs = [
+            TrackRun {
+                track_id: VIDEO_TRACK_ID,
+                decode_time: 90_000,
+                composition_offsets: true,
+                samples: &video,
+            },
+            TrackRun { track_id: 3, decode_time: 5, composition_offsets: false, samples: &[] },
+            TrackRun {
+                track_id: AUDIO_TRACK_ID,
+                decode_time: 48_000,
+                composition_offsets: false,
+                samples: &audio,
+            },
+        ];
+        let header = fragment_header(7, &runs).unwrap();
+        let moof_len = u32_at(&header, 0) as usize;
+        // The header ends with the mdat box header, sized for the payload that follows it.
+        assert_eq!(header.len(), moof_len + 8);
+        assert_eq!(&header[moof_len + 4..], b"mdat");
+        assert_eq!(u32_at(&header, moof_len), 8 + 150 + 16);
+        let moof = children(&header[8..moof_len]);
+        assert_eq!(kinds(&moof), ["mfhd", "traf", "traf"], "the empty run is left out");
+        assert_eq!(u32_at(moof[0].1, 4), 7);
+        let (v, a) = (child(moof[1].1, "trun"), child(moof[2].1, "trun"));
+        assert_eq!((v[0], u32_at(v, 4), u32_at(v, 8) as usize), (1, 3, moof_len + 8));
+        assert_eq!((a[0], u32_at(a, 4), u32_at(a, 8) as usize), (0, 2, moof_len + 8 + 150));
+        // Per video sample: duration, size, flags, signed composition offset.
+        assert_eq!(&v[12..28], [3000u32, 100, SYNC, 0].map(u32::to_be_bytes).concat());
+        assert_eq!((u32_at(v, 36), u32_at(v, 40)), (NON_SYNC, 6000));
+        assert_eq!(u32_at(v, 44 + 12) as i32, -3000);
+        assert_eq!(a.len(), 12 + 2 * 12, "no composition offsets for audio");
+        let too_big = [sample(MAX_SAMPLE, true, 0), sample(MAX_SAMPLE, true, 0)];
+        let run = TrackRun { samples: &too_big, ..runs[0] };
+        assert!(matches!(fragment_header(1, &[run]), Err(Fmp4Error::SampleTooLarge(_))));
+    }
+
+    #[test]
+    fn the_mfra_ends_with_its_own_size() {
+        let mfra = mfra(&[(0, 1000), (90_000, 5000)]);
+        let top = children(&mfra);
+        assert_eq!(kinds(&top), ["mfra"]);
+        assert_eq!(kinds(&children(top[0].1)), ["tfra", "mfro"]);
+        assert_eq!(u32_at(&mfra, mfra.len() - 4) as usize, mfra.len());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::fmp4::{AudioTrack, Fmp4Codec, Muxer, VideoTrack};
-use crate::tap::{StreamTap, TapInfo, Timeline, Track, VideoCodec};
+use crate::tap::{AudioCodec, StreamTap, TapInfo, Timeline, Track, VideoCodec};
 
 /// A segment ends at the first key frame at least this long after its start.
 pub const SEGMENT_MIN: Duration = Duration::from_millis(900);
@@ -132,7 +132,13 @@ fn muxer(info: &TapInfo) -> Option<Muxer> {
     };
     let video =
         VideoTrack { codec, codec_data: v.codec_data.clone(), width: v.width, height: v.height };
-    let audio = info.audio.as_ref().map(|a| AudioTrack {
+    // HLS players take AAC only: G.711 audio is left out (its units then fail to mux and are
+    // skipped below).
+    let aac = info.audio.as_ref().filter(|a| match a.codec {
+        AudioCodec::Aac => true,
+        AudioCodec::Pcmu | AudioCodec::Pcma => false,
+    });
+    let audio = aac.map(|a| AudioTrack {
         codec_data: a.codec_data.clone(),
         sample_rate: a.sample_rate,
         channels: u16::try_from(a.channels).unwrap_or(2),

@@ -74,6 +74,7 @@ pub mod export;
 pub mod fmp4;
 pub mod frames;
 pub mod hls;
+pub(crate) mod ingest;
 pub mod layout;
 pub mod live;
 pub mod mac;

@@ -304,6 +304,9 @@ fn parse_trak(trak: &[u8]) -> Option<Track> {
         b"avc1" | b"avc3" => "h264".to_owned(),
         b"hvc1" | b"hev1" => "h265".to_owned(),
         b"mp4a" => "aac".to_owned(),
+        // G.711 in QuickTime sample entries, named as ffmpeg names them.
+        b"ulaw" => "pcm_mulaw".to_owned(),
+        b"alaw" => "pcm_alaw".to_owned(),
         other => String::from_utf8_lossy(other).trim().to_ascii_lowercase(),
     };
     Some(Track {

@@ -550,6 +550,7 @@ impl Session {
             pipeline.bus().ok_or_else(|| ProbeError::Gstreamer("pipeline has no bus".into()))?;
         let src = make("rtspsrc").map_err(ProbeError::Gstreamer)?;
         src.set_property("location", url);
+        crate::record::gst::accept_camera_certificates(&src, url);
         src.set_property("latency", 0u32);
         src.set_property_from_str("protocols", target.transport.as_str());
         src.set_property("tcp-timeout", micros(timeout));

@@ -1,16 +1,22 @@
 //! One supervised recorder per camera: RTSP in, fragmented MP4 segments out, never transcoded.
 //!
 //! [`Recorder::start`] runs the camera's recording loop on its own thread, so one camera's
-//! failure or stall cannot hold up another's. Each attempt runs one backend:
+//! failure or stall cannot hold up another's. Each attempt runs one backend; a camera a
+//! backend cannot record goes to the next one, and [`RecorderState::backend_reason`] says why:
 //!
+//! - built-in ([`Backend::Native`], the default; see [`native`]): RTSP read by the `retina`
+//!   client and fragmented MP4 written by our own writer, inline on the recorder's thread. It
+//!   costs less CPU than `ffmpeg -c copy` (bench `record_cpu`). H.264 and H.265; AAC audio kept
+//!   as is, G.711 audio turned into AAC (browsers cannot play G.711 in MP4; see
+//!   `ingest::audio`), the video never touched. It hands `rtsps://` URLs,
+//!   other video codecs and descriptions it cannot read to GStreamer.
 //! - GStreamer: `rtspsrc` (TCP interleaved by default) → `rtph264depay`/`rtph265depay`
 //!   (chosen from the caps the camera announces) → `h264parse`/`h265parse` → `splitmuxsink`
 //!   (`async-finalize`, `mp4mux` with `fragment-duration`, `max-size-time` = the segment length).
-//!   AAC audio is passed through; G.711 cannot be stored in MP4 without transcoding and is left
-//!   out.
+//!   AAC audio is passed through; G.711 is left out.
 //! - ffmpeg: `ffmpeg -i URL -c copy -f segment -segment_format mp4`, used for a
 //!   camera whose stream GStreamer reached but could not record (pipeline did not preroll,
-//!   unsupported codec, missing element). Once a recorder falls back it stays on ffmpeg.
+//!   unsupported codec, missing element). Once a recorder falls back it stays there.
 //!
 //! When a segment file is closed, the recorder fsyncs the file, then its directory, and only
 //! then emits [`RecorderEvent::SegmentFinished`]: a row written from that event always names a
@@ -21,20 +27,18 @@
 //! sends EOS so the last segment is finalised.
 //!
 //! In [`RecordingMode::Motion`] ([`RecorderConfig::mode`]) nothing is written while nothing
-//! moves: the main stream is kept in memory (depayloaded and parsed, never decoded) for the
-//! pre-roll, a [`MotionWatcher`](crate::watch::MotionWatcher) decodes the sub stream (or the
+//! moves: the main stream is kept in memory (depayloaded, never decoded) for the pre-roll, a [`MotionWatcher`](crate::watch::MotionWatcher) decodes the sub stream (or the
 //! main stream over a second connection) at a low rate, and on motion the buffered pictures
 //! and then the live ones are written as segments until the post-roll after the last motion
 //! has passed. Motion segments carry [`SegmentFinished::motion`]; the recorder forwards the
 //! watcher's [`RecorderEvent::MotionStarted`] and [`RecorderEvent::MotionEnded`]. Motion mode
-//! records video only and has no ffmpeg fallback. In continuous mode a watcher can run beside
+//! has no ffmpeg fallback (and records video only on GStreamer). In continuous mode a watcher can run beside
 //! the recorder (see [`crate::watch`]).
 //!
-//! The GStreamer backend also feeds the camera's [`StreamTap`] ([`Recorder::tap`]): every
-//! access unit leaving the parsers is handed to the tap by reference (a pad probe, no extra
-//! elements in the recording path, no copy), so snapshots and RTMP pushes read the camera
-//! without a second connection and without decoding. Handing a unit over never waits for the
-//! tap's consumers.
+//! The built-in and GStreamer backends also feed the camera's [`StreamTap`]
+//! ([`Recorder::tap`]): every access unit is handed to the tap by reference (no copy), so
+//! snapshots, RTMP pushes, live view and face analysis read the camera without a second
+//! connection and without decoding. Handing a unit over never waits for the tap's consumers.
 //!
 //! ```no_run
 //! # async fn demo() -> pv_media::Result<()> {
@@ -64,6 +68,7 @@
 mod ffmpeg;
 pub(crate) mod gst;
 mod motion;
+pub mod native;
 pub(crate) mod reason;
 
 use std::fmt;
@@ -106,20 +111,57 @@ impl Transport {
 
 /// Which program records a camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Backend {
-    /// The GStreamer pipeline (the default).
+    /// The built-in RTSP client and MP4 writer (the default; see [`native`]).
     #[default]
+    Native,
+    /// The GStreamer pipeline: the first fallback.
     Gstreamer,
-    /// The ffmpeg fallback.
+    /// ffmpeg: the last fallback.
     Ffmpeg,
 }
 
 impl Backend {
-    /// `gstreamer` or `ffmpeg` (the `cameras.recorder_backend` column).
+    /// `native`, `gstreamer` or `ffmpeg` (the `cameras.recorder_backend` column).
     pub fn as_str(self) -> &'static str {
         match self {
+            Backend::Native => "native",
             Backend::Gstreamer => "gstreamer",
             Backend::Ffmpeg => "ffmpeg",
+        }
+    }
+
+    /// The backend of a column value.
+    pub fn parse(s: &str) -> Option<Backend> {
+        match s {
+            "native" => Some(Backend::Native),
+            "gstreamer" => Some(Backend::Gstreamer),
+            "ffmpeg" => Some(Backend::Ffmpeg),
+            _ => None,
+        }
+    }
+
+    /// The backend's name in messages for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Backend::Native => "The built-in recorder",
+            Backend::Gstreamer => "GStreamer",
+            Backend::Ffmpeg => "ffmpeg",
+        }
+    }
+
+    /// Whether this backend feeds the camera's [`StreamTap`] (ffmpeg does not).
+    pub fn feeds_tap(self) -> bool {
+        self != Backend::Ffmpeg
+    }
+
+    /// The backend tried when this one cannot record a camera.
+    fn next(self) -> Option<Backend> {
+        match self {
+            Backend::Native => Some(Backend::Gstreamer),
+            Backend::Gstreamer => Some(Backend::Ffmpeg),
+            Backend::Ffmpeg => None,
         }
     }
 }
@@ -165,7 +207,8 @@ pub struct RecorderConfig {
     pub stall_timeout: Duration,
     /// Record AAC audio when the camera sends it (default true).
     pub record_audio: bool,
-    /// The backend tried first (default GStreamer; `cameras.recorder_backend`).
+    /// The backend tried first (default [`Backend::Native`]; `cameras.recorder_backend`).
+    /// A camera it cannot record goes to the next: built-in, then GStreamer, then ffmpeg.
     pub backend: Backend,
     /// Fall back to ffmpeg when GStreamer reaches the camera but cannot record it (default
     /// true).
@@ -232,7 +275,7 @@ impl RecorderConfig {
             start_timeout: Duration::from_secs(15),
             stall_timeout: Duration::from_secs(10),
             record_audio: true,
-            backend: Backend::Gstreamer,
+            backend: Backend::Native,
             ffmpeg_fallback: true,
             ffmpeg_program: PathBuf::from("ffmpeg"),
             mode: RecordingMode::Continuous,
@@ -282,6 +325,14 @@ impl RecorderConfig {
     /// Whether a camera GStreamer cannot record goes to ffmpeg (never in motion mode).
     fn falls_back(&self) -> bool {
         self.ffmpeg_fallback && self.mode != RecordingMode::Motion
+    }
+
+    /// The backend after `backend` for this camera, if any.
+    fn fallback_from(&self, backend: Backend) -> Option<Backend> {
+        match backend.next()? {
+            Backend::Ffmpeg if !self.falls_back() => None,
+            next => Some(next),
+        }
     }
 }
 
@@ -465,6 +516,9 @@ pub struct RecorderState {
     pub status: RecorderStatus,
     /// The backend of the current (or last) attempt.
     pub backend: Backend,
+    /// Why `backend` records the camera when it is not the one configured first (the earlier
+    /// backend's reason for refusing the stream).
+    pub backend_reason: Option<String>,
     /// When `status` was set.
     pub since: DateTime<Utc>,
 }
@@ -501,7 +555,8 @@ impl Recorder {
         tap: StreamTap,
     ) -> Result<Recorder> {
         config.validate()?;
-        if config.backend == Backend::Gstreamer {
+        if config.backend != Backend::Ffmpeg {
+            // GStreamer is the first fallback and decodes for motion and snapshots.
             crate::init()?;
         }
         let dir = config.ingest_dir();
@@ -510,6 +565,7 @@ impl Recorder {
         let (state_tx, state) = watch::channel(RecorderState {
             status: RecorderStatus::Starting,
             backend: config.backend,
+            backend_reason: None,
             since: clock.now(),
         });
         let stop = Arc::new(StopSignal::default());
@@ -648,8 +704,24 @@ impl Session {
         let since = self.clock.now();
         self.state.send_modify(|s| {
             if s.status != status || s.backend != backend {
-                *s = RecorderState { status, backend, since };
+                s.status = status;
+                s.backend = backend;
+                s.since = since;
             }
+        });
+    }
+
+    /// `backend` takes over the camera because the one before it could not record it.
+    fn fall_back(&self, backend: Backend, reason: &str) {
+        let since = self.clock.now();
+        let why = format!(
+            "{} could not record this camera: {reason}",
+            self.state.borrow().backend.describe()
+        );
+        self.state.send_modify(|s| {
+            s.backend = backend;
+            s.backend_reason = Some(why);
+            s.since = since;
         });
     }
 
@@ -796,6 +868,7 @@ fn supervise(mut s: Session) {
         // A bug in one attempt must not leave this camera with a stale status: a panic ends
         // the attempt like a lost camera, and the recorder tries again.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match backend {
+            Backend::Native => native::run(&mut s),
             Backend::Gstreamer if s.config.mode == RecordingMode::Motion => motion::run(&mut s),
             Backend::Gstreamer => gst::run(&mut s),
             Backend::Ffmpeg => ffmpeg::run(&mut s),
@@ -812,9 +885,10 @@ fn supervise(mut s: Session) {
             AttemptEnd::Stopped => break,
             AttemptEnd::Lost { reason, streamed, fallback } => (reason, streamed, fallback),
             AttemptEnd::Unusable { reason } => {
-                if backend == Backend::Gstreamer && s.config.falls_back() {
-                    tracing::warn!(camera = %camera, reason, "GStreamer unusable; falling back to ffmpeg");
-                    backend = Backend::Ffmpeg;
+                if let Some(next) = s.config.fallback_from(backend) {
+                    tracing::warn!(camera = %camera, %backend, %next, reason, "backend unusable; falling back");
+                    s.fall_back(next, &reason);
+                    backend = next;
                     continue;
                 }
                 tracing::error!(camera = %camera, %backend, reason, "recorder failed");
@@ -830,11 +904,16 @@ fn supervise(mut s: Session) {
         if streamed {
             attempt = 0;
         }
-        s.open_gap(&reason);
-        if fallback && backend == Backend::Gstreamer && s.config.falls_back() {
-            tracing::warn!(camera = %camera, reason, "GStreamer could not record the stream; falling back to ffmpeg");
-            backend = Backend::Ffmpeg;
+        if fallback && let Some(next) = s.config.fallback_from(backend) {
+            tracing::warn!(camera = %camera, %backend, %next, reason, "the stream cannot be recorded by this backend; falling back");
+            s.fall_back(next, &reason);
+            backend = next;
+            if backend == Backend::Gstreamer && !streamed {
+                // The camera answered: try the next backend at once, no gap for it.
+                continue;
+            }
         }
+        s.open_gap(&reason);
         attempt = attempt.saturating_add(1);
         let delay = s.config.backoff(attempt);
         tracing::warn!(camera = %camera, attempt, delay_ms = delay.as_millis() as u64, reason, "camera lost; reconnecting");

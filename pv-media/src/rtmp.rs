@@ -59,7 +59,7 @@ use pv_core::ErrorKind;
 use tokio::sync::watch;
 
 use crate::tap::gst::{audio_caps, buffer_of, video_caps};
-use crate::tap::{AccessUnit, StreamTap, Subscription, TapInfo, Track, VideoCodec};
+use crate::tap::{AccessUnit, AudioCodec, StreamTap, Subscription, TapInfo, Track, VideoCodec};
 
 /// How often the push looks at its pipeline's bus and the tap when no unit arrives.
 const TICK: Duration = Duration::from_millis(200);
@@ -595,7 +595,7 @@ impl Worker {
     async fn session(&mut self, sub: Subscription) -> End {
         let mut sub = sub;
         let info = sub.info().clone();
-        let with_audio = self.config.audio && info.audio.is_some();
+        let with_audio = self.config.audio && pushable_audio(&info);
         let pipeline = match PushPipeline::build(&self.target, &self.config, &info, with_audio) {
             Ok(p) => p,
             Err(reason) => return End::Failed { reason, pushed_for: Duration::ZERO },
@@ -668,6 +668,15 @@ impl Worker {
     }
 }
 
+/// Whether the tap's audio can be pushed: the push pipeline carries AAC only, G.711 audio is
+/// left out (the video is pushed without it).
+fn pushable_audio(info: &TapInfo) -> bool {
+    info.audio.as_ref().is_some_and(|a| match a.codec {
+        AudioCodec::Aac => true,
+        AudioCodec::Pcmu | AudioCodec::Pcma => false,
+    })
+}
+
 /// Whether a push set up for `old` can carry the stream described by `new`.
 fn compatible(old: &TapInfo, new: &TapInfo, with_audio: bool, audio_wanted: bool) -> bool {
     if new.video != old.video {
@@ -676,7 +685,7 @@ fn compatible(old: &TapInfo, new: &TapInfo, with_audio: bool, audio_wanted: bool
     if with_audio {
         new.audio.is_none() || new.audio == old.audio
     } else {
-        !(audio_wanted && new.audio.is_some())
+        !(audio_wanted && pushable_audio(new))
     }
 }
 

@@ -78,7 +78,7 @@ const GOP_MAX_UNITS: usize = 2048;
 pub enum Track {
     /// The video track.
     Video,
-    /// The AAC audio track.
+    /// The audio track (AAC, or G.711 from the built-in RTSP client).
     Audio,
 }
 
@@ -131,6 +131,10 @@ pub struct VideoParams {
 pub enum AudioCodec {
     /// AAC (raw frames, `codec_data` an AudioSpecificConfig).
     Aac,
+    /// G.711 mu-law (raw 8-bit samples, one byte per sample and channel; `codec_data` empty).
+    Pcmu,
+    /// G.711 A-law (raw 8-bit samples, one byte per sample and channel; `codec_data` empty).
+    Pcma,
 }
 
 /// What a consumer needs to set up the audio track.
@@ -138,7 +142,7 @@ pub enum AudioCodec {
 pub struct AudioParams {
     /// The codec.
     pub codec: AudioCodec,
-    /// The AudioSpecificConfig.
+    /// The AudioSpecificConfig (AAC); empty for G.711.
     pub codec_data: Bytes,
     /// Samples per second.
     pub sample_rate: u32,
@@ -146,7 +150,8 @@ pub struct AudioParams {
     pub channels: u32,
 }
 
-/// One encoded access unit (a video frame or an AAC frame) as the camera sent it.
+/// One encoded access unit (a video frame, an AAC frame or a block of G.711 samples) as the
+/// camera sent it.
 ///
 /// Cloning is cheap (a reference count). Time stamps are the producer's: continuous within
 /// one [`generation`](AccessUnit::generation), unrelated across generations.
@@ -190,7 +195,8 @@ impl AccessUnit {
         self.track
     }
 
-    /// The encoded bytes (H.264/H.265: length-prefixed NAL units; AAC: one raw frame).
+    /// The encoded bytes (H.264/H.265: length-prefixed NAL units; AAC: one raw frame; G.711:
+    /// a block of samples).
     pub fn data(&self) -> &Bytes {
         &self.data
     }
@@ -251,7 +257,7 @@ pub struct TapInfo {
     pub live: bool,
     /// The video track.
     pub video: Option<VideoParams>,
-    /// The audio track (AAC).
+    /// The audio track (see [`AudioCodec`]; consumers that cannot carry the codec skip it).
     pub audio: Option<AudioParams>,
     /// The camera announced an audio track the producer takes (its parameters may not be known
     /// yet).

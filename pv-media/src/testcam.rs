@@ -50,8 +50,17 @@ pub const MOUNT: &str = "/cam";
 pub struct TestCameraOptions {
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
-    /// Require this user name and password (HTTP basic authentication).
+    /// Require this user name and password (HTTP basic authentication, or digest with
+    /// [`TestCameraOptions::digest`]).
     pub credentials: Option<(String, String)>,
+    /// Ask for the credentials with digest authentication instead of basic.
+    pub digest: bool,
+    /// Serve RTSPS (RTSP over TLS) with this certificate and its private key (PEM, both in
+    /// one string); [`TestCamera::url`] then starts with `rtsps://`.
+    pub tls: Option<String>,
+    /// Add a G.711 µ-law audio track (8 kHz mono, a 440 Hz tone, payload type 0), as
+    /// Hikvision, Dahua and Reolink cameras send.
+    pub g711: bool,
 }
 
 /// A running (or stopped) simulated camera. Dropping it stops it.
@@ -111,13 +120,19 @@ impl TestCamera {
 
     /// `rtsp://127.0.0.1:PORT/cam` (without credentials).
     pub fn url(&self) -> String {
-        format!("rtsp://127.0.0.1:{}{MOUNT}", self.port)
+        format!("{}://127.0.0.1:{}{MOUNT}", self.scheme(), self.port)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.options.tls.is_some() { "rtsps" } else { "rtsp" }
     }
 
     /// The URL with `user:password@` when the camera requires credentials.
     pub fn url_with_credentials(&self) -> String {
         match &self.options.credentials {
-            Some((user, pass)) => format!("rtsp://{user}:{pass}@127.0.0.1:{}{MOUNT}", self.port),
+            Some((user, pass)) => {
+                format!("{}://{user}:{pass}@127.0.0.1:{}{MOUNT}", self.scheme(), self.port)
+            }
             None => self.url(),
         }
     }
@@ -185,6 +200,10 @@ impl TestCamera {
         let factory = rtsp::RTSPMediaFactory::new();
         let audio = if self.data.audio.is_some() {
             " appsrc name=asrc is-live=true format=time do-timestamp=true max-bytes=0 ! rtpmp4gpay name=pay1 pt=97"
+        } else if self.options.g711 {
+            // Fed like the video (a live audiotestsrc would make the media seekable, and
+            // gst-rtsp-server then answers PLAY with a range with 503).
+            " appsrc name=asrc is-live=true format=time do-timestamp=true max-bytes=0 ! rtppcmupay name=pay1 pt=0"
         } else {
             ""
         };
@@ -198,6 +217,11 @@ impl TestCamera {
                 | gstreamer_rtsp_server::gst_rtsp::RTSPLowerTrans::UDP,
         );
         let data = self.data.clone();
+        let audio = match &data.audio {
+            Some(a) => Some(a.clone()),
+            None if self.options.g711 => Some(g711_tone()),
+            None => None,
+        };
         let feeder_stop = stop.clone();
         factory.connect_media_configure(move |_, media| {
             let bin = media.element();
@@ -208,7 +232,7 @@ impl TestCamera {
             };
             let streams = [
                 (appsrc("src"), Some((data.caps.clone(), data.frames.clone()))),
-                (appsrc("asrc"), data.audio.clone()),
+                (appsrc("asrc"), audio.clone()),
             ];
             for (src, stream) in streams {
                 let (Some(src), Some((caps, frames))) = (src, stream) else { continue };
@@ -219,12 +243,29 @@ impl TestCamera {
                     .spawn(move || feed(&src, &frames, &stop));
             }
         });
-        if let Some((user, pass)) = &self.options.credentials {
+        if self.options.credentials.is_some() || self.options.tls.is_some() {
             let auth = rtsp::RTSPAuth::new();
-            let token = rtsp::RTSPToken::builder()
+            let mut token = rtsp::RTSPToken::builder()
                 .field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
                 .build();
-            auth.add_basic(rtsp::RTSPAuth::make_basic(user, pass).as_str(), &token);
+            match &self.options.credentials {
+                Some((user, pass)) if self.options.digest => {
+                    auth.add_digest(user, pass, &token);
+                    auth.set_supported_methods(
+                        gstreamer_rtsp_server::gst_rtsp::RTSPAuthMethod::Digest,
+                    );
+                }
+                Some((user, pass)) => {
+                    auth.add_basic(rtsp::RTSPAuth::make_basic(user, pass).as_str(), &token);
+                }
+                // TLS without a login: everyone may watch.
+                None => auth.set_default_token(Some(&mut token)),
+            }
+            if let Some(pem) = &self.options.tls {
+                let cert = gstreamer_rtsp_server::gio::TlsCertificate::from_pem(pem)
+                    .map_err(|e| Error::Gstreamer(format!("test camera certificate: {e}")))?;
+                auth.set_tls_certificate(Some(&cert));
+            }
             server.set_auth(Some(&auth));
             factory.add_role_from_structure(
                 &gst::Structure::builder("user")
@@ -270,6 +311,39 @@ impl Drop for TestCamera {
 
 /// Push a stream's buffers into `src` in real time (each buffer's own duration, else one video
 /// frame), looping, until the media goes away or the camera stops. `src` time-stamps them.
+/// One second of a 440 Hz tone in G.711 µ-law (8 kHz mono), as 20 ms buffers: it loops
+/// without a click (440 whole periods).
+fn g711_tone() -> (gst::Caps, Vec<gst::Buffer>) {
+    // ITU-T G.711 µ-law of a 16-bit sample.
+    fn mulaw(sample: i16) -> u8 {
+        let (sign, magnitude) =
+            if sample < 0 { (0x80u8, -i32::from(sample)) } else { (0, i32::from(sample)) };
+        let biased = (magnitude.min(32635) + 0x84) as u32;
+        let exponent = (31 - biased.leading_zeros()).saturating_sub(7).min(7);
+        let mantissa = (biased >> (exponent + 3)) & 0x0f;
+        !(sign | (exponent as u8) << 4 | mantissa as u8)
+    }
+    let samples: Vec<u8> = (0..8000)
+        .map(|i| {
+            let t = f64::from(i) / 8000.0;
+            mulaw((8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16)
+        })
+        .collect();
+    let frames = samples
+        .chunks(160)
+        .map(|c| {
+            let mut b = gst::Buffer::from_mut_slice(c.to_vec());
+            if let Some(b) = b.get_mut() {
+                b.set_duration(gst::ClockTime::from_mseconds(20));
+            }
+            b
+        })
+        .collect();
+    let caps =
+        gst::Caps::builder("audio/x-mulaw").field("rate", 8000i32).field("channels", 1i32).build();
+    (caps, frames)
+}
+
 fn feed(src: &gst_app::AppSrc, frames: &[gst::Buffer], stop: &AtomicBool) {
     // `do-timestamp` stamps a buffer with the running time: pushed before the media plays it
     // gets none, and the first client can wait seconds for video. Start once it plays.

@@ -602,6 +602,7 @@ pub(crate) fn rtsp_source(
 ) -> std::result::Result<gst::Element, String> {
     let src = make("rtspsrc")?;
     src.set_property("location", url);
+    crate::record::gst::accept_camera_certificates(&src, url);
     src.set_property("latency", 200u32);
     src.set_property_from_str("protocols", transport.as_str());
     let timeout_us = stall_timeout.as_micros().min(u128::from(u64::MAX)) as u64;

@@ -58,6 +58,10 @@ use tokio::sync::{Semaphore, broadcast};
 pub const STORE_EVERY: Duration = Duration::from_secs(2);
 /// How long a camera's frames keep being analysed after its motion ended.
 pub const LINGER: Duration = Duration::from_secs(3);
+/// First wait before a camera whose stream could not be opened for analysis is tried again.
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+/// Longest wait between such tries.
+const RETRY_MAX: Duration = Duration::from_secs(60);
 /// Side of the face crops kept with events and enrolled images, in pixels.
 pub const CROP_SIDE: u32 = 96;
 /// Live events kept for slow SSE listeners.
@@ -555,28 +559,55 @@ impl FaceService {
     }
 
     async fn identity_view(&self, row: face_identity::Model) -> FaceResult<Identity> {
-        let opt_out = face_privacy_policy::Entity::find()
-            .filter(face_privacy_policy::Column::IdentityId.eq(row.id))
-            .one(self.db())
+        let mut views = self.identity_views(vec![row]).await?;
+        views.pop().ok_or_else(|| FaceError::Internal("identity view lost".into()))
+    }
+
+    /// People as the API shows them, with their opt-out and image counts: two queries for
+    /// any number of people.
+    async fn identity_views(&self, rows: Vec<face_identity::Model>) -> FaceResult<Vec<Identity>> {
+        #[derive(sea_orm::FromQueryResult)]
+        struct Counted {
+            identity_id: i64,
+            is_negative: bool,
+            n: i64,
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let opted_out: HashMap<i64, bool> = face_privacy_policy::Entity::find()
+            .filter(face_privacy_policy::Column::IdentityId.is_in(ids.clone()))
+            .all(self.db())
             .await?
-            .is_some_and(|p| p.opt_out_tagging);
-        let count = |negative: bool| {
-            face_embedding::Entity::find()
-                .filter(face_embedding::Column::IdentityId.eq(row.id))
-                .filter(face_embedding::Column::IsNegative.eq(negative))
-                .count(self.db())
-        };
-        Ok(Identity {
-            id: row.id,
-            name: row.display_name,
-            user_id: row.user_id,
-            notes: row.notes,
-            opt_out,
-            embeddings: count(false).await?,
-            negatives: count(true).await?,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
+            .into_iter()
+            .map(|p| (p.identity_id, p.opt_out_tagging))
+            .collect();
+        let counts: HashMap<(i64, bool), u64> = face_embedding::Entity::find()
+            .select_only()
+            .column(face_embedding::Column::IdentityId)
+            .column(face_embedding::Column::IsNegative)
+            .column_as(face_embedding::Column::Id.count(), "n")
+            .filter(face_embedding::Column::IdentityId.is_in(ids))
+            .group_by(face_embedding::Column::IdentityId)
+            .group_by(face_embedding::Column::IsNegative)
+            .into_model::<Counted>()
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|c| ((c.identity_id, c.is_negative), u64::try_from(c.n).unwrap_or(0)))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|row| Identity {
+                opt_out: opted_out.get(&row.id).copied().unwrap_or(false),
+                embeddings: counts.get(&(row.id, false)).copied().unwrap_or(0),
+                negatives: counts.get(&(row.id, true)).copied().unwrap_or(0),
+                id: row.id,
+                name: row.display_name,
+                user_id: row.user_id,
+                notes: row.notes,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+            })
+            .collect())
     }
 
     /// Every enrolled person, by name.
@@ -586,11 +617,7 @@ impl FaceService {
             .order_by_asc(face_identity::Column::DisplayName)
             .all(self.db())
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.identity_view(row).await?);
-        }
-        Ok(out)
+        self.identity_views(rows).await
     }
 
     async fn identity_row(&self, id: i64) -> FaceResult<face_identity::Model> {
@@ -860,7 +887,7 @@ impl FaceService {
             .map_err(|e| FaceError::Internal(e.to_string()))??;
         let mut out = Vec::with_capacity(faces.len());
         for face in &faces {
-            let (identity, name, score) = self.label(&face.embedding)?;
+            let (identity, name, score, _) = self.label(&face.embedding)?;
             out.push(RecognizedFace {
                 bbox: face.detection.bbox.into(),
                 identity_id: identity,
@@ -871,43 +898,29 @@ impl FaceService {
         Ok(Recognition { faces: out, width: img_w, height: img_h })
     }
 
-    /// Who `embedding` is: (identity, name, score). An opted-out person comes back unnamed
-    /// with a score of 0 (their closeness is not revealed either).
-    fn label(&self, embedding: &[f32]) -> FaceResult<(Option<i64>, Option<String>, f32)> {
+    /// Who `embedding` is, from one scan of the gallery: (identity, name, score, opted out).
+    /// A face whose match, or nearest person, opted out comes back unnamed with a score of 0
+    /// (their closeness is not revealed either); `opted out` is true when the match itself
+    /// (above the threshold) is such a person, whose faces are then not kept at all.
+    fn label(&self, embedding: &[f32]) -> FaceResult<(Option<i64>, Option<String>, f32, bool)> {
         let g = self.inner.gallery.read().unwrap_or_else(|p| p.into_inner());
         if g.gallery.is_empty() {
-            return Ok((None, None, 0.0));
+            return Ok((None, None, 0.0, false));
         }
         let r = g.gallery.recognise(embedding, self.inner.config.threshold)?;
-        if let Some(nearest) = r.nearest
-            && g.people.get(&nearest.0).is_some_and(|p| p.opt_out)
+        let opted_out = |id: i64| g.people.get(&id).is_some_and(|p| p.opt_out);
+        if let Some(id) = r.identity
+            && opted_out(id.0)
         {
-            return Ok((None, None, 0.0));
+            return Ok((None, None, 0.0, true));
+        }
+        if r.nearest.is_some_and(|n| opted_out(n.0)) {
+            return Ok((None, None, 0.0, false));
         }
         Ok(match r.identity {
-            Some(id) => {
-                let person = g.people.get(&id.0);
-                if person.is_some_and(|p| p.opt_out) {
-                    (None, None, 0.0)
-                } else {
-                    (Some(id.0), person.map(|p| p.name.clone()), r.score)
-                }
-            }
-            None => (None, None, r.score),
+            Some(id) => (Some(id.0), g.people.get(&id.0).map(|p| p.name.clone()), r.score, false),
+            None => (None, None, r.score, false),
         })
-    }
-
-    /// Whether the nearest enrolled person to `embedding` opted out.
-    fn opted_out(&self, embedding: &[f32]) -> bool {
-        let g = self.inner.gallery.read().unwrap_or_else(|p| p.into_inner());
-        if g.gallery.is_empty() {
-            return false;
-        }
-        g.gallery
-            .recognise(embedding, self.inner.config.threshold)
-            .ok()
-            .and_then(|r| r.identity)
-            .is_some_and(|id| g.people.get(&id.0).is_some_and(|p| p.opt_out))
     }
 
     /// Face events, newest first.
@@ -1036,10 +1049,10 @@ impl FaceService {
         let faces = engine.analyse(frame)?;
         let mut out = Vec::with_capacity(faces.len());
         for face in faces {
-            if self.opted_out(&face.embedding) {
+            let (identity, name, score, opted_out) = self.label(&face.embedding)?;
+            if opted_out {
                 continue;
             }
-            let (identity, name, score) = self.label(&face.embedding)?;
             out.push((face, identity, name, score));
         }
         Ok(out)
@@ -1209,6 +1222,10 @@ impl FaceService {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut cams: Vec<pv_core::db::records::camera::Model> = Vec::new();
+        // Cameras whose stream could not be opened: when to try again, and the delay after
+        // that (doubling from 5 s up to a minute), so a dead sub stream is not retried every
+        // second while motion lasts.
+        let mut backoff: HashMap<i64, (Instant, Duration)> = HashMap::new();
         let mut n: u64 = 0;
         loop {
             tokio::select! {
@@ -1245,11 +1262,22 @@ impl FaceService {
                         None => false,
                     }
                 };
-                if motion && !running {
-                    self.start_camera(&state, cam).await;
+                if motion
+                    && !running
+                    && backoff.get(&cam.id).is_none_or(|(next, _)| Instant::now() >= *next)
+                {
+                    if self.start_camera(&state, cam).await {
+                        backoff.remove(&cam.id);
+                    } else {
+                        let delay = backoff
+                            .get(&cam.id)
+                            .map_or(RETRY_FIRST, |(_, d)| d.saturating_mul(2).min(RETRY_MAX));
+                        backoff.insert(cam.id, (Instant::now() + delay, delay));
+                    }
                 }
             }
             let known: Vec<i64> = cams.iter().map(|c| c.id).collect();
+            backoff.retain(|id, _| known.contains(id));
             lock(&self.inner.live).retain(|id, l| {
                 let keep = known.contains(id);
                 if !keep {
@@ -1263,20 +1291,21 @@ impl FaceService {
         }
     }
 
+    /// Start analysing `cam`'s sub stream; false when it cannot be opened or decoded.
     async fn start_camera(
         &self,
         state: &crate::state::AppState,
         cam: &pv_core::db::records::camera::Model,
-    ) {
+    ) -> bool {
         if self.inner.engine.is_err() {
-            return;
+            return false;
         }
         let (tap, lease) =
             match crate::live::viewer_source(state, cam, crate::live::Stream::Sub).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(camera = cam.id, error = %e, "faces: no stream to analyse");
-                    return;
+                    return false;
                 }
             };
         let config = pv_media::frames::SamplerConfig {
@@ -1289,7 +1318,7 @@ impl FaceService {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(camera = cam.id, error = %e, "faces: cannot decode the stream");
-                return;
+                return false;
             }
         };
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -1327,6 +1356,7 @@ impl FaceService {
             sampler.stop().await;
             tracing::info!(camera, "faces: live analysis stopped");
         });
+        true
     }
 }
 

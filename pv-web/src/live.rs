@@ -478,7 +478,8 @@ pub async fn viewer_source(
         .nvr()
         .status(pv_core::ids::CameraId(cam.id))
         .await
-        .is_some_and(|s| s.backend == "gstreamer");
+        .and_then(|s| pv_media::record::Backend::parse(&s.backend))
+        .is_some_and(pv_media::record::Backend::feeds_tap);
     let recorder_tap = recording.then(|| state.nvr().tap(pv_core::ids::CameraId(cam.id)));
     let key = state.key().clone();
     state.live().source(cam.id, stream, recorder_tap, || pull_config(&key, cam, stream))

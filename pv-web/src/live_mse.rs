@@ -20,7 +20,7 @@ use poem::web::websocket::{Message, WebSocket};
 use poem::web::{Data, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use pv_media::fmp4::{AudioTrack, Fmp4Codec, Muxer, VideoTrack};
-use pv_media::tap::{StreamTap, TapInfo, Timeline, Track, VideoCodec};
+use pv_media::tap::{AudioCodec, StreamTap, TapInfo, Timeline, Track, VideoCodec};
 use pv_security::rbac::Permission;
 
 use crate::auth::Principal;
@@ -134,7 +134,8 @@ fn muxer(info: &TapInfo) -> Result<(Muxer, String), String> {
         width: video.width,
         height: video.height,
     };
-    let audio = info.audio.as_ref().map(|a| AudioTrack {
+    // Only AAC plays through Media Source; other audio is left out, the video plays.
+    let audio = info.audio.as_ref().filter(|a| a.codec == AudioCodec::Aac).map(|a| AudioTrack {
         codec_data: a.codec_data.clone(),
         sample_rate: a.sample_rate,
         channels: u16::try_from(a.channels).unwrap_or(2),
@@ -217,7 +218,7 @@ async fn serve(sink: &mut Sink, tap: &StreamTap) -> (&'static str, u64) {
                     mux.video_fragment(unit.data(), dts, cts, duration, unit.is_key_frame())
                 }
                 Track::Audio => {
-                    if info.audio.is_none() {
+                    if !info.audio.as_ref().is_some_and(|a| a.codec == AudioCodec::Aac) {
                         continue;
                     }
                     mux.audio_fragment(unit.data(), ticks(since, rate), 1024)

@@ -13,8 +13,11 @@
       : (status.state === "reconnecting" || status.state === "new") ? "warn" : "bad";
     const el = document.createElement("span");
     el.className = "badge " + cls;
-    el.textContent = status.state + (status.backend === "ffmpeg" ? " (ffmpeg)" : "");
-    if (status.reason) el.title = status.reason;
+    // The built-in recorder goes unnamed; a fallback says who records and (on hover) why.
+    const via = { gstreamer: "GStreamer", ffmpeg: "ffmpeg" }[status.backend];
+    el.textContent = status.state + (via ? " (" + via + ")" : "");
+    const why = [status.reason, status.backend_reason].filter(Boolean).join(". ");
+    if (why) el.title = why;
     return el;
   }
 

@@ -1,13 +1,15 @@
-//! CPU cost of recording N simulated 1080p H.264 cameras: PentaVision's [`Recorder`]s against
-//! one `ffmpeg -c copy` per camera, side by side.
+//! CPU cost of recording N simulated 1080p H.264 cameras: PentaVision's [`Recorder`]s (the
+//! built-in backend and the GStreamer one) against one `ffmpeg -c copy` per camera, side by
+//! side.
 //!
 //! The cameras run in a child process (this binary with `--serve-cameras N`): N
 //! [`TestCamera`]s serving [`Clip::Moving1080`] (1920x1080, 15 fps, one key frame per second,
 //! 4 Mbit/s, x264 ultrafast; encoded once into the clip cache before anything is measured) on
 //! 127.0.0.1. Their cost is not counted. For every N in `--cameras`, against the same cameras:
 //!
-//! 1. PentaVision: N recorders in this process (continuous, GStreamer backend, no ffmpeg
-//!    fallback, `--segment` long segments, RTSP over TCP) write into a temporary data dir. Once
+//! 1. PentaVision, once per backend in `--backends` (default `native,gstreamer`): N recorders
+//!    in this process (continuous, that backend, no fallback, `--segment` long segments, RTSP
+//!    over TCP) write into a temporary data dir. Once
 //!    every recorder is streaming and `--warmup` seconds have passed, this process's CPU time
 //!    (user + system of all threads, `/proc/self/stat`) is read over `--seconds`.
 //! 2. ffmpeg: N `ffmpeg -rtsp_transport tcp -i URL -c copy -f segment -segment_time SEG
@@ -27,7 +29,8 @@
 //! length but the last. Both must cover at least warm-up plus window.
 //!
 //! `cargo run --release -p pv-benches --bin record_cpu -- [--cameras 1,8,32] [--seconds 60]
-//! [--warmup 5] [--segment 60] [--ffmpeg PATH] [--dir DIR] [--keep]`
+//! [--warmup 5] [--segment 60] [--backends native,gstreamer] [--ffmpeg PATH] [--dir DIR]
+//! [--keep]`
 //!
 //! Every child (the cameras, the ffmpegs) is killed on every way out: errors, panics, SIGINT,
 //! SIGTERM and a deadline for the whole run. The cameras also exit when this process's end of
@@ -66,6 +69,7 @@ struct Args {
     seconds: u64,
     warmup: u64,
     segment: u64,
+    backends: Vec<Backend>,
     ffmpeg: PathBuf,
     dir: Option<PathBuf>,
     keep: bool,
@@ -77,7 +81,8 @@ enum Mode {
 }
 
 const USAGE: &str = "usage: record_cpu [--cameras 1,8,32] [--seconds 60] [--warmup 5] \
-                     [--segment 60] [--ffmpeg PATH] [--dir DIR] [--keep]";
+                     [--segment 60] [--backends native,gstreamer] [--ffmpeg PATH] [--dir DIR] \
+                     [--keep]";
 
 fn parse_args() -> anyhow::Result<Mode> {
     let mut args = Args {
@@ -85,6 +90,7 @@ fn parse_args() -> anyhow::Result<Mode> {
         seconds: 60,
         warmup: 5,
         segment: 60,
+        backends: vec![Backend::Native, Backend::Gstreamer],
         ffmpeg: PathBuf::from("ffmpeg"),
         dir: None,
         keep: false,
@@ -108,6 +114,15 @@ fn parse_args() -> anyhow::Result<Mode> {
             "--seconds" => args.seconds = value.parse().context("--seconds")?,
             "--warmup" => args.warmup = value.parse().context("--warmup")?,
             "--segment" => args.segment = value.parse().context("--segment")?,
+            "--backends" => {
+                args.backends = value
+                    .split(',')
+                    .map(|b| match Backend::parse(b.trim()) {
+                        Some(b) if b != Backend::Ffmpeg => Ok(b),
+                        _ => Err(anyhow::anyhow!("--backends: native and/or gstreamer, not {b}")),
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+            }
             "--ffmpeg" => args.ffmpeg = value.into(),
             "--dir" => args.dir = Some(value.into()),
             _ => bail!("unknown argument {a}; {USAGE}"),
@@ -115,6 +130,9 @@ fn parse_args() -> anyhow::Result<Mode> {
     }
     if args.cameras.is_empty() || args.cameras.contains(&0) {
         bail!("--cameras: every count must be at least 1");
+    }
+    if args.backends.is_empty() {
+        bail!("--backends: at least one");
     }
     if args.seconds == 0 || args.segment == 0 {
         bail!("--seconds and --segment must be at least 1");
@@ -385,12 +403,13 @@ struct Run {
 
 fn pentavision(
     args: &Args,
+    backend: Backend,
     urls: &[String],
     root: &Path,
     cameras_pid: &str,
     hz: f64,
 ) -> anyhow::Result<Run> {
-    let data_dir = root.join("pentavision");
+    let data_dir = root.join(format!("pentavision-{backend}"));
     // Reset the peak RSS, so it is this phase's (not the clip encoder's or a larger N's).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -400,7 +419,7 @@ fn pentavision(
         let id = CameraId(i as i64 + 1);
         let mut config = RecorderConfig::new(id, url, &data_dir, CameraDir::new(id, None)?);
         config.segment_duration = Duration::from_secs(args.segment);
-        config.backend = Backend::Gstreamer;
+        config.backend = backend;
         config.ffmpeg_fallback = false;
         recorders.push(Recorder::start(config, clock.clone(), tx.clone())?);
     }
@@ -420,7 +439,7 @@ fn pentavision(
             .iter()
             .filter(|s| {
                 let s = s.borrow();
-                s.status == RecorderStatus::Streaming && s.backend == Backend::Gstreamer
+                s.status == RecorderStatus::Streaming && s.backend == backend
             })
             .count();
         if streaming == states.len() {
@@ -470,7 +489,7 @@ fn pentavision(
         segs.sort_by_key(|s| s.started_at);
         files += segs.len();
         let dir = data_dir.join(CameraDir::new(id, None)?.relative_path());
-        check_pentavision(args, id, &dir, segs, (wall_start, wall_end), &mut problems);
+        check_pentavision(args, backend, id, &dir, segs, (wall_start, wall_end), &mut problems);
     }
     println!("  all {} recorders streaming after {streaming_after:.1?}", urls.len());
     for note in &notes {
@@ -507,6 +526,7 @@ fn collect_events(
 
 fn check_pentavision(
     args: &Args,
+    backend: Backend,
     camera: CameraId,
     dir: &Path,
     segs: &[SegmentFinished],
@@ -544,7 +564,7 @@ fn check_pentavision(
         if is_last && seg.end_reason != EndReason::Shutdown {
             problem(format!("last segment ended by {}", seg.end_reason));
         }
-        if seg.backend != Backend::Gstreamer {
+        if seg.backend != backend {
             problem(format!("segment written by {}", seg.backend));
         }
         if let Some(next) = segs.get(k + 1) {
@@ -815,19 +835,25 @@ fn bench(args: &Args, root: &Path, deadline: Duration) -> anyhow::Result<()> {
     let max = args.cameras.iter().copied().max().unwrap_or(1);
     let cameras = Cameras::start(max)?;
     let cameras_pid = cameras.pid();
-    let result = (|| -> anyhow::Result<Vec<(usize, Run, Run)>> {
+    /// Per N: each backend's run, and ffmpeg's.
+    type Row = (usize, Vec<(Backend, Run)>, Run);
+    let result = (|| -> anyhow::Result<Vec<Row>> {
         let mut rows = Vec::new();
         for &n in &args.cameras {
             let urls = &cameras.urls[..n];
             let dir = root.join(format!("n{n}"));
-            println!("N = {n}: PentaVision… (load {})", load_average());
-            let pv = pentavision(args, urls, &dir, &cameras_pid, hz)?;
-            println!(
-                "  {:.3} CPU s per stream-minute, {} files, {} problems",
-                pv.window.per_stream_minute(n),
-                pv.files,
-                pv.problems.len()
-            );
+            let mut pvs = Vec::new();
+            for &backend in &args.backends {
+                println!("N = {n}: PentaVision, {backend} backend… (load {})", load_average());
+                let pv = pentavision(args, backend, urls, &dir, &cameras_pid, hz)?;
+                println!(
+                    "  {:.3} CPU s per stream-minute, {} files, {} problems",
+                    pv.window.per_stream_minute(n),
+                    pv.files,
+                    pv.problems.len()
+                );
+                pvs.push((backend, pv));
+            }
             println!("N = {n}: ffmpeg… (load {})", load_average());
             let ff = ffmpeg(args, urls, &dir, &cameras_pid, hz)?;
             println!(
@@ -839,7 +865,7 @@ fn bench(args: &Args, root: &Path, deadline: Duration) -> anyhow::Result<()> {
             if !args.keep {
                 let _ = std::fs::remove_dir_all(&dir);
             }
-            rows.push((n, pv, ff));
+            rows.push((n, pvs, ff));
         }
         Ok(rows)
     })();
@@ -853,53 +879,58 @@ fn bench(args: &Args, root: &Path, deadline: Duration) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:>3} {:>11} {:>11} {:>7} {:>9} {:>9} {:>13} {:>13} {:>8} {:>8} {:>13}",
+        "{:>3} {:>10} {:>11} {:>7} {:>9} {:>13} {:>13} {:>9} {:>16}",
         "N",
-        "PV s/st-min",
-        "ff s/st-min",
-        "PV/ff",
-        "PV cores",
-        "ff cores",
+        "backend",
+        "s/st-min",
+        "vs ff",
+        "cores",
         "cams cores",
         "other cores",
-        "PV segs",
-        "ff segs",
-        "RSS (peak) MiB"
+        "segs",
+        "RSS/stream MiB"
     );
-    for (n, pv, ff) in &rows {
-        let (pw, fw) = (pv.window, ff.window);
-        let ok =
-            |r: &Run| if r.problems.is_empty() { format!("ok {}", r.files) } else { "FAIL".into() };
-        println!(
-            "{n:>3} {:>11.3} {:>11.3} {:>6.2}x {:>9.3} {:>9.3} {:>6.3}/{:<6.3} {:>6.3}/{:<6.3} {:>8} {:>8} {:>6.0} ({:.0})",
-            pw.per_stream_minute(*n),
-            fw.per_stream_minute(*n),
-            pw.per_stream_minute(*n) / fw.per_stream_minute(*n),
-            Window::cores(pw.cpu, pw.wall),
-            Window::cores(fw.cpu, fw.wall),
-            Window::cores(pw.cameras, pw.wall),
-            Window::cores(fw.cameras, fw.wall),
-            Window::cores(pw.others(), pw.wall),
-            Window::cores(fw.others(), fw.wall),
-            ok(pv),
-            ok(ff),
-            pv.rss.0,
-            pv.rss.1,
-        );
+    let ok =
+        |r: &Run| if r.problems.is_empty() { format!("ok {}", r.files) } else { "FAIL".into() };
+    for (n, pvs, ff) in &rows {
+        let ffm = ff.window.per_stream_minute(*n);
+        let line = |name: &str, r: &Run, rss: String| {
+            let w = r.window;
+            println!(
+                "{n:>3} {name:>10} {:>11.3} {:>6.2}x {:>9.3} {:>13.3} {:>13.3} {:>9} {:>16}",
+                w.per_stream_minute(*n),
+                w.per_stream_minute(*n) / ffm,
+                Window::cores(w.cpu, w.wall),
+                Window::cores(w.cameras, w.wall),
+                Window::cores(w.others(), w.wall),
+                ok(r),
+                rss,
+            );
+        };
+        for (backend, pv) in pvs {
+            line(backend.as_str(), pv, format!("{:.1}", pv.rss.0 / *n as f64));
+        }
+        line("ffmpeg", ff, "(own processes)".into());
     }
     println!(
-        "(cams and other cores: during the PentaVision window / during the ffmpeg window; \
-         segs: every recorder wrote all its segments, and how many files in all)"
+        "(vs ff: CPU against ffmpeg's at the same N; RSS: this process's resident memory with N \
+         recorders, per stream, including the shared libraries; segs: every recorder wrote all \
+         its segments, and how many files in all)"
     );
     println!("load average at end {}", load_average());
-    for (n, pv, _) in &rows {
-        for note in &pv.notes {
-            println!("N = {n} PentaVision, before the window (not counted): {note}");
+    for (n, pvs, _) in &rows {
+        for (backend, pv) in pvs {
+            for note in &pv.notes {
+                println!("N = {n} PentaVision {backend}, before the window (not counted): {note}");
+            }
         }
     }
     let mut failed = false;
-    for (n, pv, ff) in &rows {
-        for (name, run) in [("PentaVision", pv), ("ffmpeg", ff)] {
+    for (n, pvs, ff) in &rows {
+        let mut all: Vec<(String, &Run)> =
+            pvs.iter().map(|(b, r)| (format!("PentaVision {b}"), r)).collect();
+        all.push(("ffmpeg".into(), ff));
+        for (name, run) in all {
             for p in &run.problems {
                 failed = true;
                 println!("N = {n} {name}: {p}");

@@ -247,6 +247,25 @@ async fn assert_exactly_once(api: &Api, camera: i64, s3: &S3) {
     }
 }
 
+/// Every log file the server wrote under `data/logs`, oldest first.
+fn server_log(data: &Path) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(data.join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files.iter().map(|f| std::fs::read_to_string(f).unwrap_or_default()).collect()
+}
+
+/// The last `lines` lines of the server's log, for failure messages.
+fn log_tail(data: &Path, lines: usize) -> String {
+    let log = server_log(data);
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_outage_and_kill_9_deliver_every_segment_exactly_once() {
     let cam = TestCamera::start(Clip::Moving).unwrap();
@@ -287,14 +306,14 @@ async fn s3_outage_and_kill_9_deliver_every_segment_exactly_once() {
     let api = Api::new(&server, &token);
     tokio::time::sleep(Duration::from_secs(8)).await;
     // Stop recording so the set of segments is final, then let the queue drain.
-    let (status, _) = api
+    let (status, body) = api
         .call(
             reqwest::Method::PATCH,
             &format!("/cameras/{camera}"),
             Some(json!({ "enabled": false })),
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{body}\nthe server's log ends:\n{}", log_tail(&data, 60));
     tokio::time::sleep(Duration::from_secs(2)).await;
     api.wait_queue(Duration::from_secs(120), "draining", idle).await;
     assert_exactly_once(&api, camera, &s3).await;
@@ -304,10 +323,7 @@ async fn s3_outage_and_kill_9_deliver_every_segment_exactly_once() {
     drop(server);
 
     // No secret in the server's log of the whole flow.
-    let mut logs = String::new();
-    for e in std::fs::read_dir(data.join("logs")).into_iter().flatten().flatten() {
-        logs.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-    }
+    let logs = server_log(&data);
     assert!(!logs.is_empty(), "the server writes a log");
     assert!(!logs.contains(SECRET_KEY), "the secret key is in the log");
 }

@@ -136,6 +136,7 @@ fn attempt(config: &PullConfig, tap: &StreamTap, stop: &StopSignal) -> Result<()
     let pipeline = gst::Pipeline::with_name("live-pull");
     let src = make("rtspsrc")?;
     src.set_property("location", &config.url);
+    crate::record::gst::accept_camera_certificates(&src, &config.url);
     src.set_property("latency", if config.transport == Transport::Tcp { 0u32 } else { 200 });
     src.set_property_from_str("protocols", config.transport.as_str());
     if let Some(user) = &config.username {

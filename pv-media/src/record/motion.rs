@@ -47,7 +47,7 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(10);
 const COMPLETE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Kept in the ring beyond the pre-roll, for the watcher's detection delay and the two
 /// connections' latency difference.
-const RING_MARGIN: Duration = Duration::from_secs(2);
+pub(crate) const RING_MARGIN: Duration = Duration::from_secs(2);
 /// The most the ring holds, whatever the pre-roll (a camera with very long groups of pictures
 /// at a high bit rate gets less pre-roll instead of unbounded memory).
 pub(crate) const RING_MAX_BYTES: usize = 64 << 20;
@@ -63,8 +63,8 @@ pub(super) fn validate(c: &RecorderConfig) -> Result<()> {
         RecordingMode::Continuous => Ok(()),
         RecordingMode::Off => invalid("mode off records nothing: start no recorder"),
         RecordingMode::Motion => {
-            if c.backend != Backend::Gstreamer {
-                return invalid("motion mode needs the GStreamer backend");
+            if c.backend == Backend::Ffmpeg {
+                return invalid("motion mode needs the built-in or the GStreamer backend");
             }
             if c.pre_roll > MAX_PRE_ROLL {
                 return invalid("pre_roll must be <= 60 s");

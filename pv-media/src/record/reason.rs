@@ -300,6 +300,42 @@ fn connect_once(target: &CameraTarget) -> Option<Result<(), String>> {
     Some(std::net::TcpStream::connect_timeout(&addr, budget).map(drop).map_err(|e| io_reason(&e)))
 }
 
+/// What stopped the built-in recorder's RTSP client, in words for people: the same phrases
+/// as GStreamer's and ffmpeg's failures (so a camera's status reads the same whichever backend
+/// records it), else the client's own message without the URL.
+pub(crate) fn explain_native(
+    target: &CameraTarget,
+    url: &str,
+    err: &crate::ingest::rtsp::SourceError,
+) -> String {
+    use crate::ingest::rtsp::SourceError;
+    let text = match err {
+        SourceError::Auth(t) | SourceError::Lost(t) | SourceError::Unsupported(t) => t,
+    };
+    let redacted = crate::record::redact_url(url);
+    let text = target.scrub(text.strip_prefix(&format!("{redacted}: ")).unwrap_or(text));
+    let host = &target.host;
+    let lower = text.to_lowercase();
+    if matches!(err, SourceError::Unsupported(_)) {
+        return text;
+    }
+    if let Some(reason) = explain_ffmpeg(target, &text) {
+        return reason;
+    }
+    if lower.contains("parse") || lower.contains("framing") || lower.contains("not rtsp") {
+        return format!(
+            "the server at {host} does not answer in RTSP; is this the camera's RTSP port?"
+        );
+    }
+    if lower.contains("no key frame") {
+        return format!("the camera at {host} sends no recordable video ({})", first_lower(&text));
+    }
+    if lower.contains("eof") || lower.contains("closed") || lower.contains("reset") {
+        return format!("the camera at {host} closed the connection");
+    }
+    format!("recording from {host} failed ({})", first_lower(&text))
+}
+
 /// The last lines ffmpeg printed in words for people (None: nothing recognised).
 pub(crate) fn explain_ffmpeg(target: &CameraTarget, tail: &str) -> Option<String> {
     let host = &target.host;

@@ -9,6 +9,7 @@ mod bad_input;
 mod crash;
 mod export;
 mod fmp4;
+mod ingest;
 mod live_pull;
 mod motion;
 mod motion_mode;

@@ -11,7 +11,7 @@ use pv_core::SystemClock;
 use pv_core::ids::CameraId;
 use pv_media::RecordingMode;
 use pv_media::motion::ZoneSpec;
-use pv_media::record::{EndReason, RecorderConfig, RecorderEvent, RecorderStatus};
+use pv_media::record::{Backend, EndReason, RecorderConfig, RecorderEvent, RecorderStatus};
 use pv_media::testcam::{Clip, TestCamera};
 use pv_media::watch::{MotionWatcher, WatcherConfig, WatcherState};
 use tokio::sync::{mpsc, watch};
@@ -51,19 +51,38 @@ fn files(data: &Path, camera: i64) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn motion_mode_records_the_motion_with_pre_and_post_roll_and_nothing_else() {
+    // The built-in backend and GStreamer's, side by side on one camera.
     let cam = TestCamera::start(Clip::Burst).unwrap();
     let data = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let mut rec = Rec::start(motion_config(30, &cam.url(), data.path()));
-    let done = rec
-        .wait_until(Duration::from_secs(30), |r| {
-            r.segments().iter().any(|s| s.end_reason == EndReason::MotionEnd)
-        })
-        .await;
-    assert!(done, "a motion recording, events {:?} statuses {:?}", rec.events, rec.statuses);
-    rec.stop().await;
+    let mut recs = Vec::new();
+    for (camera, backend) in [(30, Backend::Native), (33, Backend::Gstreamer)] {
+        let mut c = motion_config(camera, &cam.url(), data.path());
+        c.backend = backend;
+        recs.push((Rec::start(c), camera, backend));
+    }
+    for (rec, _, backend) in &mut recs {
+        let done = rec
+            .wait_until(Duration::from_secs(30), |r| {
+                r.segments().iter().any(|s| s.end_reason == EndReason::MotionEnd)
+            })
+            .await;
+        assert!(
+            done,
+            "{backend}: a motion recording, events {:?} statuses {:?}",
+            rec.events, rec.statuses
+        );
+    }
     let elapsed = started.elapsed();
+    for (mut rec, camera, backend) in recs {
+        rec.stop().await;
+        assert!(rec.segments().iter().all(|s| s.backend == backend), "{:?}", rec.segments());
+        eprintln!("{backend}:");
+        check_motion_recording(&rec, data.path(), camera, elapsed);
+    }
+}
 
+fn check_motion_recording(rec: &Rec, data: &Path, camera: i64, elapsed: Duration) {
     let motion = motion_events(&rec.events);
     let (start, end, peak) = match motion.as_slice() {
         [
@@ -106,7 +125,7 @@ async fn motion_mode_records_the_motion_with_pre_and_post_roll_and_nothing_else(
     // Nothing else was written: the files on disk are the segments.
     let mut recorded: Vec<_> = segs.iter().map(|s| s.path.clone()).collect();
     recorded.sort();
-    assert_eq!(files(data.path(), 30), recorded);
+    assert_eq!(files(data, camera), recorded);
     for s in &segs {
         let probe = ffprobe_file(&s.path).unwrap();
         assert_eq!((probe.codec.as_str(), probe.width, probe.height), ("h264", 1280, 720));

@@ -78,8 +78,10 @@ pub struct LiveStatus {
     pub state: String,
     /// [`RecorderStatus::reason`]: the last error, when reconnecting or failed.
     pub reason: Option<String>,
-    /// `gstreamer` or `ffmpeg`.
+    /// `native`, `gstreamer` or `ffmpeg`.
     pub backend: String,
+    /// Why that backend records the camera when it is not the one configured first.
+    pub backend_reason: Option<String>,
     /// Since when.
     pub since: DateTime<Utc>,
 }
@@ -90,6 +92,7 @@ impl From<&RecorderState> for LiveStatus {
             state: s.status.as_str().to_owned(),
             reason: s.status.reason().map(str::to_owned),
             backend: s.backend.as_str().to_owned(),
+            backend_reason: s.backend_reason.clone(),
             since: s.since,
         }
     }
@@ -373,8 +376,8 @@ impl Recorders {
             .map_or(self.config.segment_seconds, |s| u32::try_from(s).unwrap_or(60));
         c.segment_duration = Duration::from_secs(u64::from(seconds.max(1)));
         c.fragment_duration = c.fragment_duration.min(c.segment_duration);
-        if cam.recorder_backend.as_deref() == Some("ffmpeg") {
-            c.backend = Backend::Ffmpeg;
+        if let Some(b) = cam.recorder_backend.as_deref().and_then(Backend::parse) {
+            c.backend = b;
         }
         c.ffmpeg_program = self.config.ffmpeg_program.clone();
         if mode == RecordingMode::Motion {

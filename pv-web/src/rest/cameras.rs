@@ -35,9 +35,11 @@ pub struct CameraStatus {
     pub state: String,
     /// Why, when reconnecting, failed or disabled (the last error).
     pub reason: Option<String>,
-    /// The recorder backend: `gstreamer`, or `ffmpeg` when GStreamer could not record the
-    /// camera.
+    /// The recorder backend: `native` (the built-in recorder), else `gstreamer` or `ffmpeg`
+    /// when the one before could not record the camera.
     pub backend: Option<String>,
+    /// Why the backend is not the one configured first (what the one before could not do).
+    pub backend_reason: Option<String>,
     /// Since when (None: not recording in this server process).
     pub since: Option<DateTime<Utc>>,
     /// Motion is going on now (the camera's motion detection saw it start and not yet end).
@@ -82,7 +84,7 @@ pub struct Camera {
     pub retention_days: Option<i32>,
     /// Most bytes of footage kept (None: no limit but the disk guard).
     pub retention_max_bytes: Option<i64>,
-    /// Preferred recorder backend (None: GStreamer, with ffmpeg as fallback).
+    /// Preferred recorder backend (None: the built-in one, then GStreamer, then ffmpeg).
     pub recorder_backend: Option<String>,
     /// MAC address last seen for the camera's address.
     pub mac_address: Option<String>,
@@ -162,7 +164,7 @@ pub struct NewCamera {
     pub retention_days: Option<i32>,
     /// Most bytes of footage to keep.
     pub retention_max_bytes: Option<i64>,
-    /// `gstreamer` or `ffmpeg`.
+    /// `native`, `gstreamer` or `ffmpeg`.
     pub recorder_backend: Option<String>,
 }
 
@@ -204,7 +206,7 @@ pub struct CameraPatch {
     pub retention_days: MaybeUndefined<i32>,
     /// Most bytes of footage to keep.
     pub retention_max_bytes: MaybeUndefined<i64>,
-    /// `gstreamer` or `ffmpeg`.
+    /// `native`, `gstreamer` or `ffmpeg`.
     pub recorder_backend: MaybeUndefined<String>,
 }
 
@@ -481,6 +483,7 @@ pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
             state: s.state,
             reason: s.reason,
             backend: Some(s.backend),
+            backend_reason: s.backend_reason,
             since: Some(s.since),
             motion,
         },
@@ -488,6 +491,7 @@ pub async fn render(state: &AppState, cam: camera::Model) -> Camera {
             state: cam.status.clone(),
             reason: cam.status_reason.clone(),
             backend: cam.recorder_backend.clone(),
+            backend_reason: None,
             since: None,
             motion,
         },

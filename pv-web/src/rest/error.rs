@@ -9,74 +9,124 @@
 //! JSON, 429 when rate-limited. So the OpenAPI document lists every status the server sends.
 
 use poem::http::StatusCode;
-use poem_openapi::ApiResponse;
 use poem_openapi::payload::Json;
 
 use crate::problem::{Problem, status_for};
 
-/// A problem response.
-#[derive(ApiResponse, Debug)]
-pub enum ApiError {
-    /// Malformed or invalid input.
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Not signed in, or wrong credentials.
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>),
-    /// Signed in but not allowed.
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// No such thing.
-    #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
-    /// Conflicts with the current state.
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// A request body was sent without a `Content-Length` (chunked).
-    #[oai(status = 411, content_type = "application/problem+json")]
-    LengthRequired(Json<Problem>),
-    /// The request body is larger than the server's limit.
-    #[oai(status = 413, content_type = "application/problem+json")]
-    TooLarge(Json<Problem>),
-    /// The request body is not JSON (or not the declared media type).
-    #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Json<Problem>),
-    /// Too many requests or attempts; retry after the given seconds.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooMany(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// An unexpected server error.
-    #[oai(status = 500, content_type = "application/problem+json")]
-    Internal(Json<Problem>),
-    /// A database or dependency is unavailable.
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+/// Declares a problem-response enum: the statuses every operation can answer (declared once,
+/// here) plus the extra ones listed, each a variant holding the problem document, with `new`
+/// mapping a status to its variant (an undeclared 422 becomes 400, anything else undeclared
+/// 500). `extends ApiError` also converts from [`ApiError`].
+macro_rules! problem_responses {
+    (@enum $(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $status:tt),* }) => {
+        $(#[$m])*
+        #[derive(::poem_openapi::ApiResponse, Debug)]
+        pub enum $name {
+            /// Malformed or invalid input.
+            #[oai(status = 400, content_type = "application/problem+json")]
+            BadRequest(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// Not signed in, or wrong credentials.
+            #[oai(status = 401, content_type = "application/problem+json")]
+            Unauthorized(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// Signed in but not allowed.
+            #[oai(status = 403, content_type = "application/problem+json")]
+            Forbidden(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// No such thing.
+            #[oai(status = 404, content_type = "application/problem+json")]
+            NotFound(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// Conflicts with the current state.
+            #[oai(status = 409, content_type = "application/problem+json")]
+            Conflict(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// A request body was sent without a `Content-Length` (chunked).
+            #[oai(status = 411, content_type = "application/problem+json")]
+            LengthRequired(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// The request body is larger than the server's limit.
+            #[oai(status = 413, content_type = "application/problem+json")]
+            TooLarge(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// The request body is not of a media type the operation accepts (JSON unless it says
+            /// otherwise).
+            #[oai(status = 415, content_type = "application/problem+json")]
+            UnsupportedMediaType(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            $(
+                $(#[$vm])*
+                #[oai(status = $status, content_type = "application/problem+json")]
+                $variant(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            )*
+            /// Too many requests or attempts; retry after the given seconds.
+            #[oai(status = 429, content_type = "application/problem+json")]
+            TooMany(::poem_openapi::payload::Json<$crate::problem::Problem>, #[oai(header = "Retry-After")] u64),
+            /// An unexpected server error.
+            #[oai(status = 500, content_type = "application/problem+json")]
+            Internal(::poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// A database or dependency is unavailable, or the feature is off (the detail says why).
+            #[oai(status = 503, content_type = "application/problem+json")]
+            Unavailable(::poem_openapi::payload::Json<$crate::problem::Problem>),
+        }
+
+        impl $name {
+            /// A problem with `status` and `detail`. Only declared statuses go out: an
+            /// undeclared 422 becomes 400, anything else undeclared 500.
+            pub fn new(status: ::poem::http::StatusCode, detail: impl Into<String>) -> Self {
+                $(
+                    if status.as_u16() == $status {
+                        return $name::$variant(::poem_openapi::payload::Json($crate::problem::Problem::new(status, detail)));
+                    }
+                )*
+                let status = match status.as_u16() {
+                    400 | 401 | 403 | 404 | 409 | 411 | 413 | 415 | 429 | 500 | 503 => status,
+                    422 => ::poem::http::StatusCode::BAD_REQUEST,
+                    _ => ::poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let p = ::poem_openapi::payload::Json($crate::problem::Problem::new(status, detail));
+                match status.as_u16() {
+                    400 => $name::BadRequest(p),
+                    401 => $name::Unauthorized(p),
+                    403 => $name::Forbidden(p),
+                    404 => $name::NotFound(p),
+                    409 => $name::Conflict(p),
+                    411 => $name::LengthRequired(p),
+                    413 => $name::TooLarge(p),
+                    415 => $name::UnsupportedMediaType(p),
+                    429 => $name::TooMany(p, 60),
+                    503 => $name::Unavailable(p),
+                    _ => $name::Internal(p),
+                }
+            }
+        }
+    };
+    ($(#[$m:meta])* pub enum $name:ident extends ApiError { $($body:tt)* }) => {
+        $crate::rest::error::problem_responses!(@enum $(#[$m])* $name { $($body)* });
+
+        impl From<$crate::rest::error::ApiError> for $name {
+            fn from(e: $crate::rest::error::ApiError) -> Self {
+                match e {
+                    $crate::rest::error::ApiError::BadRequest(p) => $name::BadRequest(p),
+                    $crate::rest::error::ApiError::Unauthorized(p) => $name::Unauthorized(p),
+                    $crate::rest::error::ApiError::Forbidden(p) => $name::Forbidden(p),
+                    $crate::rest::error::ApiError::NotFound(p) => $name::NotFound(p),
+                    $crate::rest::error::ApiError::Conflict(p) => $name::Conflict(p),
+                    $crate::rest::error::ApiError::LengthRequired(p) => $name::LengthRequired(p),
+                    $crate::rest::error::ApiError::TooLarge(p) => $name::TooLarge(p),
+                    $crate::rest::error::ApiError::UnsupportedMediaType(p) => $name::UnsupportedMediaType(p),
+                    $crate::rest::error::ApiError::TooMany(p, s) => $name::TooMany(p, s),
+                    $crate::rest::error::ApiError::Internal(p) => $name::Internal(p),
+                    $crate::rest::error::ApiError::Unavailable(p) => $name::Unavailable(p),
+                }
+            }
+        }
+    };
+    ($(#[$m:meta])* pub enum $name:ident { $($body:tt)* }) => {
+        $crate::rest::error::problem_responses!(@enum $(#[$m])* $name { $($body)* });
+    };
+}
+pub(crate) use problem_responses;
+
+problem_responses! {
+    /// A problem response.
+    pub enum ApiError {}
 }
 
 impl ApiError {
-    /// A problem with `status` and `detail`.
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        // Only declared statuses go out: 422 becomes 400, anything else undeclared 500.
-        let status = match status.as_u16() {
-            400 | 401 | 403 | 404 | 409 | 411 | 413 | 415 | 429 | 500 | 503 => status,
-            422 => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let p = Json(Problem::new(status, detail));
-        match status.as_u16() {
-            400 | 422 => ApiError::BadRequest(p),
-            401 => ApiError::Unauthorized(p),
-            403 => ApiError::Forbidden(p),
-            404 => ApiError::NotFound(p),
-            409 => ApiError::Conflict(p),
-            411 => ApiError::LengthRequired(p),
-            413 => ApiError::TooLarge(p),
-            415 => ApiError::UnsupportedMediaType(p),
-            429 => ApiError::TooMany(p, 60),
-            503 => ApiError::Unavailable(p),
-            _ => ApiError::Internal(p),
-        }
-    }
-
     /// 400.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, detail)

@@ -25,13 +25,11 @@ use tokio::io::AsyncReadExt;
 
 use super::ApiTags;
 use super::auth::Created;
-use super::error::ApiError;
 use crate::auth::{Guarded, Principal, perm};
 use crate::faces::{
     EnrolledFace, EventFilter, FaceError, FaceEvent, FacesStatus, Identity, IdentityPatch,
     Recognition,
 };
-use crate::problem::Problem;
 use crate::state::AppState;
 
 /// The faces API.
@@ -41,86 +39,12 @@ pub struct FacesApi;
 /// How often an idle event stream sends a comment line, so proxies keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// A problem response of a faces operation: every status of [`ApiError`], and 422 for a
-/// picture without a usable face or a value out of range.
-#[derive(ApiResponse, Debug)]
-pub enum FaceApiError {
-    /// Malformed or invalid input.
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Not signed in, or wrong credentials.
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>),
-    /// Signed in but not allowed.
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// No such person, image or event.
-    #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
-    /// Conflicts with the current state.
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// A request body was sent without a `Content-Length` (chunked).
-    #[oai(status = 411, content_type = "application/problem+json")]
-    LengthRequired(Json<Problem>),
-    /// The request body or picture is larger than the limits.
-    #[oai(status = 413, content_type = "application/problem+json")]
-    TooLarge(Json<Problem>),
-    /// The request body is not of an accepted media type.
-    #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Json<Problem>),
-    /// The picture has no usable face, is not a picture, or a value is out of range.
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
-    /// Too many requests or attempts; retry after the given seconds.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooMany(Json<Problem>, #[oai(header = "Retry-After")] u64),
-    /// An unexpected server error.
-    #[oai(status = 500, content_type = "application/problem+json")]
-    Internal(Json<Problem>),
-    /// Face recognition is off (the detail says why), or a database is unavailable.
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
-}
-
-impl FaceApiError {
-    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        let p = Json(Problem::new(status, detail));
-        match status.as_u16() {
-            400 => FaceApiError::BadRequest(p),
-            401 => FaceApiError::Unauthorized(p),
-            403 => FaceApiError::Forbidden(p),
-            404 => FaceApiError::NotFound(p),
-            409 => FaceApiError::Conflict(p),
-            411 => FaceApiError::LengthRequired(p),
-            413 => FaceApiError::TooLarge(p),
-            415 => FaceApiError::UnsupportedMediaType(p),
-            422 => FaceApiError::Unprocessable(p),
-            429 => FaceApiError::TooMany(p, 60),
-            503 => FaceApiError::Unavailable(p),
-            _ => FaceApiError::Internal(Json(Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                p.0.detail,
-            ))),
-        }
-    }
-}
-
-impl From<ApiError> for FaceApiError {
-    fn from(e: ApiError) -> Self {
-        match e {
-            ApiError::BadRequest(p) => FaceApiError::BadRequest(p),
-            ApiError::Unauthorized(p) => FaceApiError::Unauthorized(p),
-            ApiError::Forbidden(p) => FaceApiError::Forbidden(p),
-            ApiError::NotFound(p) => FaceApiError::NotFound(p),
-            ApiError::Conflict(p) => FaceApiError::Conflict(p),
-            ApiError::LengthRequired(p) => FaceApiError::LengthRequired(p),
-            ApiError::TooLarge(p) => FaceApiError::TooLarge(p),
-            ApiError::UnsupportedMediaType(p) => FaceApiError::UnsupportedMediaType(p),
-            ApiError::TooMany(p, s) => FaceApiError::TooMany(p, s),
-            ApiError::Internal(p) => FaceApiError::Internal(p),
-            ApiError::Unavailable(p) => FaceApiError::Unavailable(p),
-        }
+super::error::problem_responses! {
+    /// A problem response of a faces operation: every status of [`ApiError`](super::error::ApiError), and 422 for a
+    /// picture without a usable face or a value out of range.
+    pub enum FaceApiError extends ApiError {
+        /// The picture has no usable face, is not a picture, or a value is out of range.
+        Unprocessable = 422
     }
 }
 

@@ -103,6 +103,19 @@ const overflow = (page) => page.evaluate(() => {
         if (culprits.length > 6) break;
       }
     }
+    // Text that runs out of its box (an unbreakable word in a narrow cell) has no element of
+    // its own: name its parent.
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const range = document.createRange();
+    for (let n = walk.nextNode(); n && culprits.length < 10; n = walk.nextNode()) {
+      if (!n.textContent.trim()) continue;
+      range.selectNodeContents(n);
+      const r = range.getBoundingClientRect();
+      if (r.right > root.clientWidth + 1 && r.width > 0) {
+        const el = n.parentElement;
+        culprits.push(`text "${n.textContent.trim().slice(0, 40)}" in ${el.tagName.toLowerCase()}.${[...el.classList].join('.')} right=${Math.round(r.right)}`);
+      }
+    }
   }
   return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, culprits };
 });
@@ -174,7 +187,7 @@ test('every page fits 390 px without sideways scrolling; the menu collapses and 
 
     const pages = [
       ['overview', '/'], ['live', '/live'], ['cameras', '/cameras'], ['camera-live', `/cameras/${cameraId}/live`],
-      ['recordings', '/recordings'], ['storage', '/storage'], ['audit', '/audit'], ['ip-rules', '/ip-rules'], ['users', '/users'],
+      ['recordings', '/recordings'], ['storage', '/storage'], ['faces', '/faces'], ['audit', '/audit'], ['ip-rules', '/ip-rules'], ['users', '/users'],
       ['services', '/services'], ['security', '/account/security'], ['not-found', '/no/such/page'],
     ];
     const measured = [];
