@@ -1,5 +1,5 @@
 //! A busy machine is no reason for a gap: the built-in recorder keeps recording a live camera
-//! while busy loops take every core for a minute (a load of about twice the cores), with no
+//! while busy loops take every core for a minute (three spinning threads per core), with no
 //! gap, no error segment and contiguous segments. Its own test binary, so the load does not
 //! slow other tests.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -41,10 +41,10 @@ async fn a_minute_of_busy_cores_leaves_no_gap() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    // Two spinning threads per core, at the recorder's own priority.
+    // Three spinning threads per core, at the recorder's own priority.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let stop = Arc::new(AtomicBool::new(false));
-    let spinners: Vec<_> = (0..cores * 2)
+    let spinners: Vec<_> = (0..cores * 3)
         .map(|_| {
             let stop = stop.clone();
             std::thread::spawn(move || {
@@ -79,7 +79,7 @@ async fn a_minute_of_busy_cores_leaves_no_gap() {
     eprintln!(
         "busy for {} s with {} spinning threads on {cores} cores, load average {load}; {} segments",
         BUSY.as_secs(),
-        cores * 2,
+        cores * 3,
         segments.len()
     );
     assert!(gaps.is_empty(), "no gap while busy: {gaps:?}");

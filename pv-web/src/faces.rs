@@ -409,10 +409,16 @@ impl FaceService {
             match loaded {
                 Ok(Ok(engine)) => Ok(Arc::new(engine)),
                 Ok(Err(e)) => {
-                    let reason = format!(
-                        "Face recognition is off: {e}. Run `pentavision faces fetch-models` to \
-                         fetch the default models, or fix the [faces] settings."
-                    );
+                    let e = e.to_string();
+                    // Advice once: a missing model's error already says how to fetch it.
+                    let reason = if e.contains("fetch-models") {
+                        format!("Face recognition is off: {e}.")
+                    } else {
+                        format!(
+                            "Face recognition is off: {e}. Run `pentavision faces fetch-models` \
+                             to fetch the default models, or fix the [faces] settings."
+                        )
+                    };
                     tracing::error!("{reason}");
                     Err(reason)
                 }

@@ -78,7 +78,9 @@
     }
     const s = state.status;
     $("fc-off").hidden = !!s.enabled;
-    $("fc-off-reason").textContent = s.enabled ? "" : sentence(s.reason || "Face recognition is turned off in the server's configuration.");
+    // The banner's heading already says it is off: the reason follows without repeating it.
+    const why = (s.reason || "").replace(/^Face recognition is off:\s*/i, "");
+    $("fc-off-reason").textContent = s.enabled ? "" : sentence(why || "Face recognition is turned off in the server's configuration.");
     if (s.enabled) {
       let text = "Face recognition is on: " + plural(s.identities, "person", "people") + " with " +
         plural(s.embeddings, "face image", "face images") + ".";

@@ -29,8 +29,12 @@
 //! length but the last. Both must cover at least warm-up plus window.
 //!
 //! `cargo run --release -p pv-benches --bin record_cpu -- [--cameras 1,8,32] [--seconds 60]
-//! [--warmup 5] [--segment 60] [--backends native,gstreamer] [--ffmpeg PATH] [--dir DIR]
-//! [--keep]`
+//! [--warmup 5] [--segment 60] [--backends native,gstreamer] [--g711] [--ffmpeg PATH]
+//! [--dir DIR] [--keep]`
+//!
+//! `--g711`: the cameras also send G.711 µ-law audio (8 kHz mono, as many Hikvision, Dahua and
+//! Reolink cameras do). PentaVision's built-in recorder turns it into AAC; ffmpeg then runs as
+//! Frigate records such cameras, `-c:v copy -c:a aac` (MP4 cannot hold G.711 for browsers).
 //!
 //! Every child (the cameras, the ffmpegs) is killed on every way out: errors, panics, SIGINT,
 //! SIGTERM and a deadline for the whole run. The cameras also exit when this process's end of
@@ -70,19 +74,20 @@ struct Args {
     warmup: u64,
     segment: u64,
     backends: Vec<Backend>,
+    g711: bool,
     ffmpeg: PathBuf,
     dir: Option<PathBuf>,
     keep: bool,
 }
 
 enum Mode {
-    Serve(usize),
+    Serve(usize, bool),
     Bench(Args),
 }
 
 const USAGE: &str = "usage: record_cpu [--cameras 1,8,32] [--seconds 60] [--warmup 5] \
-                     [--segment 60] [--backends native,gstreamer] [--ffmpeg PATH] [--dir DIR] \
-                     [--keep]";
+                     [--segment 60] [--backends native,gstreamer] [--g711] [--ffmpeg PATH] \
+                     [--dir DIR] [--keep]";
 
 fn parse_args() -> anyhow::Result<Mode> {
     let mut args = Args {
@@ -91,6 +96,7 @@ fn parse_args() -> anyhow::Result<Mode> {
         warmup: 5,
         segment: 60,
         backends: vec![Backend::Native, Backend::Gstreamer],
+        g711: false,
         ffmpeg: PathBuf::from("ffmpeg"),
         dir: None,
         keep: false,
@@ -101,9 +107,16 @@ fn parse_args() -> anyhow::Result<Mode> {
             args.keep = true;
             continue;
         }
+        if a == "--g711" {
+            args.g711 = true;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{a} needs a value; {USAGE}"))?;
         match a.as_str() {
-            "--serve-cameras" => return Ok(Mode::Serve(value.parse().context("--serve-cameras")?)),
+            "--serve-cameras" => {
+                let g711 = it.next().as_deref() == Some("g711");
+                return Ok(Mode::Serve(value.parse().context("--serve-cameras")?, g711));
+            }
             "--cameras" => {
                 args.cameras = value
                     .split(',')
@@ -322,9 +335,10 @@ fn window(start: &Mark, cpu: f64, cameras: &str, hz: f64) -> anyhow::Result<Wind
 // ---------------------------------------------------------------------------------------------
 // The cameras' process.
 
-fn serve(n: usize) -> anyhow::Result<()> {
+fn serve(n: usize, g711: bool) -> anyhow::Result<()> {
+    let options = || pv_media::testcam::TestCameraOptions { g711, ..Default::default() };
     let cameras: Vec<TestCamera> =
-        (0..n).map(|_| TestCamera::start(CLIP)).collect::<Result<_, _>>()?;
+        (0..n).map(|_| TestCamera::start_with(CLIP, options())).collect::<Result<_, _>>()?;
     let mut out = std::io::stdout().lock();
     for cam in &cameras {
         writeln!(out, "{}", cam.url())?;
@@ -344,9 +358,9 @@ struct Cameras {
 }
 
 impl Cameras {
-    fn start(n: usize) -> anyhow::Result<Cameras> {
+    fn start(n: usize, g711: bool) -> anyhow::Result<Cameras> {
         let mut child = Command::new(std::env::current_exe()?)
-            .args(["--serve-cameras", &n.to_string()])
+            .args(["--serve-cameras", &n.to_string(), if g711 { "g711" } else { "video" }])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -657,7 +671,13 @@ fn ffmpeg_measure(
         let log = std::fs::File::create(dir.join("ffmpeg.log"))?;
         let child = Command::new(&args.ffmpeg)
             .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
-            .args(["-rtsp_transport", "tcp", "-i", url, "-c", "copy", "-f", "segment"])
+            .args(["-rtsp_transport", "tcp", "-i", url])
+            .args(if args.g711 {
+                &["-c:v", "copy", "-c:a", "aac"][..]
+            } else {
+                &["-c", "copy"][..]
+            })
+            .args(["-f", "segment"])
             .args(["-segment_time", &args.segment.to_string(), "-reset_timestamps", "1"])
             .arg(dir.join("out%03d.mp4"))
             .stdin(Stdio::null())
@@ -780,7 +800,7 @@ fn first_line(program: &str, arg: &str) -> String {
 
 fn main() -> anyhow::Result<()> {
     let args = match parse_args()? {
-        Mode::Serve(n) => return serve(n),
+        Mode::Serve(n, g711) => return serve(n, g711),
         Mode::Bench(args) => args,
     };
     let _kill = KillOnDrop;
@@ -818,10 +838,15 @@ fn bench(args: &Args, root: &Path, deadline: Duration) -> anyhow::Result<()> {
         deadline.as_secs()
     );
     println!(
-        "clip {} {w}x{h} H.264, {} fps, 1 s GOP, x264 ultrafast, {kbps:.0} kbit/s ({})",
+        "clip {} {w}x{h} H.264, {} fps, 1 s GOP, x264 ultrafast, {kbps:.0} kbit/s ({}){}",
         CLIP.name(),
         pv_media::testcam::clip::FPS,
-        clip.display()
+        clip.display(),
+        if args.g711 {
+            "; with G.711 µ-law audio, recorded as AAC (ffmpeg: -c:v copy -c:a aac)"
+        } else {
+            ""
+        }
     );
     println!("{}", first_line(&args.ffmpeg.to_string_lossy(), "-version"));
     println!(
@@ -833,7 +858,7 @@ fn bench(args: &Args, root: &Path, deadline: Duration) -> anyhow::Result<()> {
     );
 
     let max = args.cameras.iter().copied().max().unwrap_or(1);
-    let cameras = Cameras::start(max)?;
+    let cameras = Cameras::start(max, args.g711)?;
     let cameras_pid = cameras.pid();
     /// Per N: each backend's run, and ffmpeg's.
     type Row = (usize, Vec<(Backend, Run)>, Run);

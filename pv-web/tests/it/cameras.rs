@@ -1103,3 +1103,84 @@ async fn recorder_failures_are_told_in_words_for_people() {
     }
     state.nvr().shutdown().await;
 }
+
+/// A self-signed certificate and its key, in one PEM string (as an RTSPS camera has).
+fn self_signed() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=camera.local", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success(), "openssl req");
+    std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_names_the_backend_that_records_a_camera_and_why() {
+    let plain = TestCamera::start(Clip::Moving).unwrap();
+    let tls = TestCamera::start_with(
+        Clip::Moving,
+        pv_media::testcam::TestCameraOptions { tls: Some(self_signed()), ..Default::default() },
+    )
+    .unwrap();
+    let (_env, state) = state_with(Engine::Sqlite, |c| c.recording.segment_seconds = 3).await;
+    let cli = TestClient::new(pv_web::app::build(state.clone()));
+    let admin_id = user_with_role(&state, "admin", Some("System Administrator"), None).await;
+    let admin = session_cookie(&state, admin_id).await;
+    let mut ids = Vec::new();
+    for (name, url) in [("Porch", plain.url()), ("Gate", tls.url())] {
+        let (status, cam) = json_of(
+            cli.post("/api/v1/cameras")
+                .header("cookie", admin.clone())
+                .header("x-csrf-token", csrf_token(&state, admin_id, "/cameras"))
+                .body_json(&json!({ "name": name, "main_url": url }))
+                .send()
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{cam}");
+        ids.push(cam["id"].as_i64().unwrap());
+    }
+    let streaming = |v: &Value| v["status"]["state"] == "streaming";
+    let porch = wait_json(
+        &cli,
+        &admin,
+        &format!("/api/v1/cameras/{}", ids[0]),
+        Duration::from_secs(30),
+        streaming,
+    )
+    .await;
+    assert_eq!(porch["status"]["backend"], "native", "{porch}");
+    assert!(porch["status"].get("backend_reason").is_none(), "{porch}");
+    let gate = wait_json(
+        &cli,
+        &admin,
+        &format!("/api/v1/cameras/{}", ids[1]),
+        Duration::from_secs(40),
+        streaming,
+    )
+    .await;
+    assert_eq!(gate["status"]["state"], "streaming", "{gate}");
+    assert_eq!(gate["status"]["backend"], "gstreamer", "{gate}");
+    let why = gate["status"]["backend_reason"].as_str().unwrap_or_default();
+    assert!(why.starts_with("The built-in recorder could not record this camera"), "{gate}");
+    assert!(why.contains("TLS"), "{gate}");
+    // It records.
+    let segs = wait_json(
+        &cli,
+        &admin,
+        &format!("/api/v1/recordings?camera_id={}", ids[1]),
+        Duration::from_secs(20),
+        |v| v.as_array().is_some_and(|a| !a.is_empty()),
+    )
+    .await;
+    assert!(segs.as_array().is_some_and(|a| !a.is_empty()), "{segs}");
+    state.nvr().shutdown().await;
+}
