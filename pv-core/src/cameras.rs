@@ -71,7 +71,7 @@ pub struct CameraSettings {
     pub retention_days: Option<i32>,
     /// Size limit of the camera's local footage in bytes.
     pub retention_max_bytes: Option<i64>,
-    /// `gstreamer` or `ffmpeg`; None: the default.
+    /// `native`, `gstreamer` or `ffmpeg`; None: the default.
     pub recorder_backend: Option<String>,
 }
 
@@ -219,7 +219,7 @@ pub struct CameraPatch {
     pub retention_days: Option<Option<i32>>,
     /// Size limit of the camera's local footage in bytes.
     pub retention_max_bytes: Option<Option<i64>>,
-    /// `gstreamer` or `ffmpeg`; None: the default.
+    /// `native`, `gstreamer` or `ffmpeg`; None: the default.
     pub recorder_backend: Option<Option<String>>,
 }
 
@@ -370,11 +370,13 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<()> {
 /// What the recorder reports about a camera.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraObservation {
-    /// `new`, `streaming`, `reconnecting`, `failed` or `disabled`.
-    pub status: String,
+    /// `new`, `streaming`, `reconnecting`, `failed` or `disabled`; None leaves the status and
+    /// its reason as they are (a finished segment says nothing about what the recorder does
+    /// now: it may have been stopped since).
+    pub status: Option<String>,
     /// Why (the last error).
     pub status_reason: Option<String>,
-    /// The backend in use, `gstreamer` or `ffmpeg`.
+    /// The backend in use, `native`, `gstreamer` or `ffmpeg`.
     pub backend: Option<String>,
     /// Video codec of the last segment.
     pub video_codec: Option<String>,
@@ -388,7 +390,7 @@ pub struct CameraObservation {
     pub last_seen_at: Option<DateTime<Utc>>,
 }
 
-/// Store what the recorder reports (status always; codec, size and last-seen only when known).
+/// Store what the recorder reports (status, codec, size and last-seen when known).
 /// A camera deleted in the meantime is not an error.
 pub async fn observe(
     db: &impl ConnectionTrait,
@@ -400,8 +402,10 @@ pub async fn observe(
         return Ok(());
     };
     let mut row = current.into_active_model();
-    row.status = Set(seen.status.clone());
-    row.status_reason = Set(seen.status_reason.clone());
+    if let Some(status) = &seen.status {
+        row.status = Set(status.clone());
+        row.status_reason = Set(seen.status_reason.clone());
+    }
     if seen.video_codec.is_some() {
         row.video_codec = Set(seen.video_codec.clone());
         row.audio_codec = Set(seen.audio_codec.clone());

@@ -117,6 +117,10 @@ pub struct ServerConfig {
     /// are bound to its host name and session cookies get `Secure` when it is `https`. Default
     /// `http://localhost:PORT` for the listen port.
     pub public_origin: Option<String>,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`
+    /// (Prometheus `authorization: { credentials: … }`). Default none: open, keep it to the
+    /// monitoring network.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +131,7 @@ impl Default for ServerConfig {
             shutdown_grace_seconds: 10,
             trusted_proxies: Vec::new(),
             public_origin: None,
+            metrics_token: None,
         }
     }
 }
@@ -727,6 +732,9 @@ impl Config {
         if copy.blocklist.token.is_some() {
             copy.blocklist.token = Some("********".into());
         }
+        if copy.server.metrics_token.is_some() {
+            copy.server.metrics_token = Some("********".into());
+        }
         for turn in &mut copy.live.turn_servers {
             turn.credential = "********".into();
         }
@@ -983,13 +991,15 @@ mod tests {
     #[test]
     fn redaction_hides_passwords_and_tokens() {
         let c = load(
-            "[database]\nusers_url = \"postgres://pv:s3cret@h:5432/u\"\n[blocklist]\ntoken = \"tok-123\"\n\
+            "[server]\nmetrics_token = \"met-456\"\n\
+             [database]\nusers_url = \"postgres://pv:s3cret@h:5432/u\"\n[blocklist]\ntoken = \"tok-123\"\n\
              [[live.turn_servers]]\nurl = \"turn:t.example:3478\"\nusername = \"pv\"\ncredential = \"turn-pw\"\n",
             &[],
         )
         .unwrap();
         let shown = c.redacted_toml();
         assert!(!shown.contains("s3cret") && !shown.contains("tok-123"), "{shown}");
+        assert!(!shown.contains("met-456") && shown.contains("metrics_token"), "{shown}");
         assert!(!shown.contains("turn-pw") && shown.contains("turn:t.example:3478"), "{shown}");
         assert!(shown.contains("postgres://pv:********@h:5432/u"), "{shown}");
         assert_eq!(redact_url("sqlite:///x.db"), "sqlite:///x.db");

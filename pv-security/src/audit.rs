@@ -128,6 +128,14 @@ impl AuditLog {
         let mut active = audit_event::ActiveModel::from(row).reset_all();
         active.id = NotSet;
         let saved = active.insert(&self.db).await?;
+        // Sign-ins, failures, lock-outs and every change, countable by a metrics scraper
+        // (action names are a fixed set in the code, so the labels stay few).
+        metrics::counter!(
+            "pentavision_audit_events_total",
+            "action" => saved.action.clone(),
+            "outcome" => saved.outcome.clone()
+        )
+        .increment(1);
         Ok(saved)
     }
 }

@@ -193,6 +193,18 @@ impl Live {
 
     /// The tap a viewer of `camera`'s `stream` reads: the recorder's (`recorder_tap`, when
     /// the camera records now and the main stream is asked for), else a live-only pull of
+    /// Viewers now: WebRTC sessions per camera, and (all cameras together) Media Source
+    /// viewers and HLS viewers (a user and camera whose playlist was asked for lately).
+    pub fn viewer_counts(&self) -> (HashMap<i64, usize>, usize, usize) {
+        let mut webrtc = HashMap::new();
+        for (owner, _) in lock(&self.inner.sessions).values() {
+            *webrtc.entry(owner.camera).or_insert(0) += 1;
+        }
+        let mse = self.inner.mse_viewers.load(std::sync::atomic::Ordering::Relaxed);
+        let hls = lock(&self.inner.hls_viewers).values().filter(|t| t.elapsed() < HLS_IDLE).count();
+        (webrtc, mse, hls)
+    }
+
     /// `pull` shared by every viewer, with the viewer's lease on it.
     pub fn source(
         &self,

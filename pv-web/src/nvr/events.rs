@@ -87,7 +87,7 @@ pub(super) async fn store_status(
     why: Option<&str>,
 ) {
     let seen = CameraObservation {
-        status: status.as_str().to_owned(),
+        status: Some(status.as_str().to_owned()),
         status_reason: why.or(status.reason()).map(str::to_owned),
         backend: None,
         video_codec: None,
@@ -111,7 +111,7 @@ pub(super) async fn watch_status(
     loop {
         let current = state.borrow_and_update().clone();
         let seen = CameraObservation {
-            status: current.status.as_str().to_owned(),
+            status: Some(current.status.as_str().to_owned()),
             status_reason: current.status.reason().map(str::to_owned),
             backend: Some(current.backend.as_str().to_owned()),
             video_codec: None,
@@ -137,6 +137,7 @@ async fn consume(
     motion: Arc<Mutex<HashSet<CameraId>>>,
 ) {
     while let Some(event) = rx.recv().await {
+        count(&event);
         match &event {
             RecorderEvent::MotionStarted { camera, .. } => {
                 lock(&motion).insert(*camera);
@@ -160,6 +161,29 @@ async fn consume(
                 }
             }
         }
+    }
+}
+
+/// Per-camera counters for `/metrics`: segments and bytes written, gaps (lost connections),
+/// motion events.
+fn count(event: &RecorderEvent) {
+    match event {
+        RecorderEvent::SegmentFinished(seg) => {
+            let camera = seg.camera.0.to_string();
+            metrics::counter!("pentavision_segments_written_total", "camera" => camera.clone())
+                .increment(1);
+            metrics::counter!("pentavision_segment_bytes_written_total", "camera" => camera)
+                .increment(seg.size_bytes);
+        }
+        RecorderEvent::GapStarted { camera, .. } => {
+            metrics::counter!("pentavision_recording_gaps_total", "camera" => camera.0.to_string())
+                .increment(1);
+        }
+        RecorderEvent::MotionStarted { camera, .. } => {
+            metrics::counter!("pentavision_motion_events_total", "camera" => camera.0.to_string())
+                .increment(1);
+        }
+        _ => {}
     }
 }
 
@@ -190,7 +214,9 @@ async fn store(dbs: &Databases, clock: &dyn Clock, event: &RecorderEvent) -> pv_
                 txn.commit().await.map_err(records_err)?;
             }
             let seen = CameraObservation {
-                status: RecorderStatus::Streaming.as_str().to_owned(),
+                // The recorder's status is stored by its watcher, in order; this event may come
+                // after a stop.
+                status: None,
                 status_reason: None,
                 backend: Some(seg.backend.as_str().to_owned()),
                 video_codec: Some(seg.video_codec.clone()),

@@ -412,6 +412,11 @@ impl JobStore for DbJobs {
         )
         .await
         .map_err(|e| pv_storage::Error::Provider(e.to_string()))?;
+        let module = module_id.to_string();
+        metrics::counter!("pentavision_storage_uploads_total", "module" => module.clone())
+            .increment(1);
+        metrics::counter!("pentavision_storage_bytes_uploaded_total", "module" => module)
+            .increment(up.size);
         let _ = store::record_write(
             db,
             module_id,
@@ -437,6 +442,8 @@ impl JobStore for DbJobs {
         store::fail_job(db, job.id, module_id, error, next_attempt_at, now)
             .await
             .map_err(|e| pv_storage::Error::Provider(e.to_string()))?;
+        metrics::counter!("pentavision_storage_upload_failures_total", "module" => module_id.to_string())
+            .increment(1);
         let _ = store::record_write(db, module_id, now, false, 0, 0, Some(error)).await;
         Ok(())
     }

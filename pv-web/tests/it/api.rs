@@ -24,6 +24,24 @@ async fn health_ready_and_metrics() {
 }
 
 #[tokio::test]
+async fn metrics_can_require_a_token() {
+    let (_env, state) =
+        crate::state_with(Engine::Sqlite, |c| c.server.metrics_token = Some("sc4pe-me".into()))
+            .await;
+    let cli = TestClient::new(pv_web::app::build(state));
+    let resp = cli.get("/metrics").send().await;
+    resp.assert_status(StatusCode::UNAUTHORIZED);
+    resp.assert_content_type("application/problem+json");
+    let wrong = cli.get("/metrics").header("authorization", "Bearer nope").send().await;
+    wrong.assert_status(StatusCode::UNAUTHORIZED);
+    let resp = cli.get("/metrics").header("authorization", "Bearer sc4pe-me").send().await;
+    resp.assert_status_is_ok();
+    let text = resp.0.into_body().into_string().await.unwrap();
+    assert!(text.contains("pentavision_uptime_seconds"), "{text}");
+    assert!(!text.contains("sc4pe-me"), "the token is never shown");
+}
+
+#[tokio::test]
 async fn readyz_fails_with_a_problem_when_a_database_is_gone() {
     let (_env, state) = state(Engine::Sqlite).await;
     state.dbs().faces.clone().close().await.unwrap();

@@ -1182,5 +1182,20 @@ async fn the_status_names_the_backend_that_records_a_camera_and_why() {
     )
     .await;
     assert!(segs.as_array().is_some_and(|a| !a.is_empty()), "{segs}");
+
+    // What was written, changed and asked for is on /metrics.
+    let metrics = cli.get("/metrics").send().await;
+    metrics.assert_status_is_ok();
+    let text = metrics.0.into_body().into_string().await.unwrap();
+    for want in [
+        format!("pentavision_segments_written_total{{camera=\"{}\"}}", ids[1]),
+        format!("pentavision_segment_bytes_written_total{{camera=\"{}\"}}", ids[1]),
+        format!("pentavision_live_viewers{{camera=\"{}\",transport=\"webrtc\"}} 0", ids[0]),
+        "pentavision_audit_events_total{action=\"camera.create\",outcome=\"success\"}".into(),
+        "http_requests_total{method=\"GET\",route=\"/api/v1/cameras/{id}\",status=\"200\"}".into(),
+        "pentavision_storage_queue_pending".into(),
+    ] {
+        assert!(text.contains(&want), "/metrics lacks {want}:\n{text}");
+    }
     state.nvr().shutdown().await;
 }

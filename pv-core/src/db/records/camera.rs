@@ -62,7 +62,7 @@ pub struct Model {
     pub status: String,
     /// Human-readable reason for the current status (last error).
     pub status_reason: Option<String>,
-    /// Recorder used for this camera: `gstreamer` or `ffmpeg`; None: the default.
+    /// Recorder used for this camera: `native`, `gstreamer` or `ffmpeg`; None: the default (native, then the others).
     pub recorder_backend: Option<String>,
     /// Last time a frame was received.
     pub last_seen_at: Option<DateTimeUtc>,
