@@ -47,6 +47,12 @@ trap cleanup EXIT
 printf '#!/bin/sh\necho active\n' >"$data/systemctl"
 chmod +x "$data/systemctl"
 export PV_SERVICES__SYSTEMCTL="$data/systemctl" PV_LOGGING__LEVEL="${PV_LOGGING__LEVEL:-warn}"
+# Face recognition on, so the face operations answer as they do for users (422 for a picture
+# without a face, not 503 "face recognition is off"); the models are fetched once, checked
+# by their sha256, and not downloaded again.
+models="${PV_FACE_MODELS:-$HOME/.cache/pentavision/models}"
+"$bin" faces fetch-models --dir "$models" >/dev/null
+export PV_FACES__MODEL_DIR="$models"
 # The WHEP operations send SDP bodies; the hooks teach schemathesis to serialise them.
 export SCHEMATHESIS_HOOKS="$PWD/pv-web/tests/fuzz/schemathesis_hooks.py"
 env -u PENTAVISION_CONFIG "$bin" --data-dir "$data" --listen 127.0.0.1:0 \
