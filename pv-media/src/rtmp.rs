@@ -437,7 +437,8 @@ fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes of a URL's user info decoded (invalid escapes kept as they are).
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -593,8 +593,8 @@ impl Target {
                 )));
             }
         }
-        let url_user = percent_decode(url.username());
-        let url_pass = url.password().map(percent_decode);
+        let url_user = crate::rtmp::percent_decode(url.username());
+        let url_pass = url.password().map(crate::rtmp::percent_decode);
         let creds = match (&opts.username, url_user.is_empty()) {
             (Some(user), _) => Some(Credentials {
                 username: user.clone(),
@@ -782,24 +782,6 @@ fn audio_base(
     } else {
         (audio_first - (arrival * f64::from(audio_rate)).round() as i64, true)
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
