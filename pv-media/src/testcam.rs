@@ -344,6 +344,35 @@ fn g711_tone() -> (gst::Caps, Vec<gst::Buffer>) {
     (caps, frames)
 }
 
+/// A fresh self-signed certificate and its private key in one PEM string, as an RTSPS camera
+/// has (for [`TestCameraOptions::tls`]); made with the `openssl` program.
+pub fn self_signed_certificate() -> Result<String> {
+    let dir = std::env::temp_dir().join(format!(
+        "pv-testcam-tls-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=camera.local", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let pem = match made {
+        Ok(st) if st.success() => std::fs::read_to_string(&cert)
+            .and_then(|c| Ok(c + &std::fs::read_to_string(&key)?))
+            .map_err(|e| Error::io(&cert, e)),
+        _ => Err(Error::Gstreamer("openssl could not make a test certificate".into())),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    pem
+}
+
 fn feed(src: &gst_app::AppSrc, frames: &[gst::Buffer], stop: &AtomicBool) {
     // `do-timestamp` stamps a buffer with the running time: pushed before the media plays it
     // gets none, and the first client can wait seconds for video. Start once it plays.

@@ -114,29 +114,14 @@ fn audio_seconds(path: &std::path::Path) -> f64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0)
 }
 
-/// A self-signed certificate and its key for 127.0.0.1, in one PEM string.
-fn self_signed() -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=camera.local", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(made.success(), "openssl req");
-    std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_the_built_in_recorder_refuses_is_recorded_by_gstreamer_and_says_why() {
     let cam = TestCamera::start_with(
         Clip::Moving,
-        TestCameraOptions { tls: Some(self_signed()), ..Default::default() },
+        TestCameraOptions {
+            tls: Some(pv_media::testcam::self_signed_certificate().unwrap()),
+            ..Default::default()
+        },
     )
     .unwrap();
     assert!(cam.url().starts_with("rtsps://"));

@@ -1104,30 +1104,15 @@ async fn recorder_failures_are_told_in_words_for_people() {
     state.nvr().shutdown().await;
 }
 
-/// A self-signed certificate and its key, in one PEM string (as an RTSPS camera has).
-fn self_signed() -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=camera.local", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(made.success(), "openssl req");
-    std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_names_the_backend_that_records_a_camera_and_why() {
     let plain = TestCamera::start(Clip::Moving).unwrap();
     let tls = TestCamera::start_with(
         Clip::Moving,
-        pv_media::testcam::TestCameraOptions { tls: Some(self_signed()), ..Default::default() },
+        pv_media::testcam::TestCameraOptions {
+            tls: Some(pv_media::testcam::self_signed_certificate().unwrap()),
+            ..Default::default()
+        },
     )
     .unwrap();
     let (_env, state) = state_with(Engine::Sqlite, |c| c.recording.segment_seconds = 3).await;
